@@ -1,0 +1,135 @@
+#include "cli/commands.hpp"
+
+#include <signal.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "config/host_config.hpp"
+#include "metrics/metrics_registry.hpp"
+#include "plugins/plugin_context.hpp"
+#include "plugins/plugin_set.hpp"
+
+namespace switchboard::host {
+
+namespace {
+
+void print_lines(const std::vector<std::string>& lines) {
+  for (const auto& line : lines) std::cerr << line << '\n';
+}
+
+std::optional<HostConfig> read_config(const std::filesystem::path& file) {
+  try {
+    return load_config(file);
+  } catch (const ConfigProblems& e) {
+    print_lines(e.lines());
+    return std::nullopt;
+  }
+}
+
+// Loads every plugin, or prints every problem and returns nothing.
+std::unique_ptr<PluginSet> load_plugins(const HostConfig& config, HostServices& services) {
+  try {
+    return PluginSet::load(config, services);
+  } catch (const PluginProblems& e) {
+    print_lines(e.lines());
+    return nullptr;
+  }
+}
+
+std::string describe(const PluginInfo& info) {
+  return std::string(to_string(info.kind)) + " " + info.name + " " + info.version;
+}
+
+}  // namespace
+
+int run_check(const std::filesystem::path& config_file) {
+  auto config = read_config(config_file);
+  if (!config) return 1;
+  // Plugins log at warn and above only: check's output is its verdict.
+  auto sink = std::make_shared<LogSink>(LogLevel::warn, config->log.format);
+  SystemClock clock;
+  MetricsRegistry metrics;
+  HostServices services{sink, clock, metrics};
+  auto plugins = load_plugins(*config, services);
+  if (!plugins) return 1;
+  std::string summary = describe(plugins->bus_plugin().info) + ", " + describe(plugins->storage_plugin().info);
+  for (const auto& f : plugins->features()) summary += ", " + describe(f.info);
+  std::cout << config_file.string() << ": ok (" << summary << ")\n";
+  return 0;
+}
+
+int run_plugins(const std::optional<std::filesystem::path>& config_file) {
+  std::vector<std::filesystem::path> dirs;
+  if (config_file) {
+    auto config = read_config(*config_file);
+    if (!config) return 1;
+    dirs = config->plugin_directories;
+  }
+  if (dirs.empty()) dirs = PluginCatalog::default_directories();
+  PluginCatalog catalog(dirs);
+  auto entries = catalog.scan();
+  std::printf("%-8s %-24s %-10s %-4s %s\n", "KIND", "NAME", "VERSION", "ABI", "FILE");
+  int broken = 0;
+  for (const auto& e : entries) {
+    if (e.info) {
+      std::printf("%-8s %-24s %-10s %-4u %s\n", std::string(to_string(e.info->kind)).c_str(), e.info->name.c_str(),
+                  e.info->version.c_str(), e.info->sdk_abi, e.file.c_str());
+    } else {
+      ++broken;
+      std::fprintf(stderr, "%s\n", e.error.c_str());
+    }
+  }
+  if (entries.empty()) {
+    std::string searched;
+    for (const auto& d : dirs) searched += (searched.empty() ? "" : ", ") + d.string();
+    std::fprintf(stderr, "no plugins found in: %s\n", searched.c_str());
+  }
+  return broken ? 1 : 0;
+}
+
+int run_serve(const std::filesystem::path& config_file) {
+  // Block the stop signals before any thread exists, so every thread the
+  // plugins start inherits the mask and only sigwait below receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto config = read_config(config_file);
+  if (!config) return 1;
+  auto sink = std::make_shared<LogSink>(config->log.level, config->log.format);
+  ComponentLogger log(sink, "host");
+  SystemClock clock;
+  MetricsRegistry metrics;
+  HostServices services{sink, clock, metrics};
+  auto plugins = load_plugins(*config, services);
+  if (!plugins) return 1;
+
+  Bus& bus = plugins->bus();
+  if (auto started = bus.start([&log](std::string_view subject, std::string_view payload) {
+        log.debug("bus message", {{"subject", subject}, {"bytes", std::to_string(payload.size())}});
+      });
+      !started) {
+    log.error("bus failed to start", {{"error", started.error().message}});
+    return 1;
+  }
+  log.info("switchboard started", {{"config", config_file.string()},
+                                   {"bus", plugins->bus_plugin().info.name},
+                                   {"storage", plugins->storage_plugin().info.name},
+                                   {"features", std::to_string(plugins->features().size())}});
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  log.info("stopping", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  bus.stop();
+  if (auto flushed = plugins->storage().flush(); !flushed) {
+    log.error("storage flush failed", {{"error", flushed.error().message}});
+  }
+  plugins.reset();
+  log.info("stopped");
+  return 0;
+}
+
+}  // namespace switchboard::host

@@ -1,0 +1,14 @@
+// The `switchboard` verbs. Each returns the process exit code:
+// 0 success, 1 a problem in the config or the plugins, 2 bad usage.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+
+namespace switchboard::host {
+
+int run_serve(const std::filesystem::path& config_file);
+int run_check(const std::filesystem::path& config_file);
+int run_plugins(const std::optional<std::filesystem::path>& config_file);
+
+}  // namespace switchboard::host

@@ -1,0 +1,269 @@
+#include "config/host_config.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace switchboard::host {
+
+namespace {
+
+std::string join(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const auto& l : lines) {
+    if (!out.empty()) out += '\n';
+    out += l;
+  }
+  return out;
+}
+
+std::string_view type_name(toml::node_type t) {
+  switch (t) {
+    case toml::node_type::table: return "table";
+    case toml::node_type::array: return "array";
+    case toml::node_type::string: return "string";
+    case toml::node_type::integer: return "integer";
+    case toml::node_type::floating_point: return "float";
+    case toml::node_type::boolean: return "boolean";
+    case toml::node_type::date: return "date";
+    case toml::node_type::time: return "time";
+    case toml::node_type::date_time: return "date-time";
+    default: return "nothing";
+  }
+}
+
+// Walks the parsed tree once: expands ${VAR} in every string and records each
+// failure at the string's position.
+void interpolate_tree(toml::node& node, const std::string& path, const EnvLookup& env,
+                      const std::filesystem::path& file, std::vector<std::string>& problems) {
+  if (auto* table = node.as_table()) {
+    for (auto&& [key, child] : *table) {
+      interpolate_tree(child, path.empty() ? std::string(key.str()) : path + "." + std::string(key.str()), env,
+                       file, problems);
+    }
+  } else if (auto* array = node.as_array()) {
+    for (std::size_t i = 0; i < array->size(); ++i) {
+      interpolate_tree(*array->get(i), path + "[" + std::to_string(i) + "]", env, file, problems);
+    }
+  } else if (auto* str = node.as_string()) {
+    try {
+      str->get() = interpolate(str->get(), env);
+    } catch (const std::invalid_argument& e) {
+      problems.push_back(where(node, file) + ": " + path + ": " + e.what());
+    }
+  }
+}
+
+class Validator {
+ public:
+  Validator(const std::filesystem::path& file, std::vector<std::string>& problems)
+      : file_(file), problems_(problems) {}
+
+  void problem(const toml::node& at, const std::string& path, const std::string& what) {
+    problems_.push_back(where(at, file_) + ": " + path + ": " + what);
+  }
+
+  void only_keys(const toml::table& table, const std::string& path, std::set<std::string_view> allowed) {
+    for (auto&& [key, value] : table) {
+      if (!allowed.contains(key.str())) {
+        std::string known;
+        for (auto k : allowed) known += (known.empty() ? "" : ", ") + std::string(k);
+        problem(value, path.empty() ? std::string(key.str()) : path + "." + std::string(key.str()),
+                "unknown key (known here: " + known + ")");
+      }
+    }
+  }
+
+  const toml::table* table(const toml::table& parent, std::string_view key, const std::string& path) {
+    const toml::node* node = parent.get(key);
+    if (!node) return nullptr;
+    if (!node->is_table()) {
+      problem(*node, path, "expected a table, got " + std::string(type_name(node->type())));
+      return nullptr;
+    }
+    return node->as_table();
+  }
+
+  std::optional<std::string> string(const toml::table& parent, std::string_view key, const std::string& path) {
+    const toml::node* node = parent.get(key);
+    if (!node) return std::nullopt;
+    if (!node->is_string()) {
+      problem(*node, path, "expected a string, got " + std::string(type_name(node->type())));
+      return std::nullopt;
+    }
+    return node->as_string()->get();
+  }
+
+ private:
+  const std::filesystem::path& file_;
+  std::vector<std::string>& problems_;
+};
+
+PluginDeclaration plugin_entry(Validator& v, const toml::table& table, const std::string& path,
+                               const std::filesystem::path& file) {
+  PluginDeclaration decl;
+  decl.key_path = path;
+  decl.where = where(table, file);
+  decl.config_path = path + ".config";
+  v.only_keys(table, path, {"plugin", "config"});
+  if (auto name = v.string(table, "plugin", path + ".plugin")) {
+    if (name->empty()) {
+      v.problem(*table.get("plugin"), path + ".plugin", "must not be empty");
+    }
+    decl.plugin = *name;
+  } else if (!table.contains("plugin")) {
+    v.problem(table, path, "missing required key \"plugin\" (a plugin name or a path to a .so)");
+  }
+  if (const toml::table* config = v.table(table, "config", decl.config_path)) {
+    decl.config = std::make_shared<const toml::table>(*config);
+  } else {
+    decl.config = std::make_shared<const toml::table>();
+  }
+  return decl;
+}
+
+}  // namespace
+
+ConfigProblems::ConfigProblems(std::vector<std::string> lines) : std::runtime_error(join(lines)), lines_(std::move(lines)) {}
+
+std::string where(const toml::node& node, const std::filesystem::path& file) {
+  const auto& src = node.source();
+  std::string out = file.string();
+  if (src.begin.line > 0) {
+    out += ":" + std::to_string(src.begin.line) + ":" + std::to_string(src.begin.column);
+  }
+  return out;
+}
+
+std::optional<LogLevel> parse_log_level(std::string_view text) {
+  if (text == "trace") return LogLevel::trace;
+  if (text == "debug") return LogLevel::debug;
+  if (text == "info") return LogLevel::info;
+  if (text == "warn" || text == "warning") return LogLevel::warn;
+  if (text == "error") return LogLevel::error;
+  return std::nullopt;
+}
+
+namespace {
+
+std::string read_file(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    throw ConfigProblems({file.string() + ": cannot read config file (" + std::strerror(errno) + ")"});
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+toml::table parse_toml(std::string_view text, const std::filesystem::path& file) {
+  try {
+    return toml::parse(text, file.string());
+  } catch (const toml::parse_error& e) {
+    const auto& src = e.source();
+    throw ConfigProblems({file.string() + ":" + std::to_string(src.begin.line) + ":" +
+                          std::to_string(src.begin.column) + ": TOML syntax error: " + std::string(e.description())});
+  }
+}
+
+}  // namespace
+
+HostConfig load_config(const std::filesystem::path& file, const EnvLookup& env) {
+  return parse_config(read_file(file), file, env);
+}
+
+std::shared_ptr<const toml::table> load_table(const std::filesystem::path& file, const EnvLookup& env) {
+  toml::table root = parse_toml(read_file(file), file);
+  std::vector<std::string> problems;
+  interpolate_tree(root, "", env, file, problems);
+  if (!problems.empty()) throw ConfigProblems(std::move(problems));
+  return std::make_shared<const toml::table>(std::move(root));
+}
+
+HostConfig parse_config(std::string_view text, const std::filesystem::path& file, const EnvLookup& env) {
+  toml::table root = parse_toml(text, file);
+  std::vector<std::string> problems;
+  interpolate_tree(root, "", env, file, problems);
+
+  HostConfig config;
+  config.file = file;
+  Validator v(file, problems);
+  v.only_keys(root, "", {"server", "log", "plugins", "bus", "storage", "features"});
+
+  if (const toml::table* server = v.table(root, "server", "server")) {
+    v.only_keys(*server, "server", {"listen"});
+    if (auto listen = v.string(*server, "listen", "server.listen")) config.server.listen = *listen;
+  }
+
+  // Without a [log] level, LOG_LEVEL still works, as in the seeds.
+  if (auto env_level = env("LOG_LEVEL")) {
+    if (auto level = parse_log_level(*env_level)) config.log.level = *level;
+  }
+  if (const toml::table* log = v.table(root, "log", "log")) {
+    v.only_keys(*log, "log", {"level", "format"});
+    if (auto level = v.string(*log, "level", "log.level")) {
+      if (auto parsed = parse_log_level(*level)) {
+        config.log.level = *parsed;
+      } else {
+        v.problem(*log->get("level"), "log.level",
+                  "unknown level \"" + *level + "\" (trace, debug, info, warn, error)");
+      }
+    }
+    if (auto format = v.string(*log, "format", "log.format")) {
+      if (*format == "text") {
+        config.log.format = LogFormat::text;
+      } else if (*format == "json") {
+        config.log.format = LogFormat::json;
+      } else {
+        v.problem(*log->get("format"), "log.format", "unknown format \"" + *format + "\" (text, json)");
+      }
+    }
+  }
+
+  if (const toml::table* plugins = v.table(root, "plugins", "plugins")) {
+    v.only_keys(*plugins, "plugins", {"directories"});
+    if (const toml::node* dirs = plugins->get("directories")) {
+      if (const toml::array* array = dirs->as_array()) {
+        for (std::size_t i = 0; i < array->size(); ++i) {
+          const toml::node& item = *array->get(i);
+          if (auto s = item.value<std::string>()) {
+            config.plugin_directories.emplace_back(*s);
+          } else {
+            v.problem(item, "plugins.directories[" + std::to_string(i) + "]",
+                      "expected a string, got " + std::string(type_name(item.type())));
+          }
+        }
+      } else {
+        v.problem(*dirs, "plugins.directories", "expected an array of strings, got " + std::string(type_name(dirs->type())));
+      }
+    }
+  }
+
+  for (const char* kind : {"bus", "storage"}) {
+    PluginDeclaration& slot = std::string_view(kind) == "bus" ? config.bus : config.storage;
+    if (const toml::table* table = v.table(root, kind, kind)) {
+      slot = plugin_entry(v, *table, kind, file);
+    } else if (!root.contains(kind)) {
+      problems.push_back(file.string() + ": " + kind + ": missing required table [" + kind +
+                         "] (exactly one " + kind + " plugin is needed)");
+    }
+  }
+
+  if (const toml::node* features = root.get("features")) {
+    if (const toml::array* array = features->as_array(); array && array->is_array_of_tables()) {
+      for (std::size_t i = 0; i < array->size(); ++i) {
+        config.features.push_back(
+            plugin_entry(v, *array->get(i)->as_table(), "features[" + std::to_string(i) + "]", file));
+      }
+    } else {
+      v.problem(*features, "features", "expected an array of tables ([[features]] entries)");
+    }
+  }
+
+  if (!problems.empty()) throw ConfigProblems(std::move(problems));
+  return config;
+}
+
+}  // namespace switchboard::host

@@ -1,0 +1,74 @@
+// The host's TOML config: what to listen on, how to log, where plugins are,
+// and which bus, storage and features to load with their own tables.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "config/interpolation.hpp"
+#include "switchboard/services.hpp"
+
+namespace switchboard::host {
+
+// Every problem found in a config, each one line "file:line:col: key: problem".
+class ConfigProblems : public std::runtime_error {
+ public:
+  explicit ConfigProblems(std::vector<std::string> lines);
+  const std::vector<std::string>& lines() const noexcept { return lines_; }
+
+ private:
+  std::vector<std::string> lines_;
+};
+
+enum class LogFormat { text, json };
+
+struct LogConfig {
+  LogLevel level = LogLevel::info;
+  LogFormat format = LogFormat::text;
+};
+
+struct ServerConfig {
+  std::string listen = "127.0.0.1:8080";
+};
+
+// One [bus], [storage] or [[features]] entry.
+struct PluginDeclaration {
+  std::string key_path;  // "bus", "storage", "features[2]"
+  std::string plugin;    // a name found in the plugin directories, or a path to a .so
+  std::string where;     // "file:line:col" of the entry
+  std::shared_ptr<const toml::table> config;  // its `config` table (may be empty)
+  std::string config_path;                    // "bus.config", "features[2].config"
+};
+
+struct HostConfig {
+  std::filesystem::path file;
+  ServerConfig server;
+  LogConfig log;
+  std::vector<std::filesystem::path> plugin_directories;  // empty: the defaults
+  PluginDeclaration bus;
+  PluginDeclaration storage;
+  std::vector<PluginDeclaration> features;
+};
+
+// Parses, interpolates and validates. Throws ConfigProblems listing every
+// problem found (a TOML syntax error stops at the first).
+HostConfig load_config(const std::filesystem::path& file, const EnvLookup& env = process_environment());
+HostConfig parse_config(std::string_view text, const std::filesystem::path& file,
+                        const EnvLookup& env = process_environment());
+
+// A standalone TOML file (e.g. a plugin's table for switchboard-contract),
+// parsed and interpolated. Throws ConfigProblems.
+std::shared_ptr<const toml::table> load_table(const std::filesystem::path& file,
+                                              const EnvLookup& env = process_environment());
+
+// "file:line:col" of a node (or of the file alone when the node has no source).
+std::string where(const toml::node& node, const std::filesystem::path& file);
+
+std::optional<LogLevel> parse_log_level(std::string_view text);
+
+}  // namespace switchboard::host

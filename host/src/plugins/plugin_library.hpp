@@ -1,0 +1,54 @@
+// One plugin shared library: opened with Boost.DLL, its descriptor checked
+// against this host before any of its code is called.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "switchboard/plugin.hpp"
+
+namespace boost::dll {
+class shared_library;
+}
+
+namespace switchboard::host {
+
+// One line naming the file and the problem, and both sides of a mismatch.
+class PluginLoadError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct PluginInfo {
+  std::filesystem::path file;
+  PluginKind kind = PluginKind::bus;
+  std::string name;
+  std::string version;
+  std::uint32_t sdk_abi = 0;
+  std::string toolchain;  // "gcc 12.2.0, cxx11 ABI 1"
+};
+
+// "gcc 12.2.0, cxx11 ABI 1": what this host was built with.
+std::string host_toolchain();
+
+class PluginLibrary {
+ public:
+  // Loads the file and validates its descriptor. Throws PluginLoadError.
+  static std::shared_ptr<PluginLibrary> open(const std::filesystem::path& file);
+  ~PluginLibrary();
+
+  const PluginInfo& info() const noexcept { return info_; }
+  // Calls the plugin's factory. Exceptions from it propagate unchanged.
+  std::unique_ptr<Plugin> create(PluginContext& context) const;
+
+ private:
+  PluginLibrary() = default;
+  std::unique_ptr<boost::dll::shared_library> library_;
+  PluginFactory* factory_ = nullptr;
+  PluginInfo info_;
+};
+
+}  // namespace switchboard::host

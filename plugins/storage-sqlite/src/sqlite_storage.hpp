@@ -1,0 +1,73 @@
+// storage-sqlite: the embedded default. WAL mode; one batching writer thread
+// (seq allocation is serialized there, so it is gap-free without locks);
+// reads run on the caller's thread over a small pool of read connections.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "batch_writer.hpp"
+#include "database.hpp"
+#include "switchboard/storage.hpp"
+
+namespace sqlite_storage {
+
+class SqliteStorage final : public switchboard::Storage {
+ public:
+  explicit SqliteStorage(switchboard::PluginContext& context);
+  ~SqliteStorage() override;
+
+  void create_conversation(switchboard::ConversationDraft draft,
+                           switchboard::Completion<switchboard::ConversationCreated> done) override;
+  void get_conversation(switchboard::ConversationId id, switchboard::Completion<switchboard::Conversation> done) override;
+  void list_conversations(switchboard::UserId user, switchboard::ConversationPage page,
+                          switchboard::Completion<std::vector<switchboard::Conversation>> done) override;
+  void reset_stream(switchboard::ConversationId id, switchboard::Completion<switchboard::Conversation> done) override;
+
+  void set_member(switchboard::Member member, switchboard::EventDraft event,
+                  switchboard::Completion<switchboard::MemberChange> done) override;
+  void remove_member(switchboard::ConversationId id, switchboard::UserId user, switchboard::EventDraft event,
+                     switchboard::Completion<switchboard::MemberChange> done) override;
+  void get_member(switchboard::ConversationId id, switchboard::UserId user,
+                  switchboard::Completion<switchboard::Member> done) override;
+  void list_members(switchboard::ConversationId id,
+                    switchboard::Completion<std::vector<switchboard::Member>> done) override;
+
+  void append_message(switchboard::MessageDraft draft, switchboard::EventDraft event,
+                      switchboard::Completion<switchboard::MessageWrite> done) override;
+  void edit_message(switchboard::MessageId id, std::string text, switchboard::EventDraft event,
+                    switchboard::Completion<switchboard::MessageWrite> done) override;
+  void delete_message(switchboard::MessageId id, switchboard::EventDraft event,
+                      switchboard::Completion<switchboard::MessageWrite> done) override;
+  void get_message(switchboard::MessageId id, switchboard::Completion<switchboard::Message> done) override;
+
+  void append_event(switchboard::ConversationId id, switchboard::EventDraft event,
+                    switchboard::Completion<switchboard::Event> done) override;
+  void read_events(switchboard::EventQuery query, switchboard::Completion<switchboard::EventPage> done) override;
+
+  void change_record(switchboard::RecordChange change, switchboard::Completion<switchboard::RecordOutcome> done) override;
+  void list_records(switchboard::RecordQuery query,
+                    switchboard::Completion<std::vector<switchboard::Record>> done) override;
+
+  switchboard::Status flush() override;
+  switchboard::Health health() const override;
+
+ private:
+  struct Reader {
+    std::mutex mutex;
+    std::unique_ptr<Database> db;
+  };
+
+  // Runs `body` on a read connection, turning exceptions into an Error.
+  template <class T, class Body>
+  void read(Body&& body, switchboard::Completion<T>& done);
+
+  switchboard::Clock& clock_;
+  switchboard::Logger& log_;
+  std::string path_;
+  std::vector<std::unique_ptr<Reader>> readers_;
+  std::unique_ptr<BatchWriter> writer_;
+};
+
+}  // namespace sqlite_storage

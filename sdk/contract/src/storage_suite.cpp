@@ -1,0 +1,539 @@
+// The storage contract: what every storage plugin must do so that nothing
+// acknowledged is lost and resume is exact. Tests never assume an empty
+// database: each makes its own conversations.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <future>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "switchboard/contract/plugin_under_test.hpp"
+#include "switchboard/wait.hpp"
+
+namespace switchboard::contract {
+namespace {
+
+std::string unique(const std::string& base) {
+  static std::mt19937_64 rng{std::random_device{}()};
+  return base + "-" + std::to_string(rng() % 1000000000);
+}
+
+EventDraft ev(std::string type, UserId actor, std::string payload = "{}") {
+  return EventDraft{std::move(type), std::move(actor), 0, std::move(payload)};
+}
+
+// Synchronous helpers over the asynchronous interface.
+class StorageContract : public ::testing::Test {
+ protected:
+  void SetUp() override { storage = plugin_under_test().make_storage(); }
+  void TearDown() override { storage.reset(); }
+
+  void reopen() {
+    storage.reset();
+    storage = plugin_under_test().make_storage();
+  }
+
+  Conversation group(const std::vector<std::pair<UserId, Role>>& members) {
+    ConversationDraft d;
+    d.kind = ConversationKind::group;
+    d.name = unique("group");
+    d.creator = members.front().first;
+    for (const auto& [u, r] : members) d.members.push_back(Member{0, u, r, 0});
+    auto r = wait<ConversationCreated>([&](auto done) { storage->create_conversation(d, done); });
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    return r.value().conversation;
+  }
+
+  Result<MessageWrite> send(ConversationId c, const UserId& author, const std::string& text,
+                            const std::string& key = "") {
+    MessageDraft d{c, author, text, 0, "[]", key};
+    return wait<MessageWrite>([&](auto done) { storage->append_message(d, ev("message.new", author), done); });
+  }
+
+  Result<EventPage> events(ConversationId c, Direction dir, Seq from, int limit) {
+    return wait<EventPage>([&](auto done) { storage->read_events(EventQuery{c, dir, from, limit}, done); });
+  }
+
+  Result<Conversation> get(ConversationId c) {
+    return wait<Conversation>([&](auto done) { storage->get_conversation(c, done); });
+  }
+
+  Result<RecordOutcome> change(RecordOp op, Record r, std::optional<EventDraft> e = std::nullopt) {
+    return wait<RecordOutcome>([&](auto done) { storage->change_record(RecordChange{op, r, e}, done); });
+  }
+
+  std::shared_ptr<Storage> storage;
+};
+
+std::vector<Seq> seqs(const EventPage& page) {
+  std::vector<Seq> out;
+  for (const auto& e : page.events) out.push_back(e.seq);
+  return out;
+}
+
+std::vector<Seq> range(Seq first, Seq last) {
+  std::vector<Seq> out;
+  for (Seq s = first; s <= last; ++s) out.push_back(s);
+  return out;
+}
+
+TEST_F(StorageContract, CreatesAndFindsConversations) {
+  UserId alice = unique("alice"), bob = unique("bob"), carol = unique("carol");
+  ConversationDraft d{ConversationKind::group, "team", alice, {{0, alice, Role::owner, 0}, {0, bob, Role::member, 0}},
+                      ev("conversation.create", alice)};
+  auto created = wait<ConversationCreated>([&](auto done) { storage->create_conversation(d, done); });
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  const Conversation& c = created->conversation;
+  EXPECT_TRUE(created->created);
+  EXPECT_GT(c.id, 0);
+  EXPECT_EQ(c.kind, ConversationKind::group);
+  EXPECT_EQ(c.name, "team");
+  EXPECT_EQ(c.creator, alice);
+  EXPECT_FALSE(c.epoch.empty());
+  ASSERT_TRUE(created->event.has_value());
+  EXPECT_EQ(created->event->seq, 1);
+  EXPECT_EQ(c.last_seq, 1);
+
+  auto got = get(c.id);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->epoch, c.epoch);
+  EXPECT_EQ(got->name, "team");
+
+  auto mine = wait<std::vector<Conversation>>([&](auto done) { storage->list_conversations(bob, {}, done); });
+  ASSERT_TRUE(mine.ok());
+  ASSERT_EQ(mine->size(), 1u);
+  EXPECT_EQ(mine->front().id, c.id);
+  auto none = wait<std::vector<Conversation>>([&](auto done) { storage->list_conversations(carol, {}, done); });
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+
+  EXPECT_EQ(get(c.id + 1000000000).code(), Errc::not_found);
+}
+
+TEST_F(StorageContract, ListsAUsersConversationsInPages) {
+  UserId alice = unique("alice");
+  std::vector<ConversationId> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(group({{alice, Role::owner}}).id);
+  auto first = wait<std::vector<Conversation>>(
+      [&](auto done) { storage->list_conversations(alice, ConversationPage{0, 3}, done); });
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->size(), 3u);
+  auto rest = wait<std::vector<Conversation>>(
+      [&](auto done) { storage->list_conversations(alice, ConversationPage{first->back().id, 3}, done); });
+  ASSERT_TRUE(rest.ok());
+  ASSERT_EQ(rest->size(), 2u);
+  std::vector<ConversationId> all;
+  for (const auto& c : *first) all.push_back(c.id);
+  for (const auto& c : *rest) all.push_back(c.id);
+  EXPECT_EQ(all, ids);
+}
+
+TEST_F(StorageContract, DirectConversationIsCreatedOncePerPairEvenUnderRaces) {
+  UserId a = unique("a"), b = unique("b");
+  auto make = [&](const UserId& x, const UserId& y) {
+    ConversationDraft d{ConversationKind::direct, "", x, {{0, x, Role::member, 0}, {0, y, Role::member, 0}}, std::nullopt};
+    return wait<ConversationCreated>([&](auto done) { storage->create_conversation(d, done); });
+  };
+  std::vector<std::future<Result<ConversationCreated>>> racing;
+  for (int i = 0; i < 8; ++i) {
+    racing.push_back(std::async(std::launch::async, [&, i] { return i % 2 ? make(a, b) : make(b, a); }));
+  }
+  std::set<ConversationId> ids;
+  int created = 0;
+  for (auto& f : racing) {
+    auto r = f.get();
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    ids.insert(r->conversation.id);
+    created += r->created;
+  }
+  EXPECT_EQ(ids.size(), 1u);
+  EXPECT_EQ(created, 1);
+
+  ConversationDraft self{ConversationKind::direct, "", a, {{0, a, Role::member, 0}, {0, a, Role::member, 0}}, std::nullopt};
+  auto bad = wait<ConversationCreated>([&](auto done) { storage->create_conversation(self, done); });
+  EXPECT_EQ(bad.code(), Errc::bad_request);
+}
+
+TEST_F(StorageContract, SeqIsGapFreeUnderConcurrentAppends) {
+  constexpr int kThreads = 8;
+  constexpr int kEach = 50;
+  UserId alice = unique("alice");
+  Conversation c = group({{alice, Role::owner}});
+  std::vector<std::thread> threads;
+  std::mutex mutex;
+  std::vector<Seq> acked;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      // Each thread keeps several appends in flight, as a busy host does.
+      std::vector<std::future<Result<MessageWrite>>> inflight;
+      for (int i = 0; i < kEach; ++i) {
+        auto promise = std::make_shared<std::promise<Result<MessageWrite>>>();
+        inflight.push_back(promise->get_future());
+        storage->append_message(MessageDraft{c.id, alice, std::to_string(t) + "/" + std::to_string(i)},
+                                ev("message.new", alice),
+                                [promise](Result<MessageWrite> r) { promise->set_value(std::move(r)); });
+      }
+      for (auto& f : inflight) {
+        auto r = f.get();
+        if (!r.ok()) {
+          ++failures;
+          continue;
+        }
+        std::lock_guard lock(mutex);
+        acked.push_back(r->event->seq);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(failures.load(), 0);
+  std::sort(acked.begin(), acked.end());
+  EXPECT_EQ(acked, range(1, kThreads * kEach)) << "acknowledged seqs have gaps or duplicates";
+  auto page = events(c.id, Direction::forward, 0, 1000);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(seqs(*page), range(1, kThreads * kEach));
+  EXPECT_EQ(page->last_seq, kThreads * kEach);
+  for (const auto& e : page->events) {
+    ASSERT_TRUE(e.message.has_value()) << "message event " << e.seq << " has no message";
+    EXPECT_EQ(e.message->seq, e.seq);
+  }
+}
+
+TEST_F(StorageContract, SameClientKeyReturnsTheOriginalAndAppendsNothing) {
+  UserId alice = unique("alice"), bob = unique("bob");
+  Conversation c = group({{alice, Role::owner}, {bob, Role::member}});
+  auto first = send(c.id, alice, "hello", "key-1");
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_TRUE(first->changed);
+  auto again = send(c.id, alice, "hello (retried)", "key-1");
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->changed);
+  EXPECT_FALSE(again->event.has_value());
+  EXPECT_EQ(again->message.id, first->message.id);
+  EXPECT_EQ(again->message.text, "hello");
+  EXPECT_EQ(again->message.seq, first->message.seq);
+  EXPECT_EQ(get(c.id)->last_seq, first->message.seq);
+
+  // Keys are per author: another user's "key-1" is another message.
+  auto other = send(c.id, bob, "mine", "key-1");
+  ASSERT_TRUE(other.ok());
+  EXPECT_TRUE(other->changed);
+  EXPECT_NE(other->message.id, first->message.id);
+
+  // Racing retries of one key make one message.
+  std::vector<std::future<Result<MessageWrite>>> racing;
+  for (int i = 0; i < 8; ++i) {
+    racing.push_back(std::async(std::launch::async, [&] { return send(c.id, alice, "race", "key-race"); }));
+  }
+  std::set<MessageId> ids;
+  int changed = 0;
+  for (auto& f : racing) {
+    auto r = f.get();
+    ASSERT_TRUE(r.ok());
+    ids.insert(r->message.id);
+    changed += r->changed;
+  }
+  EXPECT_EQ(ids.size(), 1u);
+  EXPECT_EQ(changed, 1);
+}
+
+TEST_F(StorageContract, PagesEventsBothWays) {
+  UserId alice = unique("alice");
+  Conversation c = group({{alice, Role::owner}});
+  for (int i = 1; i <= 25; ++i) ASSERT_TRUE(send(c.id, alice, "m" + std::to_string(i)).ok());
+
+  auto p = events(c.id, Direction::forward, 0, 10);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(seqs(*p), range(1, 10));
+  EXPECT_TRUE(p->more);
+  EXPECT_EQ(p->last_seq, 25);
+  EXPECT_EQ(p->epoch, c.epoch);
+  EXPECT_EQ(p->events.front().message->text, "m1");
+
+  p = events(c.id, Direction::forward, 20, 10);
+  EXPECT_EQ(seqs(*p), range(21, 25));
+  EXPECT_FALSE(p->more);
+
+  p = events(c.id, Direction::forward, 25, 10);
+  EXPECT_TRUE(p->events.empty());
+  EXPECT_FALSE(p->more);
+
+  p = events(c.id, Direction::backward, 0, 10);  // the newest
+  EXPECT_EQ(seqs(*p), range(16, 25));
+  EXPECT_TRUE(p->more);
+
+  p = events(c.id, Direction::backward, 16, 10);
+  EXPECT_EQ(seqs(*p), range(6, 15));
+  EXPECT_TRUE(p->more);
+
+  p = events(c.id, Direction::backward, 6, 10);
+  EXPECT_EQ(seqs(*p), range(1, 5));
+  EXPECT_FALSE(p->more);
+
+  EXPECT_EQ(events(c.id + 1000000000, Direction::forward, 0, 10).code(), Errc::not_found);
+}
+
+TEST_F(StorageContract, EditsAndSoftDeletesShowInHistory) {
+  UserId alice = unique("alice");
+  Conversation c = group({{alice, Role::owner}});
+  auto sent = send(c.id, alice, "first draft");
+  ASSERT_TRUE(sent.ok());
+  MessageId id = sent->message.id;
+
+  auto edited = wait<MessageWrite>([&](auto done) { storage->edit_message(id, "final", ev("message.edit", alice), done); });
+  ASSERT_TRUE(edited.ok()) << edited.error().message;
+  EXPECT_EQ(edited->message.text, "final");
+  EXPECT_GT(edited->message.edited_at, 0);
+  ASSERT_TRUE(edited->event.has_value());
+  EXPECT_EQ(edited->event->seq, sent->message.seq + 1);
+  EXPECT_EQ(edited->event->message_id, id);
+
+  auto history = events(c.id, Direction::forward, 0, 100);
+  ASSERT_TRUE(history.ok());
+  ASSERT_EQ(history->events.size(), 2u);
+  EXPECT_EQ(history->events[0].type, "message.new");
+  EXPECT_EQ(history->events[0].message->text, "final") << "history shows the message as it is now";
+  EXPECT_EQ(history->events[1].type, "message.edit");
+
+  auto deleted = wait<MessageWrite>([&](auto done) { storage->delete_message(id, ev("message.delete", alice), done); });
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_TRUE(deleted->changed);
+  EXPECT_TRUE(deleted->message.deleted);
+  EXPECT_TRUE(deleted->message.text.empty());
+  EXPECT_EQ(deleted->event->seq, sent->message.seq + 2);
+
+  history = events(c.id, Direction::forward, 0, 100);
+  ASSERT_EQ(history->events.size(), 3u);
+  for (const auto& e : history->events) {
+    ASSERT_TRUE(e.message.has_value());
+    EXPECT_TRUE(e.message->deleted);
+    EXPECT_TRUE(e.message->text.empty()) << "deleted content is still in history at seq " << e.seq;
+  }
+  auto fetched = wait<Message>([&](auto done) { storage->get_message(id, done); });
+  ASSERT_TRUE(fetched.ok());
+  EXPECT_TRUE(fetched->deleted);
+  EXPECT_TRUE(fetched->text.empty());
+
+  auto again = wait<MessageWrite>([&](auto done) { storage->delete_message(id, ev("message.delete", alice), done); });
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->changed);
+  EXPECT_EQ(get(c.id)->last_seq, sent->message.seq + 2);
+
+  auto late_edit = wait<MessageWrite>([&](auto done) { storage->edit_message(id, "zombie", ev("message.edit", alice), done); });
+  EXPECT_EQ(late_edit.code(), Errc::conflict);
+  auto missing = wait<MessageWrite>([&](auto done) { storage->edit_message(id + 1000000000, "x", ev("message.edit", alice), done); });
+  EXPECT_EQ(missing.code(), Errc::not_found);
+}
+
+TEST_F(StorageContract, RepliesMustPointIntoTheSameConversation) {
+  UserId alice = unique("alice");
+  Conversation c1 = group({{alice, Role::owner}});
+  Conversation c2 = group({{alice, Role::owner}});
+  auto original = send(c1.id, alice, "question");
+  ASSERT_TRUE(original.ok());
+  MessageDraft reply{c1.id, alice, "answer", original->message.id, "[{\"file_name\":\"a.png\"}]", ""};
+  auto ok = wait<MessageWrite>([&](auto done) { storage->append_message(reply, ev("message.new", alice), done); });
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->message.reply_to, original->message.id);
+  EXPECT_EQ(ok->message.attachments, "[{\"file_name\":\"a.png\"}]");
+  reply.conversation_id = c2.id;
+  auto bad = wait<MessageWrite>([&](auto done) { storage->append_message(reply, ev("message.new", alice), done); });
+  EXPECT_EQ(bad.code(), Errc::not_found);
+  EXPECT_EQ(get(c2.id)->last_seq, 0) << "a refused write must not consume a seq";
+  MessageDraft nowhere{c2.id + 1000000000, alice, "x"};
+  auto lost = wait<MessageWrite>([&](auto done) { storage->append_message(nowhere, ev("message.new", alice), done); });
+  EXPECT_EQ(lost.code(), Errc::not_found);
+}
+
+TEST_F(StorageContract, MembershipAndRolesAreEvents) {
+  UserId alice = unique("alice"), bob = unique("bob");
+  Conversation c = group({{alice, Role::owner}});
+  auto set = [&](const UserId& u, Role r) {
+    return wait<MemberChange>([&](auto done) { storage->set_member(Member{c.id, u, r, 0}, ev("member.join", alice), done); });
+  };
+  auto added = set(bob, Role::member);
+  ASSERT_TRUE(added.ok()) << added.error().message;
+  EXPECT_TRUE(added->changed);
+  ASSERT_TRUE(added->event.has_value());
+  EXPECT_EQ(added->event->seq, 1);
+  EXPECT_EQ(added->event->type, "member.join");
+
+  auto same = set(bob, Role::member);
+  ASSERT_TRUE(same.ok());
+  EXPECT_FALSE(same->changed);
+  EXPECT_FALSE(same->event.has_value());
+
+  auto promoted = set(bob, Role::admin);
+  ASSERT_TRUE(promoted.ok());
+  EXPECT_TRUE(promoted->changed);
+  EXPECT_EQ(promoted->event->seq, 2);
+  EXPECT_EQ(promoted->member.joined_at, added->member.joined_at);
+
+  auto member = wait<Member>([&](auto done) { storage->get_member(c.id, bob, done); });
+  ASSERT_TRUE(member.ok());
+  EXPECT_EQ(member->role, Role::admin);
+
+  auto members = wait<std::vector<Member>>([&](auto done) { storage->list_members(c.id, done); });
+  ASSERT_TRUE(members.ok());
+  ASSERT_EQ(members->size(), 2u);
+  std::set<std::pair<UserId, Role>> got;
+  for (const auto& m : *members) got.emplace(m.user_id, m.role);
+  EXPECT_EQ(got, (std::set<std::pair<UserId, Role>>{{alice, Role::owner}, {bob, Role::admin}}));
+
+  auto removed = wait<MemberChange>([&](auto done) { storage->remove_member(c.id, bob, ev("member.leave", bob), done); });
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(removed->event->seq, 3);
+  EXPECT_EQ(wait<Member>([&](auto done) { storage->get_member(c.id, bob, done); }).code(), Errc::not_found);
+  EXPECT_EQ(wait<MemberChange>([&](auto done) { storage->remove_member(c.id, bob, ev("member.leave", bob), done); }).code(),
+            Errc::not_found);
+  auto mine = wait<std::vector<Conversation>>([&](auto done) { storage->list_conversations(bob, {}, done); });
+  EXPECT_TRUE(mine->empty());
+  EXPECT_EQ(set(bob, Role::member).ok(), true);
+  auto nowhere = wait<MemberChange>([&](auto done) {
+    storage->set_member(Member{c.id + 1000000000, bob, Role::member, 0}, ev("member.join", bob), done);
+  });
+  EXPECT_EQ(nowhere.code(), Errc::not_found);
+}
+
+TEST_F(StorageContract, FeatureRecordsAreKeptPerFeature) {
+  UserId alice = unique("alice"), bob = unique("bob");
+  Conversation c = group({{alice, Role::owner}, {bob, Role::member}});
+  auto m1 = send(c.id, alice, "one");
+  auto m2 = send(c.id, alice, "two");
+  ASSERT_TRUE(m1.ok() && m2.ok());
+  Seq base = m2->message.seq;
+  auto reaction = [&](MessageId m, const UserId& u, const std::string& emoji) {
+    return Record{"reactions", c.id, std::to_string(m) + ":" + u + ":" + emoji, m, u, 0, emoji, 0};
+  };
+
+  auto added = change(RecordOp::insert, reaction(m1->message.id, bob, "👍"), ev("reaction.add", bob));
+  ASSERT_TRUE(added.ok()) << added.error().message;
+  EXPECT_TRUE(added->changed);
+  ASSERT_TRUE(added->event.has_value());
+  EXPECT_EQ(added->event->seq, base + 1);
+  EXPECT_GT(added->record->updated_at, 0);
+
+  auto twice = change(RecordOp::insert, reaction(m1->message.id, bob, "👍"), ev("reaction.add", bob));
+  ASSERT_TRUE(twice.ok());
+  EXPECT_FALSE(twice->changed);
+  EXPECT_FALSE(twice->event.has_value()) << "an unchanged record must not append an event";
+  EXPECT_EQ(get(c.id)->last_seq, base + 1);
+
+  ASSERT_TRUE(change(RecordOp::insert, reaction(m1->message.id, alice, "🎉")).ok());
+  ASSERT_TRUE(change(RecordOp::insert, reaction(m2->message.id, alice, "👍")).ok());
+
+  auto list = [&](RecordQuery q) {
+    auto r = wait<std::vector<Record>>([&](auto done) { storage->list_records(q, done); });
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    return r.ok() ? r.value() : std::vector<Record>{};
+  };
+  EXPECT_EQ(list({"reactions", c.id, "", {m1->message.id}}).size(), 2u);
+  EXPECT_EQ(list({"reactions", c.id, "", {m1->message.id, m2->message.id}}).size(), 3u);
+  EXPECT_EQ(list({"reactions", c.id, std::to_string(m2->message.id) + ":"}).size(), 1u);
+  EXPECT_EQ(list({"reactions", 0, "", {}, alice}).size(), 2u);
+  EXPECT_TRUE(list({"pins", c.id}).empty()) << "records of one feature leak into another";
+  auto one = list({"reactions", c.id, "", {m1->message.id}, bob});
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0].value, "👍");
+  EXPECT_EQ(one[0].user, bob);
+  EXPECT_EQ(one[0].message_id, m1->message.id);
+
+  // raise: a read position never moves backwards.
+  Record pos{"receipts", c.id, bob, 0, bob, 5, "", 0};
+  EXPECT_TRUE(change(RecordOp::raise, pos)->changed);
+  pos.number = 3;
+  auto lower = change(RecordOp::raise, pos, ev("receipt.update", bob));
+  ASSERT_TRUE(lower.ok());
+  EXPECT_FALSE(lower->changed);
+  EXPECT_EQ(lower->record->number, 5);
+  pos.number = 9;
+  EXPECT_EQ(change(RecordOp::raise, pos)->record->number, 9);
+
+  // put replaces; remove deletes and appends its event only if there was something.
+  Record pin{"pins", c.id, "pin:" + std::to_string(m1->message.id), m1->message.id, alice, 0, "{}", 0};
+  EXPECT_TRUE(change(RecordOp::put, pin)->changed);
+  EXPECT_FALSE(change(RecordOp::put, pin)->changed);
+  pin.value = R"({"note":"x"})";
+  EXPECT_TRUE(change(RecordOp::put, pin)->changed);
+  Seq before = get(c.id)->last_seq;
+  auto unpinned = change(RecordOp::remove, pin, ev("pin.remove", alice));
+  ASSERT_TRUE(unpinned.ok());
+  EXPECT_TRUE(unpinned->changed);
+  EXPECT_FALSE(unpinned->record.has_value());
+  EXPECT_EQ(unpinned->event->seq, before + 1);
+  auto gone = change(RecordOp::remove, pin, ev("pin.remove", alice));
+  EXPECT_FALSE(gone->changed);
+  EXPECT_EQ(get(c.id)->last_seq, before + 1);
+  EXPECT_TRUE(list({"pins", c.id}).empty());
+}
+
+TEST_F(StorageContract, EverythingSurvivesCloseAndReopen) {
+  UserId alice = unique("alice"), bob = unique("bob");
+  Conversation c = group({{alice, Role::owner}, {bob, Role::member}});
+  auto m = send(c.id, alice, "durable", "k-durable");
+  ASSERT_TRUE(m.ok());
+  ASSERT_TRUE(change(RecordOp::put, Record{"receipts", c.id, bob, 0, bob, m->message.seq, "", 0}).ok());
+  Seq last = get(c.id)->last_seq;
+
+  reopen();
+
+  auto after = get(c.id);
+  ASSERT_TRUE(after.ok()) << after.error().message;
+  EXPECT_EQ(after->epoch, c.epoch) << "the epoch must persist";
+  EXPECT_EQ(after->last_seq, last);
+  auto history = events(c.id, Direction::forward, 0, 100);
+  ASSERT_TRUE(history.ok());
+  ASSERT_EQ(history->events.size(), 1u);
+  EXPECT_EQ(history->events[0].message->text, "durable");
+  auto retried = send(c.id, alice, "durable", "k-durable");
+  ASSERT_TRUE(retried.ok());
+  EXPECT_FALSE(retried->changed) << "idempotency keys must survive a restart";
+  auto next = send(c.id, bob, "after restart");
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next->message.seq, last + 1) << "seq continues after a restart";
+  auto records = wait<std::vector<Record>>([&](auto done) { storage->list_records({"receipts", c.id}, done); });
+  ASSERT_TRUE(records.ok());
+  ASSERT_EQ(records->size(), 1u);
+  EXPECT_EQ(records->front().number, m->message.seq);
+}
+
+TEST_F(StorageContract, ResetStreamGivesANewEpochThatPersists) {
+  UserId alice = unique("alice");
+  Conversation c = group({{alice, Role::owner}});
+  auto reset = wait<Conversation>([&](auto done) { storage->reset_stream(c.id, done); });
+  ASSERT_TRUE(reset.ok());
+  EXPECT_NE(reset->epoch, c.epoch);
+  reopen();
+  EXPECT_EQ(get(c.id)->epoch, reset->epoch);
+  EXPECT_EQ(wait<Conversation>([&](auto done) { storage->reset_stream(c.id + 1000000000, done); }).code(),
+            Errc::not_found);
+}
+
+TEST_F(StorageContract, AppendedEventsCarryTheirPayload) {
+  UserId alice = unique("alice");
+  Conversation c = group({{alice, Role::owner}});
+  auto e = wait<Event>([&](auto done) {
+    storage->append_event(c.id, ev("custom.thing", alice, R"({"k":"v"})"), done);
+  });
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_EQ(e->seq, 1);
+  auto page = events(c.id, Direction::forward, 0, 10);
+  ASSERT_EQ(page->events.size(), 1u);
+  EXPECT_EQ(page->events[0].type, "custom.thing");
+  EXPECT_EQ(page->events[0].actor, alice);
+  EXPECT_EQ(page->events[0].payload, R"({"k":"v"})");
+  EXPECT_FALSE(page->events[0].message.has_value());
+  EXPECT_EQ(wait<Event>([&](auto done) { storage->append_event(c.id, ev("", alice), done); }).code(), Errc::bad_request);
+}
+
+TEST_F(StorageContract, FlushSucceedsAndStorageIsHealthy) {
+  EXPECT_TRUE(storage->flush().ok());
+  auto h = storage->health();
+  EXPECT_TRUE(h.ok) << h.detail;
+}
+
+}  // namespace
+}  // namespace switchboard::contract

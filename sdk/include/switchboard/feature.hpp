@@ -1,0 +1,86 @@
+// A feature adds commands (and REST routes) to the protocol, keeps its data
+// in storage records, appends conversation events and publishes them to the
+// members, all through FeatureHost, never through host internals.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "switchboard/plugin.hpp"
+#include "switchboard/result.hpp"
+#include "switchboard/storage.hpp"
+#include "switchboard/types.hpp"
+
+namespace switchboard {
+
+// Who issued a command or request: the user of the token.
+struct Caller {
+  UserId user;
+  std::uint64_t session_id = 0;  // 0: a REST request
+};
+
+struct Command {
+  std::string_view type;   // e.g. "reaction.add"
+  std::string_view frame;  // the whole JSON text frame, `id` and `type` included
+};
+
+// The command's single answer: the JSON object for the ack's `result`, or an
+// Error (sent as an `error` frame with its stable code).
+using Reply = std::function<void(Result<std::string>)>;
+
+struct HttpRoute {
+  std::string method;   // "GET", "POST", "PUT", "DELETE"
+  std::string pattern;  // "/messages/:id/reactions"; ":name" matches one segment
+};
+
+struct HttpRequest {
+  std::string_view method;
+  std::string_view path;
+  std::vector<std::pair<std::string, std::string>> params;  // from ":name" segments, decoded
+  std::string_view body;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string body;  // JSON
+};
+
+using HttpReply = std::function<void(HttpResponse)>;
+
+// What the host offers a running feature.
+class SWITCHBOARD_API FeatureHost {
+ public:
+  virtual ~FeatureHost() = default;
+  virtual Storage& storage() = 0;
+  // Sends an event already appended to storage to every member online, on
+  // every host.
+  virtual void publish_event(const Event& event) = 0;
+  // Sends a non-persistent event (never stored, never replayed) to the
+  // members online except `except`; the first shed for slow readers.
+  virtual void publish_ephemeral(ConversationId id, std::string_view type, std::string_view payload_json,
+                                 const UserId& except) = 0;
+};
+
+class SWITCHBOARD_API Feature : public Plugin {
+ public:
+  // The command types this feature answers, e.g. {"reaction.add", "reaction.remove"}.
+  virtual std::vector<std::string> command_types() const = 0;
+  virtual std::vector<HttpRoute> http_routes() const { return {}; }
+
+  virtual void start(FeatureHost& host) = 0;
+  virtual void stop() noexcept {}
+
+  virtual void handle_command(const Caller& caller, const Command& command, Reply reply) = 0;
+  virtual void handle_http(const Caller& caller, const HttpRequest& request, HttpReply reply) {
+    (void)caller;
+    (void)request;
+    reply(HttpResponse{404, R"({"error":{"code":"not_found","message":"no such route"}})"});
+  }
+};
+
+constexpr PluginKind plugin_kind_of(const Feature*) noexcept { return PluginKind::feature; }
+
+}  // namespace switchboard

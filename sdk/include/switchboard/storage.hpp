@@ -1,0 +1,159 @@
+// Storage keeps conversations, members, messages, each conversation's event
+// log and the features' records. Every write that changes a conversation
+// appends its event in the same transaction, with the conversation's next seq.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "switchboard/plugin.hpp"
+#include "switchboard/result.hpp"
+#include "switchboard/types.hpp"
+
+namespace switchboard {
+
+// Storage operations are asynchronous so that a plugin can group many
+// callers' writes into one commit. The completion runs exactly once, on a
+// storage thread or on the caller's thread before the call returns; it must
+// not block. A write's completion runs only after the write is durable.
+template <class T>
+using Completion = std::function<void(Result<T>)>;
+
+struct ConversationDraft {
+  ConversationKind kind = ConversationKind::group;
+  std::string name;
+  UserId creator;
+  // Initial members with their roles. For `direct`: exactly two distinct users.
+  std::vector<Member> members;
+  // Appended as the conversation's first event (seq 1), if given.
+  std::optional<EventDraft> event;
+};
+
+struct ConversationCreated {
+  Conversation conversation;
+  // false: a direct conversation between these two users already existed and
+  // is returned unchanged (storage guarantees one per pair, even under races).
+  bool created = true;
+  std::optional<Event> event;
+};
+
+struct ConversationPage {
+  ConversationId after = 0;  // ids greater than this
+  int limit = 100;
+};
+
+struct MemberChange {
+  Member member;
+  bool changed = true;  // false: nothing to do (already a member with that role)
+  std::optional<Event> event;
+};
+
+struct MessageDraft {
+  ConversationId conversation_id = 0;
+  UserId author;
+  std::string text;
+  MessageId reply_to = 0;
+  std::string attachments = "[]";
+  std::string client_key;  // (conversation, author, client_key) is unique when not empty
+};
+
+struct MessageWrite {
+  Message message;  // the state after the write
+  // false: nothing changed. For a send: the client key was seen before and
+  // `message` is the original. For a delete: it was already deleted.
+  bool changed = true;
+  std::optional<Event> event;  // the appended event, when changed
+};
+
+enum class Direction : std::uint8_t {
+  forward,   // events with seq > from, oldest first
+  backward,  // the `limit` events with seq < from (from 0: the newest), oldest first
+};
+
+struct EventQuery {
+  ConversationId conversation_id = 0;
+  Direction direction = Direction::forward;
+  Seq from = 0;
+  int limit = 100;
+};
+
+struct EventPage {
+  std::vector<Event> events;  // always in ascending seq order
+  std::string epoch;
+  Seq last_seq = 0;  // the conversation's newest seq when read
+  bool more = false;  // more events exist in the query's direction
+};
+
+enum class RecordOp : std::uint8_t {
+  put,     // insert or replace
+  insert,  // insert only if absent; else unchanged
+  raise,   // insert, or replace only if record.number is greater than the stored one
+  remove,  // delete if present; else unchanged
+};
+
+struct RecordChange {
+  RecordOp op = RecordOp::put;
+  Record record;  // for remove only feature, conversation_id and key matter
+  // Appended in the same transaction if, and only if, the change took effect.
+  std::optional<EventDraft> event;
+};
+
+struct RecordOutcome {
+  bool changed = false;
+  std::optional<Record> record;  // the stored state after the change; empty if none
+  std::optional<Event> event;
+};
+
+struct RecordQuery {
+  std::string feature;
+  ConversationId conversation_id = 0;  // 0: every conversation
+  std::string key_prefix;              // empty: any key
+  std::vector<MessageId> message_ids;  // empty: any message
+  UserId user;                         // empty: any user
+  int limit = 1000;
+};
+
+class SWITCHBOARD_API Storage : public Plugin {
+ public:
+  // Conversations
+  virtual void create_conversation(ConversationDraft draft, Completion<ConversationCreated> done) = 0;
+  virtual void get_conversation(ConversationId id, Completion<Conversation> done) = 0;
+  // The user's conversations, by ascending id.
+  virtual void list_conversations(UserId user, ConversationPage page, Completion<std::vector<Conversation>> done) = 0;
+  // Starts a new stream: a new epoch, so clients holding old positions reload.
+  virtual void reset_stream(ConversationId id, Completion<Conversation> done) = 0;
+
+  // Members. set_member adds a member or changes its role.
+  virtual void set_member(Member member, EventDraft event, Completion<MemberChange> done) = 0;
+  // not_found if the user is not a member.
+  virtual void remove_member(ConversationId id, UserId user, EventDraft event, Completion<MemberChange> done) = 0;
+  virtual void get_member(ConversationId id, UserId user, Completion<Member> done) = 0;
+  virtual void list_members(ConversationId id, Completion<std::vector<Member>> done) = 0;
+
+  // Messages. The event's message_id is filled in by storage.
+  virtual void append_message(MessageDraft draft, EventDraft event, Completion<MessageWrite> done) = 0;
+  // conflict if the message is deleted.
+  virtual void edit_message(MessageId id, std::string text, EventDraft event, Completion<MessageWrite> done) = 0;
+  // Soft delete: text and attachments are erased, the message stays as a tombstone.
+  virtual void delete_message(MessageId id, EventDraft event, Completion<MessageWrite> done) = 0;
+  virtual void get_message(MessageId id, Completion<Message> done) = 0;
+
+  // The event log.
+  virtual void append_event(ConversationId id, EventDraft event, Completion<Event> done) = 0;
+  virtual void read_events(EventQuery query, Completion<EventPage> done) = 0;
+
+  // Features' records.
+  virtual void change_record(RecordChange change, Completion<RecordOutcome> done) = 0;
+  virtual void list_records(RecordQuery query, Completion<std::vector<Record>> done) = 0;
+
+  // Waits until every write accepted so far is durable (graceful stop).
+  virtual Status flush() = 0;
+  virtual Health health() const = 0;
+};
+
+constexpr PluginKind plugin_kind_of(const Storage*) noexcept { return PluginKind::storage; }
+
+}  // namespace switchboard
