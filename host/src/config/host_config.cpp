@@ -70,8 +70,9 @@ class Validator {
       if (!allowed.contains(key.str())) {
         std::string known;
         for (auto k : allowed) known += (known.empty() ? "" : ", ") + std::string(k);
-        problem(value, path.empty() ? std::string(key.str()) : path + "." + std::string(key.str()),
-                "unknown key (known here: " + known + ")");
+        problems_.push_back(where(key, file_) + ": " +
+                            (path.empty() ? std::string(key.str()) : path + "." + std::string(key.str())) +
+                            ": unknown key (known here: " + known + ")");
       }
     }
   }
@@ -101,8 +102,10 @@ class Validator {
   std::vector<std::string>& problems_;
 };
 
-PluginDeclaration plugin_entry(Validator& v, const toml::table& table, const std::string& path,
-                               const std::filesystem::path& file) {
+// `root` owns `table`; the declaration shares it so that source positions
+// (which copies of toml++ nodes lose) stay available to the plugin's config.
+PluginDeclaration plugin_entry(Validator& v, const std::shared_ptr<toml::table>& root, const toml::table& table,
+                               const std::string& path, const std::filesystem::path& file) {
   PluginDeclaration decl;
   decl.key_path = path;
   decl.where = where(table, file);
@@ -117,7 +120,7 @@ PluginDeclaration plugin_entry(Validator& v, const toml::table& table, const std
     v.problem(table, path, "missing required key \"plugin\" (a plugin name or a path to a .so)");
   }
   if (const toml::table* config = v.table(table, "config", decl.config_path)) {
-    decl.config = std::make_shared<const toml::table>(*config);
+    decl.config = std::shared_ptr<const toml::table>(root, config);
   } else {
     decl.config = std::make_shared<const toml::table>();
   }
@@ -130,6 +133,15 @@ ConfigProblems::ConfigProblems(std::vector<std::string> lines) : std::runtime_er
 
 std::string where(const toml::node& node, const std::filesystem::path& file) {
   const auto& src = node.source();
+  std::string out = file.string();
+  if (src.begin.line > 0) {
+    out += ":" + std::to_string(src.begin.line) + ":" + std::to_string(src.begin.column);
+  }
+  return out;
+}
+
+std::string where(const toml::key& key, const std::filesystem::path& file) {
+  const auto& src = key.source();
   std::string out = file.string();
   if (src.begin.line > 0) {
     out += ":" + std::to_string(src.begin.line) + ":" + std::to_string(src.begin.column);
@@ -175,15 +187,16 @@ HostConfig load_config(const std::filesystem::path& file, const EnvLookup& env) 
 }
 
 std::shared_ptr<const toml::table> load_table(const std::filesystem::path& file, const EnvLookup& env) {
-  toml::table root = parse_toml(read_file(file), file);
+  auto root = std::make_shared<toml::table>(parse_toml(read_file(file), file));
   std::vector<std::string> problems;
-  interpolate_tree(root, "", env, file, problems);
+  interpolate_tree(*root, "", env, file, problems);
   if (!problems.empty()) throw ConfigProblems(std::move(problems));
-  return std::make_shared<const toml::table>(std::move(root));
+  return root;
 }
 
 HostConfig parse_config(std::string_view text, const std::filesystem::path& file, const EnvLookup& env) {
-  toml::table root = parse_toml(text, file);
+  auto shared_root = std::make_shared<toml::table>(parse_toml(text, file));
+  toml::table& root = *shared_root;
   std::vector<std::string> problems;
   interpolate_tree(root, "", env, file, problems);
 
@@ -244,7 +257,7 @@ HostConfig parse_config(std::string_view text, const std::filesystem::path& file
   for (const char* kind : {"bus", "storage"}) {
     PluginDeclaration& slot = std::string_view(kind) == "bus" ? config.bus : config.storage;
     if (const toml::table* table = v.table(root, kind, kind)) {
-      slot = plugin_entry(v, *table, kind, file);
+      slot = plugin_entry(v, shared_root, *table, kind, file);
     } else if (!root.contains(kind)) {
       problems.push_back(file.string() + ": " + kind + ": missing required table [" + kind +
                          "] (exactly one " + kind + " plugin is needed)");
@@ -255,7 +268,7 @@ HostConfig parse_config(std::string_view text, const std::filesystem::path& file
     if (const toml::array* array = features->as_array(); array && array->is_array_of_tables()) {
       for (std::size_t i = 0; i < array->size(); ++i) {
         config.features.push_back(
-            plugin_entry(v, *array->get(i)->as_table(), "features[" + std::to_string(i) + "]", file));
+            plugin_entry(v, shared_root, *array->get(i)->as_table(), "features[" + std::to_string(i) + "]", file));
       }
     } else {
       v.problem(*features, "features", "expected an array of tables ([[features]] entries)");

@@ -68,6 +68,7 @@ std::shared_ptr<const toml::table> load_table(const std::filesystem::path& file,
 
 // "file:line:col" of a node (or of the file alone when the node has no source).
 std::string where(const toml::node& node, const std::filesystem::path& file);
+std::string where(const toml::key& key, const std::filesystem::path& file);
 
 std::optional<LogLevel> parse_log_level(std::string_view text);
 

@@ -4,8 +4,9 @@
 
 namespace switchboard::host {
 
-PluginTable::PluginTable(std::shared_ptr<const toml::table> table, std::string path, std::filesystem::path file)
-    : table_(std::move(table)), path_(std::move(path)), file_(std::move(file)) {}
+PluginTable::PluginTable(std::shared_ptr<const toml::table> table, std::string path, std::filesystem::path file,
+                         std::string owner_where)
+    : table_(std::move(table)), path_(std::move(path)), file_(std::move(file)), owner_where_(std::move(owner_where)) {}
 
 const toml::node* PluginTable::find(std::string_view key) const {
   {
@@ -19,7 +20,10 @@ const toml::node* PluginTable::find(std::string_view key) const {
 
 void PluginTable::fail(std::string_view key, std::string_view problem) const {
   const toml::node* node = table_->at_path(key).node();
-  std::string location = node ? where(*node, file_) : where(*table_, file_);
+  std::string location = node                             ? where(*node, file_)
+                         : table_->source().begin.line > 0 ? where(*table_, file_)
+                         : !owner_where_.empty()           ? owner_where_
+                                                           : file_.string();
   throw ConfigError(location + ": " + path_ + "." + std::string(key) + ": " + std::string(problem));
 }
 
@@ -77,7 +81,8 @@ void PluginTable::reject_unread_keys(std::string_view plugin_name) const {
     if (read_.contains(key.str())) continue;
     std::string known;
     for (const auto& k : read_) known += (known.empty() ? "" : ", ") + k;
-    throw ConfigError(where(value, file_) + ": " + path_ + "." + std::string(key.str()) + ": unknown key for " +
+    (void)value;
+    throw ConfigError(where(key, file_) + ": " + path_ + "." + std::string(key.str()) + ": unknown key for " +
                       std::string(plugin_name) + (known.empty() ? " (it reads no keys)" : " (it reads: " + known + ")"));
   }
 }

@@ -17,7 +17,10 @@ namespace switchboard::host {
 
 class PluginTable final : public PluginConfig {
  public:
-  PluginTable(std::shared_ptr<const toml::table> table, std::string path, std::filesystem::path file);
+  // `owner_where` ("file:line:col" of the plugin's entry) locates problems
+  // with keys that are absent.
+  PluginTable(std::shared_ptr<const toml::table> table, std::string path, std::filesystem::path file,
+              std::string owner_where = {});
 
   std::optional<std::string> string(std::string_view key) const override;
   std::optional<std::int64_t> integer(std::string_view key) const override;
@@ -37,6 +40,7 @@ class PluginTable final : public PluginConfig {
   std::shared_ptr<const toml::table> table_;
   std::string path_;
   std::filesystem::path file_;
+  std::string owner_where_;
   mutable std::mutex mutex_;
   mutable std::set<std::string, std::less<>> read_;
 };

@@ -19,9 +19,10 @@ class SystemClock final : public Clock {
 class HostPluginContext final : public PluginContext {
  public:
   HostPluginContext(std::shared_ptr<LogSink> sink, std::string component, std::shared_ptr<const toml::table> table,
-                    std::string table_path, std::filesystem::path file, Clock& clock, Metrics& metrics)
+                    std::string table_path, std::filesystem::path file, std::string owner_where, Clock& clock,
+                    Metrics& metrics)
       : logger_(std::move(sink), std::move(component)),
-        config_(std::move(table), std::move(table_path), std::move(file)),
+        config_(std::move(table), std::move(table_path), std::move(file), std::move(owner_where)),
         clock_(clock),
         metrics_(metrics) {}
 

@@ -53,7 +53,7 @@ std::shared_ptr<Plugin> create_plugin(const std::filesystem::path& file, PluginK
                           info.name + "\"");
   }
   auto context = std::make_shared<HostPluginContext>(services.log, info.name, decl.config, decl.config_path,
-                                                     config_file, services.clock, services.metrics);
+                                                     config_file, decl.where, services.clock, services.metrics);
   std::unique_ptr<Plugin> made;
   try {
     made = library->create(*context);

@@ -75,21 +75,32 @@ int main(int argc, char** argv) {
   }
 
   fs::path plugin = fs::absolute(plugin_arg);
+  fs::path config_file = config_arg.empty() ? fs::path() : fs::absolute(config_arg);
+  // Each run gets its own directory so file-backed plugins start clean.
+  fs::path dir = fs::temp_directory_path() / ("switchboard-contract-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  fs::current_path(dir);
+  ::setenv("SWITCHBOARD_CONTRACT_DIR", dir.c_str(), 1);
+  auto cleanup = [&dir] {
+    std::error_code ec;
+    fs::current_path(fs::temp_directory_path(), ec);
+    fs::remove_all(dir, ec);
+  };
   PluginDeclaration declaration;
   declaration.key_path = "contract";
   declaration.plugin = plugin.string();
   declaration.config_path = "config";
   try {
-    if (!config_arg.empty()) {
-      fs::path config = fs::absolute(config_arg);
-      declaration.config = load_table(config);
-      declaration.where = config.string();
+    if (!config_file.empty()) {
+      declaration.config = load_table(config_file);
+      declaration.where = config_file.string();
     } else {
       declaration.config = std::make_shared<const toml::table>();
       declaration.where = "(no --config)";
     }
   } catch (const ConfigProblems& e) {
     for (const auto& line : e.lines()) std::cerr << line << '\n';
+    cleanup();
     return 1;
   }
 
@@ -98,18 +109,14 @@ int main(int argc, char** argv) {
     kind = PluginLibrary::open(plugin)->info().kind;
   } catch (const PluginLoadError& e) {
     std::cerr << e.what() << '\n';
+    cleanup();
     return 1;
   }
   if (kind == PluginKind::feature) {
     std::cerr << plugin.string() << ": feature plugins have no contract suite yet\n";
+    cleanup();
     return 1;
   }
-
-  // Each run gets its own directory so file-backed plugins start clean.
-  fs::path dir = fs::temp_directory_path() / ("switchboard-contract-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  fs::current_path(dir);
-  ::setenv("SWITCHBOARD_CONTRACT_DIR", dir.c_str(), 1);
 
   std::string suite = kind == PluginKind::bus ? "BusContract.*" : "StorageContract.*";
   std::string filter = ::testing::GTEST_FLAG(filter);
@@ -129,8 +136,6 @@ int main(int argc, char** argv) {
     std::cerr << e.what() << '\n';
   }
   contract::set_plugin_under_test(nullptr);
-  std::error_code ec;
-  fs::current_path(fs::temp_directory_path(), ec);
-  fs::remove_all(dir, ec);
+  cleanup();
   return result;
 }

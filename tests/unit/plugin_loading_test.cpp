@@ -1,0 +1,194 @@
+// The loader against real shared libraries, good and deliberately broken.
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "metrics/metrics_registry.hpp"
+#include "plugins/plugin_context.hpp"
+#include "plugins/plugin_set.hpp"
+#include "support/process.hpp"
+
+namespace switchboard::host {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string plugin(const std::string& name) { return std::string(SWITCHBOARD_PLUGIN_DIR) + "/" + name + ".so"; }
+std::string test_plugin(const std::string& name) { return std::string(TEST_PLUGIN_DIR) + "/" + name + ".so"; }
+
+std::string open_error(const std::string& file) {
+  try {
+    PluginLibrary::open(file);
+  } catch (const PluginLoadError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << file << " was accepted";
+  return {};
+}
+
+#define EXPECT_CONTAINS(haystack, needle) \
+  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << "in: " << (haystack)
+
+TEST(PluginLibrary, ReadsTheDescriptorOfAGoodPlugin) {
+  auto lib = PluginLibrary::open(plugin("bus-gochannel"));
+  EXPECT_EQ(lib->info().kind, PluginKind::bus);
+  EXPECT_EQ(lib->info().name, "bus-gochannel");
+  EXPECT_EQ(lib->info().sdk_abi, SWITCHBOARD_SDK_ABI_VERSION);
+  EXPECT_EQ(lib->info().toolchain, host_toolchain());
+  EXPECT_FALSE(lib->info().version.empty());
+}
+
+TEST(PluginLibrary, RefusesAnotherSdkAbiNamingBothSides) {
+  std::string e = open_error(test_plugin("test-wrong-abi"));
+  EXPECT_CONTAINS(e, test_plugin("test-wrong-abi") + ": plugin \"test-wrong-abi\" 9.9.9");
+  EXPECT_CONTAINS(e, "built for SDK ABI " + std::to_string(SWITCHBOARD_SDK_ABI_VERSION + 1) +
+                         ", this host loads SDK ABI " + std::to_string(SWITCHBOARD_SDK_ABI_VERSION));
+  EXPECT_EQ(e.find('\n'), std::string::npos) << "one line";
+}
+
+TEST(PluginLibrary, RefusesAnotherToolchainNamingBothSides) {
+  std::string e = open_error(test_plugin("test-wrong-toolchain"));
+  EXPECT_CONTAINS(e, "was built with gcc " + std::to_string(SWITCHBOARD_COMPILER_MAJOR - 1) + ".3.");
+  EXPECT_CONTAINS(e, "this host with " + host_toolchain());
+}
+
+TEST(PluginLibrary, RefusesAPluginWithoutFactory) {
+  EXPECT_CONTAINS(open_error(test_plugin("test-missing-factory")), "has no switchboard_plugin_create symbol");
+}
+
+TEST(PluginLibrary, RefusesAPluginWithAnUnresolvedSymbolNamingIt) {
+  std::string e = open_error(test_plugin("test-missing-symbol"));
+  EXPECT_CONTAINS(e, "cannot load");
+  EXPECT_CONTAINS(e, "switchboard_test_symbol_nobody_defines");
+}
+
+TEST(PluginLibrary, RefusesLibrariesThatAreNotPlugins) {
+  EXPECT_CONTAINS(open_error(test_plugin("test-not-a-plugin")), "not a Switchboard plugin");
+  EXPECT_CONTAINS(open_error(test_plugin("test-not-a-library")), "cannot load");
+  EXPECT_CONTAINS(open_error("/nonexistent/plugin.so"), "/nonexistent/plugin.so: no such plugin file");
+}
+
+class PluginSetTest : public ::testing::Test {
+ protected:
+  HostConfig config(const std::string& text) { return parse_config(text, "test.toml", process_environment()); }
+
+  std::vector<std::string> load_problems(const std::string& text) {
+    try {
+      PluginSet::load(config(text), services);
+    } catch (const PluginProblems& e) {
+      return e.lines();
+    }
+    ADD_FAILURE() << "loaded:\n" << text;
+    return {};
+  }
+
+  std::string dirs() { return "[plugins]\ndirectories = [\"" + std::string(SWITCHBOARD_PLUGIN_DIR) + "\"]\n"; }
+
+  std::shared_ptr<LogSink> sink = std::make_shared<LogSink>(LogLevel::error, LogFormat::text);
+  SystemClock clock;
+  MetricsRegistry metrics;
+  HostServices services{sink, clock, metrics};
+  testing::TempDir tmp;
+};
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& l : v) out += l + "\n";
+  return out;
+}
+
+TEST_F(PluginSetTest, LoadsTheEmbeddedDefaultWithFeatures) {
+  auto set = PluginSet::load(config(dirs() + "[bus]\nplugin = \"bus-gochannel\"\n[storage]\nplugin = \"storage-sqlite\"\n"
+                                             "[storage.config]\npath = \"" + tmp.path() + "/db\"\n"
+                                             "[[features]]\nplugin = \"" + test_plugin("test-echo-feature") + "\"\n"),
+                             services);
+  EXPECT_EQ(set->bus_plugin().info.name, "bus-gochannel");
+  EXPECT_EQ(set->storage_plugin().info.name, "storage-sqlite");
+  ASSERT_EQ(set->features().size(), 1u);
+  EXPECT_EQ(set->features()[0].object->command_types(), std::vector<std::string>{"echo"});
+  EXPECT_TRUE(set->storage().health().ok);
+}
+
+TEST_F(PluginSetTest, RefusesAPluginOfTheWrongKind) {
+  auto p = load_problems(dirs() + "[bus]\nplugin = \"storage-sqlite\"\n[storage]\nplugin = \"storage-sqlite\"\n"
+                                  "[storage.config]\npath = \"" + tmp.path() + "/db\"\n");
+  ASSERT_FALSE(p.empty());
+  EXPECT_CONTAINS(joined(p), "plugin \"storage-sqlite\" is a storage plugin, but test.toml:3:1: bus needs a bus plugin");
+}
+
+TEST_F(PluginSetTest, RefusesTwoPluginsWithTheSameName) {
+  std::string echo = test_plugin("test-echo-feature");
+  auto p = load_problems(dirs() + "[bus]\nplugin = \"bus-gochannel\"\n[storage]\nplugin = \"storage-sqlite\"\n"
+                                  "[storage.config]\npath = \"" + tmp.path() + "/db\"\n"
+                                  "[[features]]\nplugin = \"" + echo + "\"\n[[features]]\nplugin = \"" + echo + "\"\n");
+  EXPECT_CONTAINS(joined(p), "two plugins are named \"test-echo-feature\": " + echo + " and " + echo);
+}
+
+TEST_F(PluginSetTest, RefusesAPluginFoundTwiceInTheDirectories) {
+  fs::create_directories(tmp.path() + "/a");
+  fs::create_directories(tmp.path() + "/b");
+  fs::copy_file(plugin("bus-gochannel"), tmp.path() + "/a/bus-gochannel.so");
+  fs::copy_file(plugin("bus-gochannel"), tmp.path() + "/b/bus-gochannel.so");
+  auto p = load_problems("[plugins]\ndirectories = [\"" + tmp.path() + "/a\", \"" + tmp.path() + "/b\", \"" +
+                         SWITCHBOARD_PLUGIN_DIR + "\"]\n[bus]\nplugin = \"bus-gochannel\"\n[storage]\n"
+                         "plugin = \"storage-sqlite\"\n[storage.config]\npath = \"" + tmp.path() + "/db\"\n");
+  EXPECT_CONTAINS(joined(p), "plugin \"bus-gochannel\" is found twice: " + tmp.path() + "/a/bus-gochannel.so and " +
+                                 tmp.path() + "/b/bus-gochannel.so");
+}
+
+TEST_F(PluginSetTest, RefusesAFileNamedForAnotherPlugin) {
+  fs::copy_file(plugin("bus-gochannel"), tmp.path() + "/bus-nats.so");
+  auto p = load_problems("[plugins]\ndirectories = [\"" + tmp.path() + "\", \"" + SWITCHBOARD_PLUGIN_DIR +
+                         "\"]\n[bus]\nplugin = \"bus-nats\"\n[storage]\nplugin = \"storage-sqlite\"\n"
+                         "[storage.config]\npath = \"" + tmp.path() + "/db\"\n");
+  EXPECT_CONTAINS(joined(p), "the file is named for \"bus-nats\" but holds plugin \"bus-gochannel\"");
+}
+
+TEST_F(PluginSetTest, ReportsAMissingPluginWithTheDirectoriesSearched) {
+  auto p = load_problems(dirs() + "[bus]\nplugin = \"bus-carrier-pigeon\"\n[storage]\nplugin = \"storage-sqlite\"\n"
+                                  "[storage.config]\npath = \"" + tmp.path() + "/db\"\n");
+  EXPECT_CONTAINS(joined(p), "plugin \"bus-carrier-pigeon\" not found (looked for bus-carrier-pigeon.so in: " +
+                                 std::string(SWITCHBOARD_PLUGIN_DIR) + ")");
+}
+
+TEST_F(PluginSetTest, ReportsUnknownAndIllTypedPluginConfigKeys) {
+  auto p = load_problems(dirs() + "[bus]\nplugin = \"bus-gochannel\"\n[bus.config]\nqueue_bytes = \"big\"\n"
+                                  "[storage]\nplugin = \"storage-sqlite\"\n[storage.config]\npath = \"" + tmp.path() +
+                         "/db\"\npaht = \"typo\"\n");
+  std::string all = joined(p);
+  EXPECT_CONTAINS(all, "test.toml:6:15: bus.config.queue_bytes: expected an integer");
+  EXPECT_CONTAINS(all, "test.toml:11:1: storage.config.paht: unknown key for storage-sqlite (it reads:");
+}
+
+TEST_F(PluginSetTest, ReportsAFactoryThatFails) {
+  auto p = load_problems(dirs() + "[bus]\nplugin = \"" + test_plugin("test-throwing-bus") +
+                         "\"\n[bus.config]\nurl = \"nats://127.0.0.1:1\"\n[storage]\nplugin = \"storage-sqlite\"\n"
+                         "[storage.config]\npath = \"" + tmp.path() + "/db\"\n");
+  EXPECT_CONTAINS(joined(p),
+                  "test.toml:3:1: bus: plugin \"test-throwing-bus\" failed to start: cannot connect to nats://127.0.0.1:1");
+}
+
+bool loaded(const std::string& file) {
+  void* handle = dlopen(file.c_str(), RTLD_LAZY | RTLD_NOLOAD);
+  if (handle) dlclose(handle);
+  return handle != nullptr;
+}
+
+TEST_F(PluginSetTest, ALibraryStaysLoadedWhileItsObjectsLiveAndNoLonger) {
+  std::string echo = test_plugin("test-echo-feature");
+  ASSERT_FALSE(loaded(echo));
+  auto set = PluginSet::load(config(dirs() + "[bus]\nplugin = \"bus-gochannel\"\n[storage]\nplugin = \"storage-sqlite\"\n"
+                                             "[storage.config]\npath = \"" + tmp.path() + "/db\"\n"
+                                             "[[features]]\nplugin = \"" + echo + "\"\n"),
+                             services);
+  std::shared_ptr<Feature> kept = set->features()[0].object;
+  set.reset();
+  EXPECT_TRUE(loaded(echo)) << "unloaded while an object it made is alive";
+  EXPECT_EQ(kept->command_types(), std::vector<std::string>{"echo"});
+  kept.reset();
+  EXPECT_FALSE(loaded(echo)) << "still loaded after its last object died";
+}
+
+}  // namespace
+}  // namespace switchboard::host
