@@ -18,6 +18,7 @@ const std::string kContract = CONTRACT_BIN;
 const std::string kPlugins = SWITCHBOARD_PLUGIN_DIR;
 const std::string kTestPlugins = TEST_PLUGIN_DIR;
 const std::string kSource = SOURCE_DIR;
+const std::string kAuth = "\n[auth]\nalgorithm = \"HS256\"\nsecret = \"0123456789abcdef0123\"\n";
 
 #define EXPECT_CONTAINS(haystack, needle) \
   EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << "in output:\n" << (haystack)
@@ -27,7 +28,7 @@ class CheckCommand : public ::testing::Test {
   // A config file with the embedded default, then `extra`.
   std::string config(const std::string& extra, const std::string& bus = "bus-gochannel") {
     return tmp.file("switchboard.toml", "[bus]\nplugin = \"" + bus + "\"\n[storage]\nplugin = \"storage-sqlite\"\n" +
-                                            "[storage.config]\npath = \"" + tmp.path() + "/var/db\"\n" + extra);
+                                            "[storage.config]\npath = \"" + tmp.path() + "/var/db\"\n" + extra + kAuth);
   }
   Finished check(const std::string& file) { return run({kHost, "check", "--config", file}); }
 
@@ -83,7 +84,7 @@ TEST_F(CheckCommand, ConfigErrorsNameFileLineColumnAndKey) {
   EXPECT_CONTAINS(r.output, file + ":7:1: TOML syntax error");
   EXPECT_CONTAINS(r.output, "TOML syntax error");
 
-  r = check(tmp.file("nobus.toml", "[storage]\nplugin = \"storage-sqlite\"\n"));
+  r = check(tmp.file("nobus.toml", "[storage]\nplugin = \"storage-sqlite\"\n" + kAuth));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_CONTAINS(r.output, "nobus.toml: bus: missing required table [bus]");
 
@@ -97,7 +98,7 @@ TEST_F(CheckCommand, PluginConfigErrorsNameTheirPosition) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   std::string file = tmp.file("bad.toml", "[bus]\nplugin = \"bus-gochannel\"\n[bus.config]\nqueue_bytes = -5\n"
                                           "[storage]\nplugin = \"storage-sqlite\"\n[storage.config]\npath = \"" +
-                                              tmp.path() + "/db\"\nsynchronous = \"sometimes\"\n");
+                                              tmp.path() + "/db\"\nsynchronous = \"sometimes\"\n" + kAuth);
   r = check(file);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_CONTAINS(r.output, file + ":4:15: bus.config.queue_bytes: must be a positive number of bytes");
@@ -106,7 +107,7 @@ TEST_F(CheckCommand, PluginConfigErrorsNameTheirPosition) {
 
 TEST_F(CheckCommand, EnvironmentInterpolationSelectsTheBus) {
   std::string file = tmp.file("env.toml", "[bus]\nplugin = \"bus-${BUS_TYPE:-gochannel}\"\n[storage]\n"
-                                          "plugin = \"storage-sqlite\"\n[storage.config]\npath = \"${DATA}/db\"\n");
+                                          "plugin = \"storage-sqlite\"\n[storage.config]\npath = \"${DATA}/db\"\n" + kAuth);
   auto r = run({kHost, "check", "--config", file}, {{"DATA", tmp.path()}});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   r = run({kHost, "check", "--config", file}, {{"DATA", tmp.path()}, {"BUS_TYPE", "carrier-pigeon"}});

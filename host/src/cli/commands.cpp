@@ -9,6 +9,7 @@
 #include "metrics/metrics_registry.hpp"
 #include "plugins/plugin_context.hpp"
 #include "plugins/plugin_set.hpp"
+#include "server/server.hpp"
 
 namespace switchboard::host {
 
@@ -46,13 +47,20 @@ std::string describe(const PluginInfo& info) {
 int run_check(const std::filesystem::path& config_file) {
   auto config = read_config(config_file);
   if (!config) return 1;
+  bool auth_ok = true;
+  try {
+    load_auth(*config);
+  } catch (const ConfigError& e) {
+    std::cerr << e.what() << '\n';
+    auth_ok = false;
+  }
   // Plugins log at warn and above only: check's output is its verdict.
   auto sink = std::make_shared<LogSink>(LogLevel::warn, config->log.format);
   SystemClock clock;
   MetricsRegistry metrics;
   HostServices services{sink, clock, metrics};
   auto plugins = load_plugins(*config, services);
-  if (!plugins) return 1;
+  if (!plugins || !auth_ok) return 1;
   std::string summary = describe(plugins->bus_plugin().info) + ", " + describe(plugins->storage_plugin().info);
   for (const auto& f : plugins->features()) summary += ", " + describe(f.info);
   std::cout << config_file.string() << ": ok (" << summary << ")\n";
@@ -90,46 +98,45 @@ int run_plugins(const std::optional<std::filesystem::path>& config_file) {
 
 int run_serve(const std::filesystem::path& config_file) {
   // Block the stop signals before any thread exists, so every thread the
-  // plugins start inherits the mask and only sigwait below receives them.
+  // plugins start inherits the mask and only sigwait in serve() receives them.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // A client vanishing mid-write must not kill the process.
+  signal(SIGPIPE, SIG_IGN);
 
   auto config = read_config(config_file);
   if (!config) return 1;
+  try {
+    load_auth(*config);
+  } catch (const ConfigError& e) {
+    std::cerr << e.what() << '\n';
+    return 1;
+  }
   auto sink = std::make_shared<LogSink>(config->log.level, config->log.format);
-  ComponentLogger log(sink, "host");
   SystemClock clock;
   MetricsRegistry metrics;
   HostServices services{sink, clock, metrics};
   auto plugins = load_plugins(*config, services);
   if (!plugins) return 1;
+  int code = serve(*config, *plugins, services, metrics, stop_signals);
+  plugins.reset();
+  return code;
+}
 
-  Bus& bus = plugins->bus();
-  if (auto started = bus.start([&log](std::string_view subject, std::string_view payload) {
-        log.debug("bus message", {{"subject", subject}, {"bytes", std::to_string(payload.size())}});
-      });
-      !started) {
-    log.error("bus failed to start", {{"error", started.error().message}});
+int run_token(const std::filesystem::path& config_file, const std::string& user, std::chrono::seconds ttl) {
+  auto config = read_config(config_file);
+  if (!config) return 1;
+  try {
+    TokenVerifier verifier = load_auth(*config);
+    std::cout << verifier.mint(user, ttl, SystemClock().now_ms()) << '\n';
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << e.what() << '\n';
     return 1;
   }
-  log.info("switchboard started", {{"config", config_file.string()},
-                                   {"bus", plugins->bus_plugin().info.name},
-                                   {"storage", plugins->storage_plugin().info.name},
-                                   {"features", std::to_string(plugins->features().size())}});
-
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
-  log.info("stopping", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
-  bus.stop();
-  if (auto flushed = plugins->storage().flush(); !flushed) {
-    log.error("storage flush failed", {{"error", flushed.error().message}});
-  }
-  plugins.reset();
-  log.info("stopped");
-  return 0;
 }
 
 }  // namespace switchboard::host

@@ -87,6 +87,42 @@ class Validator {
     return node->as_table();
   }
 
+  // An integer within [min, max], if present.
+  void integer(const toml::table& parent, std::string_view key, const std::string& path, std::int64_t min,
+               std::int64_t max, std::int64_t& out) {
+    const toml::node* node = parent.get(key);
+    if (!node) return;
+    if (!node->is_integer()) {
+      problem(*node, path, "expected an integer, got " + std::string(type_name(node->type())));
+      return;
+    }
+    std::int64_t v = node->as_integer()->get();
+    if (v < min || v > max) {
+      problem(*node, path, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+      return;
+    }
+    out = v;
+  }
+
+  void strings(const toml::table& parent, std::string_view key, const std::string& path,
+               std::vector<std::string>& out) {
+    const toml::node* node = parent.get(key);
+    if (!node) return;
+    const toml::array* array = node->as_array();
+    if (!array) {
+      problem(*node, path, "expected an array of strings, got " + std::string(type_name(node->type())));
+      return;
+    }
+    for (std::size_t i = 0; i < array->size(); ++i) {
+      const toml::node& item = *array->get(i);
+      if (auto s = item.value<std::string>()) {
+        out.push_back(*s);
+      } else {
+        problem(item, path + "[" + std::to_string(i) + "]", "expected a string, got " + std::string(type_name(item.type())));
+      }
+    }
+  }
+
   std::optional<std::string> string(const toml::table& parent, std::string_view key, const std::string& path) {
     const toml::node* node = parent.get(key);
     if (!node) return std::nullopt;
@@ -203,11 +239,62 @@ HostConfig parse_config(std::string_view text, const std::filesystem::path& file
   HostConfig config;
   config.file = file;
   Validator v(file, problems);
-  v.only_keys(root, "", {"server", "log", "plugins", "bus", "storage", "features"});
+  v.only_keys(root, "", {"server", "auth", "chat", "log", "plugins", "bus", "storage", "features"});
 
   if (const toml::table* server = v.table(root, "server", "server")) {
-    v.only_keys(*server, "server", {"listen"});
-    if (auto listen = v.string(*server, "listen", "server.listen")) config.server.listen = *listen;
+    v.only_keys(*server, "server",
+                {"listen", "threads", "origins", "max_frame_bytes", "ping_interval_seconds", "idle_timeout_seconds",
+                 "outbound_queue_bytes", "commands_per_second", "command_burst", "max_connections"});
+    ServerConfig& sc = config.server;
+    if (auto listen = v.string(*server, "listen", "server.listen")) {
+      auto colon = listen->rfind(':');
+      if (colon == std::string::npos || colon + 1 == listen->size()) {
+        v.problem(*server->get("listen"), "server.listen", "expected \"address:port\", got \"" + *listen + "\"");
+      }
+      sc.listen = *listen;
+    }
+    v.integer(*server, "threads", "server.threads", 0, 256, sc.threads);
+    v.strings(*server, "origins", "server.origins", sc.origins);
+    v.integer(*server, "max_frame_bytes", "server.max_frame_bytes", 1024, 16 << 20, sc.max_frame_bytes);
+    v.integer(*server, "ping_interval_seconds", "server.ping_interval_seconds", 1, 3600, sc.ping_interval_seconds);
+    v.integer(*server, "idle_timeout_seconds", "server.idle_timeout_seconds", 2, 86400, sc.idle_timeout_seconds);
+    v.integer(*server, "outbound_queue_bytes", "server.outbound_queue_bytes", 4096, 1 << 30, sc.outbound_queue_bytes);
+    v.integer(*server, "commands_per_second", "server.commands_per_second", 1, 1000000, sc.commands_per_second);
+    v.integer(*server, "command_burst", "server.command_burst", 1, 1000000, sc.command_burst);
+    v.integer(*server, "max_connections", "server.max_connections", 0, 10000000, sc.max_connections);
+  }
+
+  if (const toml::table* auth = v.table(root, "auth", "auth")) {
+    v.only_keys(*auth, "auth", {"algorithm", "secret", "public_key_file", "private_key_file", "leeway_seconds"});
+    AuthSection& a = config.auth;
+    a.where = where(*auth, file);
+    if (auto alg = v.string(*auth, "algorithm", "auth.algorithm")) {
+      if (*alg != "HS256" && *alg != "RS256") {
+        v.problem(*auth->get("algorithm"), "auth.algorithm", "must be \"HS256\" or \"RS256\"");
+      }
+      a.algorithm = *alg;
+    }
+    if (auto s = v.string(*auth, "secret", "auth.secret")) a.secret = *s;
+    if (auto s = v.string(*auth, "public_key_file", "auth.public_key_file")) a.public_key_file = *s;
+    if (auto s = v.string(*auth, "private_key_file", "auth.private_key_file")) a.private_key_file = *s;
+    v.integer(*auth, "leeway_seconds", "auth.leeway_seconds", 0, 3600, a.leeway_seconds);
+    if (a.algorithm == "HS256" && a.secret.size() < 16) {
+      v.problem(auth->get("secret") ? static_cast<const toml::node&>(*auth->get("secret")) : *auth, "auth.secret",
+                "HS256 needs a secret of at least 16 bytes");
+    }
+    if (a.algorithm == "RS256" && a.public_key_file.empty()) {
+      v.problem(*auth, "auth.public_key_file", "RS256 needs a public key file");
+    }
+    a.present = true;
+  }
+
+  if (const toml::table* chat = v.table(root, "chat", "chat")) {
+    v.only_keys(*chat, "chat", {"max_text_bytes", "resume_window", "presence_grace_seconds", "history_max"});
+    ChatConfig& c = config.chat;
+    v.integer(*chat, "max_text_bytes", "chat.max_text_bytes", 1, 1 << 20, c.max_text_bytes);
+    v.integer(*chat, "resume_window", "chat.resume_window", 0, 1000000, c.resume_window);
+    v.integer(*chat, "presence_grace_seconds", "chat.presence_grace_seconds", 0, 3600, c.presence_grace_seconds);
+    v.integer(*chat, "history_max", "chat.history_max", 1, 1000, c.history_max);
   }
 
   // Without a [log] level, LOG_LEVEL still works, as in the seeds.

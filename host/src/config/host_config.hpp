@@ -34,6 +34,32 @@ struct LogConfig {
 
 struct ServerConfig {
   std::string listen = "127.0.0.1:8080";
+  std::int64_t threads = 0;  // 0: one per core
+  std::vector<std::string> origins;  // allowed Origin headers; empty: any
+  std::int64_t max_frame_bytes = 64 * 1024;
+  std::int64_t ping_interval_seconds = 30;
+  std::int64_t idle_timeout_seconds = 90;
+  std::int64_t outbound_queue_bytes = 1 << 20;
+  std::int64_t commands_per_second = 50;
+  std::int64_t command_burst = 100;
+  std::int64_t max_connections = 0;  // 0: no limit beyond the file descriptor limit
+};
+
+struct AuthSection {
+  std::string algorithm = "HS256";
+  std::string secret;
+  std::string public_key_file;
+  std::string private_key_file;
+  std::int64_t leeway_seconds = 5;
+  std::string where;  // "file:line:col" of [auth], for errors found later
+  bool present = false;  // serve, check and token require [auth]
+};
+
+struct ChatConfig {
+  std::int64_t max_text_bytes = 8000;
+  std::int64_t resume_window = 1000;  // most events replayed on resume
+  std::int64_t presence_grace_seconds = 10;
+  std::int64_t history_max = 200;  // largest history page
 };
 
 // One [bus], [storage] or [[features]] entry.
@@ -48,6 +74,8 @@ struct PluginDeclaration {
 struct HostConfig {
   std::filesystem::path file;
   ServerConfig server;
+  AuthSection auth;
+  ChatConfig chat;
   LogConfig log;
   std::vector<std::filesystem::path> plugin_directories;  // empty: the defaults
   PluginDeclaration bus;

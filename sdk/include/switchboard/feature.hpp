@@ -50,6 +50,13 @@ struct HttpResponse {
 
 using HttpReply = std::function<void(HttpResponse)>;
 
+// A feature's addition to one message in history, e.g. its reactions. `json`
+// is a JSON value placed in the message object under decoration_field().
+struct MessageDecoration {
+  MessageId message_id = 0;
+  std::string json;
+};
+
 // What the host offers a running feature.
 class SWITCHBOARD_API FeatureHost {
  public:
@@ -78,6 +85,17 @@ class SWITCHBOARD_API Feature : public Plugin {
     (void)caller;
     (void)request;
     reply(HttpResponse{404, R"({"error":{"code":"not_found","message":"no such route"}})"});
+  }
+
+  // History decoration: when decoration_field() is not empty, the host asks
+  // for every page of messages it returns and adds each decoration to its
+  // message under that field. Messages without a decoration get nothing.
+  virtual std::string decoration_field() const { return {}; }
+  virtual void decorate(ConversationId conversation, std::vector<MessageId> messages,
+                        Completion<std::vector<MessageDecoration>> done) {
+    (void)conversation;
+    (void)messages;
+    done(std::vector<MessageDecoration>{});
   }
 };
 

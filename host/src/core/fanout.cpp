@@ -1,0 +1,168 @@
+#include "core/fanout.hpp"
+
+#include <boost/json/parse.hpp>
+#include <chrono>
+
+#include "net/ws_frame.hpp"
+#include "protocol/json_codec.hpp"
+
+namespace switchboard::host {
+
+namespace {
+
+// Bus payload: "SB1" then length-prefixed fields ("<n>:<bytes>"): origin,
+// conversation, seq, except, join count + users, leave count + users, frame.
+void put(std::string& out, std::string_view field) {
+  out += std::to_string(field.size());
+  out += ':';
+  out += field;
+}
+
+bool take(std::string_view& in, std::string_view& field) {
+  auto colon = in.find(':');
+  if (colon == std::string_view::npos || colon == 0 || colon > 10) return false;
+  std::size_t n = 0;
+  for (char c : in.substr(0, colon)) {
+    if (c < '0' || c > '9') return false;
+    n = n * 10 + static_cast<std::size_t>(c - '0');
+  }
+  if (in.size() - colon - 1 < n) return false;
+  field = in.substr(colon + 1, n);
+  in.remove_prefix(colon + 1 + n);
+  return true;
+}
+
+bool take_number(std::string_view& in, std::int64_t& out) {
+  std::string_view field;
+  if (!take(in, field) || field.empty()) return false;
+  out = 0;
+  for (char c : field) {
+    if (c < '0' || c > '9') return false;
+    out = out * 10 + (c - '0');
+  }
+  return true;
+}
+
+bool take_users(std::string_view& in, std::vector<UserId>& users) {
+  std::int64_t n;
+  if (!take_number(in, n) || n > 100000) return false;
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::string_view u;
+    if (!take(in, u)) return false;
+    users.emplace_back(u);
+  }
+  return true;
+}
+
+}  // namespace
+
+DeliveryMeta delivery_meta(const Event& event) {
+  DeliveryMeta meta;
+  meta.seq = event.seq;
+  bool join = event.type == "member.join";
+  bool leave = event.type == "member.leave";
+  bool create = event.type == "conversation.create";
+  if (!join && !leave && !create) return meta;
+  std::error_code ec;
+  auto payload = boost::json::parse(event.payload, ec);
+  if (ec || !payload.is_object()) return meta;
+  const auto& o = payload.as_object();
+  if (create) {
+    if (auto* members = o.if_contains("members"); members && members->is_array()) {
+      for (const auto& m : members->as_array()) {
+        if (m.is_string()) meta.join.emplace_back(m.as_string());
+      }
+    }
+  } else if (auto* user = o.if_contains("user_id"); user && user->is_string()) {
+    (join ? meta.join : meta.leave).emplace_back(user->as_string());
+  }
+  return meta;
+}
+
+Fanout::Fanout(Bus& bus, Logger& log, Metrics& metrics, std::string origin)
+    : bus_(bus),
+      log_(log),
+      origin_(std::move(origin)),
+      deliveries_(metrics.counter("fanout_deliveries_total", "Event frames handed to local sessions")),
+      bus_errors_(metrics.counter("bus_publish_errors_total", "Publishes the bus refused")),
+      bus_seconds_(metrics.histogram("bus_publish_seconds", "Time to hand one event to the bus")) {}
+
+void Fanout::publish(const Event& event) {
+  std::string json = event_frame(event);
+  auto meta = std::make_shared<const DeliveryMeta>(delivery_meta(event));
+  deliver_local(event.conversation_id, shared_frame(Opcode::text, json), meta);
+  send_to_bus(event.conversation_id, *meta, json);
+}
+
+void Fanout::publish_ephemeral(ConversationId id, std::string_view json, const UserId& except) {
+  auto meta = std::make_shared<DeliveryMeta>();
+  meta->except = except;
+  deliver_local(id, shared_frame(Opcode::text, json), meta);
+  send_to_bus(id, *meta, json);
+}
+
+void Fanout::deliver_local(ConversationId id, std::shared_ptr<const std::string> frame,
+                           std::shared_ptr<const DeliveryMeta> meta) {
+  for (Worker* w : workers_) {
+    w->post([w, id, frame, meta] { w->deliver(id, frame, meta); });
+  }
+}
+
+void Fanout::send_to_bus(ConversationId id, const DeliveryMeta& meta, std::string_view json) {
+  std::string payload = "SB1";
+  put(payload, origin_);
+  put(payload, std::to_string(id));
+  put(payload, std::to_string(meta.seq));
+  put(payload, meta.except);
+  put(payload, std::to_string(meta.join.size()));
+  for (const auto& u : meta.join) put(payload, u);
+  put(payload, std::to_string(meta.leave.size()));
+  for (const auto& u : meta.leave) put(payload, u);
+  put(payload, json);
+  auto started = std::chrono::steady_clock::now();
+  auto status = bus_.publish(subject(id), payload);
+  bus_seconds_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  if (!status) {
+    bus_errors_.add();
+    log_.warn("bus publish failed; other hosts' clients will catch up on resume",
+              {{"conversation_id", std::to_string(id)}, {"error", status.error().message}});
+  }
+}
+
+void Fanout::on_bus_message(std::string_view subject, std::string_view payload) {
+  if (!payload.starts_with("SB1")) return;
+  payload.remove_prefix(3);
+  std::string_view origin, except, json;
+  std::int64_t id = 0, seq = 0;
+  auto meta = std::make_shared<DeliveryMeta>();
+  if (!take(payload, origin) || !take_number(payload, id) || !take_number(payload, seq) || !take(payload, except) ||
+      !take_users(payload, meta->join) || !take_users(payload, meta->leave) || !take(payload, json)) {
+    log_.warn("malformed bus message ignored", {{"subject", subject}});
+    return;
+  }
+  if (origin == origin_) return;  // delivered locally when published
+  meta->seq = seq;
+  meta->except = std::string(except);
+  deliver_local(id, shared_frame(Opcode::text, json), meta);
+}
+
+void Fanout::add_interest(ConversationId id) {
+  std::lock_guard lock(interest_mutex_);
+  if (interest_[id]++ == 0) {
+    if (auto s = bus_.subscribe(subject(id)); !s) {
+      log_.warn("bus subscribe failed", {{"conversation_id", std::to_string(id)}, {"error", s.error().message}});
+    }
+  }
+}
+
+void Fanout::remove_interest(ConversationId id) {
+  std::lock_guard lock(interest_mutex_);
+  auto it = interest_.find(id);
+  if (it == interest_.end()) return;
+  if (--it->second == 0) {
+    interest_.erase(it);
+    (void)bus_.unsubscribe(subject(id));
+  }
+}
+
+}  // namespace switchboard::host

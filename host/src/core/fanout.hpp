@@ -1,0 +1,59 @@
+// Delivery of conversation events to every member online: framed once,
+// handed to each local worker, and published on the bus (subject
+// "conv.<id>") for the other hosts, which deliver it to their own sessions.
+// A host subscribes to a conversation's subject only while one of its
+// sessions is in that conversation.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "net/worker.hpp"
+#include "switchboard/bus.hpp"
+#include "switchboard/services.hpp"
+
+namespace switchboard::host {
+
+class Fanout {
+ public:
+  Fanout(Bus& bus, Logger& log, Metrics& metrics, std::string origin);
+
+  void set_workers(std::vector<Worker*> workers) { workers_ = std::move(workers); }
+
+  // Any thread.
+  void publish(const Event& event);
+  void publish_ephemeral(ConversationId id, std::string_view json, const UserId& except);
+  void on_bus_message(std::string_view subject, std::string_view payload);
+
+  // Worker threads: a worker has its first / lost its last session in `id`.
+  void add_interest(ConversationId id);
+  void remove_interest(ConversationId id);
+  void count_deliveries(std::size_t n) { deliveries_.add(n); }
+
+  static std::string subject(ConversationId id) { return "conv." + std::to_string(id); }
+
+ private:
+  void deliver_local(ConversationId id, std::shared_ptr<const std::string> frame,
+                     std::shared_ptr<const DeliveryMeta> meta);
+  void send_to_bus(ConversationId id, const DeliveryMeta& meta, std::string_view json);
+
+  Bus& bus_;
+  Logger& log_;
+  std::string origin_;
+  std::vector<Worker*> workers_;
+  Counter& deliveries_;
+  Counter& bus_errors_;
+  Histogram& bus_seconds_;
+  std::mutex interest_mutex_;
+  std::unordered_map<ConversationId, int> interest_;
+};
+
+// Which sessions an event (un)subscribes: member.join / member.leave carry
+// "user_id", conversation.create carries "members".
+DeliveryMeta delivery_meta(const Event& event);
+
+}  // namespace switchboard::host

@@ -1,0 +1,60 @@
+// The loaded features as the host uses them: which feature answers which
+// command type and REST route, and who decorates history. Also the
+// FeatureHost every feature receives.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/fanout.hpp"
+#include "switchboard/feature.hpp"
+
+namespace switchboard::host {
+
+class FeatureRegistry final : public FeatureHost {
+ public:
+  FeatureRegistry(Storage& storage, Fanout& fanout, Logger& log);
+
+  // Registers and starts each feature. Throws std::runtime_error when two
+  // features claim one command type or route, or claim a core one.
+  void start(const std::vector<std::shared_ptr<Feature>>& features, const std::vector<std::string>& reserved_types);
+  void stop() noexcept;
+
+  Feature* for_command(std::string_view type) const;
+  struct RouteMatch {
+    Feature* feature = nullptr;
+    std::vector<std::pair<std::string, std::string>> params;
+  };
+  RouteMatch for_route(std::string_view method, std::string_view path) const;
+  const std::vector<Feature*>& decorators() const { return decorators_; }
+
+  // FeatureHost
+  Storage& storage() override { return storage_; }
+  void publish_event(const Event& event) override { fanout_.publish(event); }
+  void publish_ephemeral(ConversationId id, std::string_view type, std::string_view payload_json,
+                         const UserId& except) override;
+
+ private:
+  struct Route {
+    std::string method;
+    std::vector<std::string> segments;
+    Feature* feature;
+  };
+
+  Storage& storage_;
+  Fanout& fanout_;
+  Logger& log_;
+  std::vector<std::shared_ptr<Feature>> features_;
+  std::map<std::string, Feature*, std::less<>> commands_;
+  std::vector<Route> routes_;
+  std::vector<Feature*> decorators_;
+};
+
+std::string percent_decode(std::string_view in);
+
+// "/messages/42/reactions" -> {"messages", "42", "reactions"} (still encoded)
+std::vector<std::string> path_segments(std::string_view path);
+
+}  // namespace switchboard::host

@@ -1,0 +1,50 @@
+#include "core/presence.hpp"
+
+namespace switchboard::host {
+
+LocalPresence::LocalPresence(boost::asio::io_context& timers, std::chrono::milliseconds grace, OnChange on_change)
+    : timers_(timers), grace_(grace), on_change_(std::move(on_change)) {}
+
+void LocalPresence::session_opened(const UserId& user) {
+  bool came_online = false;
+  {
+    std::lock_guard lock(mutex_);
+    Entry& e = users_[user];
+    if (e.going_offline) {
+      // Back within the grace period: nobody saw them leave.
+      e.going_offline->cancel();
+      e.going_offline.reset();
+    } else if (e.sessions == 0) {
+      came_online = true;
+    }
+    ++e.sessions;
+  }
+  if (came_online) on_change_(user, true);
+}
+
+void LocalPresence::session_closed(const UserId& user) {
+  std::lock_guard lock(mutex_);
+  auto it = users_.find(user);
+  if (it == users_.end() || it->second.sessions == 0) return;
+  if (--it->second.sessions > 0) return;
+  auto timer = std::make_shared<boost::asio::steady_timer>(timers_, grace_);
+  it->second.going_offline = timer;
+  timer->async_wait([this, user, timer](const boost::system::error_code& ec) {
+    if (ec) return;  // cancelled: they came back
+    {
+      std::lock_guard lock(mutex_);
+      auto it = users_.find(user);
+      if (it == users_.end() || it->second.going_offline != timer || it->second.sessions > 0) return;
+      users_.erase(it);
+    }
+    on_change_(user, false);
+  });
+}
+
+bool LocalPresence::online(const UserId& user) const {
+  std::lock_guard lock(mutex_);
+  auto it = users_.find(user);
+  return it != users_.end();
+}
+
+}  // namespace switchboard::host

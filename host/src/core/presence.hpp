@@ -1,0 +1,48 @@
+// Who is online. A user goes online with their first session and offline a
+// grace period after their last one closes, so a page reload does not flap.
+// The cluster extends this interface across hosts.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include "switchboard/types.hpp"
+
+namespace switchboard::host {
+
+class Presence {
+ public:
+  // Called (from any thread) when a user goes online (true) or offline.
+  using OnChange = std::function<void(const UserId& user, bool online)>;
+  virtual ~Presence() = default;
+  virtual void session_opened(const UserId& user) = 0;
+  virtual void session_closed(const UserId& user) = 0;
+  virtual bool online(const UserId& user) const = 0;
+};
+
+class LocalPresence final : public Presence {
+ public:
+  LocalPresence(boost::asio::io_context& timers, std::chrono::milliseconds grace, OnChange on_change);
+  void session_opened(const UserId& user) override;
+  void session_closed(const UserId& user) override;
+  bool online(const UserId& user) const override;
+
+ private:
+  struct Entry {
+    int sessions = 0;
+    std::shared_ptr<boost::asio::steady_timer> going_offline;
+  };
+
+  boost::asio::io_context& timers_;
+  std::chrono::milliseconds grace_;
+  OnChange on_change_;
+  mutable std::mutex mutex_;
+  std::unordered_map<UserId, Entry> users_;
+};
+
+}  // namespace switchboard::host

@@ -1,0 +1,178 @@
+#include "http/rest_api.hpp"
+
+#include <boost/beast/http/field.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/url/parse.hpp>
+
+#include "protocol/json_codec.hpp"
+
+namespace switchboard::host {
+
+namespace http = boost::beast::http;
+namespace json = boost::json;
+
+namespace {
+
+HttpResponseMessage respond(const HttpRequestMessage& req, http::status status, std::string body,
+                            std::string_view type = "application/json") {
+  HttpResponseMessage res{status, req.version()};
+  res.set(http::field::server, "switchboard");
+  res.set(http::field::content_type, type);
+  res.set(http::field::cache_control, "no-store");
+  res.keep_alive(req.keep_alive());
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+HttpResponseMessage error(const HttpRequestMessage& req, Errc code, std::string_view message) {
+  return respond(req, static_cast<http::status>(http_status(code)), error_body(error_code(code), message));
+}
+
+struct Target {
+  std::vector<std::string> segments;  // decoded
+  json::object query;
+};
+
+std::optional<Target> parse_target(std::string_view target) {
+  auto url = boost::urls::parse_origin_form(target);
+  if (!url) return std::nullopt;
+  Target t;
+  for (auto seg : url->segments()) {
+    if (!seg.empty()) t.segments.push_back(seg);
+  }
+  for (auto param : url->params()) {
+    if (param.has_value) t.query[param.key] = param.value;
+  }
+  return t;
+}
+
+}  // namespace
+
+std::string request_token(const HttpRequestMessage& request) {
+  auto auth = request[http::field::authorization];
+  if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) {
+    return std::string(auth.substr(7));
+  }
+  if (auto url = boost::urls::parse_origin_form(request.target())) {
+    for (auto param : url->params()) {
+      if (param.key == "token") return param.value;
+    }
+  }
+  return {};
+}
+
+RestApi::RestApi(ChatService& chat, FeatureRegistry& features, const TokenVerifier& verifier, Clock& clock,
+                 MetricsRegistry& metrics, Storage& storage, Bus& bus)
+    : chat_(chat),
+      features_(features),
+      verifier_(verifier),
+      clock_(clock),
+      metrics_(metrics),
+      storage_(storage),
+      bus_(bus),
+      requests_(metrics.counter("http_requests_total", "REST requests answered")) {}
+
+void RestApi::handle(const HttpRequestMessage& req, std::function<void(HttpResponseMessage)> reply) {
+  requests_.add();
+  auto target = parse_target(req.target());
+  if (!target) return reply(error(req, Errc::bad_request, "malformed request target"));
+  const auto& seg = target->segments;
+  auto method = req.method();
+
+  if (method == http::verb::get && seg.size() == 1 && seg[0] == "health") {
+    return reply(respond(req, http::status::ok, R"({"status":"ok"})"));
+  }
+  if (method == http::verb::get && seg.size() == 1 && seg[0] == "ready") {
+    Health s = storage_.health();
+    Health b = bus_.health();
+    json::object o;
+    o["ready"] = s.ok && b.ok;
+    o["storage"] = json::object{{"ok", s.ok}, {"detail", s.detail}};
+    o["bus"] = json::object{{"ok", b.ok}, {"detail", b.detail}};
+    return reply(respond(req, s.ok && b.ok ? http::status::ok : http::status::service_unavailable, json::serialize(o)));
+  }
+  if (method == http::verb::get && seg.size() == 1 && seg[0] == "metrics") {
+    return reply(respond(req, http::status::ok, metrics_.render(), "text/plain; version=0.0.4"));
+  }
+
+  auto user = verifier_.verify(request_token(req), clock_.now_ms());
+  if (!user) {
+    auto res = respond(req, http::status::unauthorized, error_body("unauthorized", user.error().message));
+    res.set(http::field::www_authenticate, "Bearer");
+    return reply(std::move(res));
+  }
+  Caller caller{user.value(), 0};
+
+  json::object args = target->query;
+  if (method == http::verb::post || method == http::verb::put) {
+    if (!req.body().empty()) {
+      std::error_code ec;
+      json::value body = json::parse(req.body(), ec);
+      if (ec || !body.is_object()) return reply(error(req, Errc::bad_request, "body: expected a JSON object"));
+      for (auto& [k, v] : body.as_object()) args[k] = v;
+    }
+  }
+  auto answer = [reply, &req](http::status ok_status) {
+    HttpRequestMessage head;  // only version and keep-alive are used
+    head.version(req.version());
+    head.keep_alive(req.keep_alive());
+    return [reply, head = std::move(head), ok_status](Result<json::value> r) {
+      if (!r) return reply(error(head, r.code(), r.error().message));
+      http::status status = ok_status;
+      // A replayed create or send is not a new resource.
+      if (status == http::status::created && r->is_object()) {
+        const auto& o = r->as_object();
+        if ((o.contains("created") && !o.at("created").as_bool()) ||
+            (o.contains("duplicate") && o.at("duplicate").as_bool())) {
+          status = http::status::ok;
+        }
+      }
+      reply(respond(head, status, json::serialize(r.value())));
+    };
+  };
+
+  bool conversations = !seg.empty() && seg[0] == "conversations";
+  bool messages = !seg.empty() && seg[0] == "messages";
+  if (conversations && seg.size() == 1) {
+    if (method == http::verb::get) return chat_.list_conversations(caller, args, answer(http::status::ok));
+    if (method == http::verb::post) return chat_.create_conversation(caller, args, answer(http::status::created));
+  }
+  if (conversations && seg.size() >= 2) {
+    args["conversation_id"] = seg[1];
+    if (seg.size() == 2 && method == http::verb::get) return chat_.get_conversation(caller, args, answer(http::status::ok));
+    if (seg.size() == 3 && seg[2] == "messages") {
+      if (method == http::verb::get) return chat_.history(caller, args, answer(http::status::ok));
+      if (method == http::verb::post) {
+        if (auto key = req["Idempotency-Key"]; !key.empty() && !args.contains("client_key")) args["client_key"] = key;
+        return chat_.send_message(caller, args, answer(http::status::created));
+      }
+    }
+    if (seg.size() == 3 && seg[2] == "members" && method == http::verb::post) {
+      return chat_.add_member(caller, args, answer(http::status::created));
+    }
+  }
+  if (messages && seg.size() == 2) {
+    args["message_id"] = seg[1];
+    if (method == http::verb::put) return chat_.edit_message(caller, args, answer(http::status::ok));
+    if (method == http::verb::delete_) return chat_.delete_message(caller, args, answer(http::status::ok));
+  }
+
+  std::string path = "/";
+  for (std::size_t i = 0; i < seg.size(); ++i) path += (i ? "/" : "") + seg[i];
+  auto route = features_.for_route(std::string(http::to_string(method)), boost::urls::parse_origin_form(req.target())->encoded_path());
+  if (route.feature) {
+    HttpRequest request{http::to_string(method), path, route.params, req.body()};
+    HttpRequestMessage head;
+    head.version(req.version());
+    head.keep_alive(req.keep_alive());
+    route.feature->handle_http(caller, request, [reply, head = std::move(head)](HttpResponse r) {
+      reply(respond(head, static_cast<http::status>(r.status), std::move(r.body)));
+    });
+    return;
+  }
+  reply(error(req, Errc::not_found, "no route for " + std::string(http::to_string(method)) + " " + path));
+}
+
+}  // namespace switchboard::host

@@ -1,0 +1,109 @@
+#include "net/http_session.hpp"
+
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/beast/websocket/stream.hpp>
+#include <boost/url/parse.hpp>
+
+#include "protocol/json_codec.hpp"
+
+namespace switchboard::host {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+
+namespace {
+constexpr auto kRequestTimeout = std::chrono::seconds(30);
+constexpr std::size_t kBodyLimit = 1 << 20;
+}  // namespace
+
+HttpSession::HttpSession(Worker& worker, boost::asio::ip::tcp::socket socket, ServerContext& context)
+    : worker_(worker), stream_(std::move(socket)), context_(context) {}
+
+void HttpSession::start() { read(); }
+
+void HttpSession::read() {
+  parser_.emplace();
+  parser_->body_limit(kBodyLimit);
+  parser_->header_limit(16 * 1024);
+  stream_.expires_after(kRequestTimeout);
+  http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    if (ec == http::error::body_limit) {
+      HttpRequestMessage head;
+      self->write([&] {
+        HttpResponseMessage res{http::status::payload_too_large, 11};
+        res.set(http::field::content_type, "application/json");
+        res.body() = error_body("too_large", "request body over 1 MiB");
+        res.keep_alive(false);
+        res.prepare_payload();
+        return res;
+      }());
+      return;
+    }
+    if (ec) return;  // closed, timed out or garbage: nothing to answer
+    self->on_request();
+  });
+}
+
+void HttpSession::on_request() {
+  HttpRequestMessage request = parser_->release();
+  if (websocket::is_upgrade(request)) return upgrade(std::move(request));
+  context_.rest.handle(request, [self = shared_from_this()](HttpResponseMessage response) {
+    self->worker_.post([self, response = std::move(response)]() mutable { self->write(std::move(response)); });
+  });
+}
+
+void HttpSession::write(HttpResponseMessage response) {
+  auto shared = std::make_shared<HttpResponseMessage>(std::move(response));
+  stream_.expires_after(kRequestTimeout);
+  http::async_write(stream_, *shared, [self = shared_from_this(), shared](beast::error_code ec, std::size_t) {
+    if (ec || !shared->keep_alive()) {
+      beast::error_code ignored;
+      self->stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+      return;
+    }
+    self->read();
+  });
+}
+
+void HttpSession::upgrade(HttpRequestMessage request) {
+  auto reject = [&](http::status status, std::string_view code, const std::string& message) {
+    HttpResponseMessage res{status, request.version()};
+    res.set(http::field::content_type, "application/json");
+    if (status == http::status::unauthorized) res.set(http::field::www_authenticate, "Bearer");
+    res.body() = error_body(code, message);
+    res.keep_alive(false);
+    res.prepare_payload();
+    write(std::move(res));
+  };
+  auto url = boost::urls::parse_origin_form(request.target());
+  if (!url || (url->path() != "/ws" && url->path() != "/")) {
+    return reject(http::status::not_found, "not_found", "WebSocket endpoint is /ws");
+  }
+  const auto& origins = context_.config.server.origins;
+  if (!origins.empty()) {
+    auto origin = request[http::field::origin];
+    if (std::find(origins.begin(), origins.end(), origin) == origins.end()) {
+      return reject(http::status::forbidden, "forbidden", "origin \"" + std::string(origin) + "\" is not allowed");
+    }
+  }
+  auto user = context_.verifier.verify(request_token(request), context_.clock.now_ms());
+  if (!user) {
+    context_.unauthorized.add();
+    return reject(http::status::unauthorized, "unauthorized", user.error().message);
+  }
+  // Beast answers the handshake; the host then frames on the raw socket.
+  stream_.expires_never();
+  auto ws = std::make_shared<websocket::stream<boost::asio::ip::tcp::socket>>(stream_.release_socket());
+  auto req = std::make_shared<HttpRequestMessage>(std::move(request));
+  ws->async_accept(*req, [this, self = shared_from_this(), ws, req, user = user.value()](beast::error_code ec) {
+    if (ec) return;
+    auto session = std::make_shared<WsSession>(worker_, std::move(ws->next_layer()), user,
+                                               ++context_.next_session_id, context_.settings, context_.sessions);
+    session->start();
+  });
+}
+
+}  // namespace switchboard::host

@@ -1,0 +1,49 @@
+// One TCP connection before (or without) WebSocket: reads HTTP requests,
+// answers REST, or authenticates and upgrades to a WsSession. Runs on its
+// worker's thread.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <memory>
+#include <optional>
+
+#include "http/rest_api.hpp"
+#include "net/worker.hpp"
+#include "net/ws_session.hpp"
+
+namespace switchboard::host {
+
+struct ServerContext {
+  const HostConfig& config;
+  const SessionSettings& settings;
+  SessionHandler& sessions;
+  RestApi& rest;
+  const TokenVerifier& verifier;
+  Clock& clock;
+  Logger& log;
+  Counter& unauthorized;
+  std::atomic<std::uint64_t>& next_session_id;
+};
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(Worker& worker, boost::asio::ip::tcp::socket socket, ServerContext& context);
+  void start();
+
+ private:
+  void read();
+  void on_request();
+  void upgrade(HttpRequestMessage request);
+  void write(HttpResponseMessage response);
+
+  Worker& worker_;
+  boost::beast::tcp_stream stream_;
+  ServerContext& context_;
+  boost::beast::flat_buffer buffer_;
+  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+};
+
+}  // namespace switchboard::host

@@ -1,0 +1,113 @@
+#include "net/worker.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include "core/fanout.hpp"
+#include "net/ws_session.hpp"
+
+namespace switchboard::host {
+
+Worker::Worker(std::size_t index, Fanout& fanout) : index_(index), fanout_(fanout) {}
+
+Worker::~Worker() { stop(); }
+
+void Worker::start(std::chrono::seconds sweep_every) {
+  sweep_every_ = sweep_every;
+  sweep();
+  thread_ = std::thread([this] {
+    auto guard = boost::asio::make_work_guard(io_);
+    io_.run();
+  });
+}
+
+void Worker::stop() {
+  io_.stop();
+  join();
+}
+
+void Worker::join() {
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+}
+
+void Worker::attach(WsSession* session) {
+  session->worker_slot = sessions_.size();
+  sessions_.push_back(session);
+  users_[session->user()].push_back(session);
+}
+
+void Worker::detach(WsSession* session) {
+  std::size_t slot = session->worker_slot;
+  if (slot < sessions_.size() && sessions_[slot] == session) {
+    sessions_[slot] = sessions_.back();
+    sessions_[slot]->worker_slot = slot;
+    sessions_.pop_back();
+  }
+  if (auto it = users_.find(session->user()); it != users_.end()) {
+    std::erase(it->second, session);
+    if (it->second.empty()) users_.erase(it);
+  }
+  // Copy: unsubscribe edits the session's list.
+  auto conversations = session->conversations();
+  for (ConversationId id : conversations) unsubscribe(session, id);
+}
+
+void Worker::subscribe(WsSession* session, ConversationId id) {
+  if (session->in(id)) return;
+  session->add_conversation(id);
+  auto& list = members_[id];
+  if (list.empty()) fanout_.add_interest(id);
+  list.push_back(session);
+}
+
+void Worker::unsubscribe(WsSession* session, ConversationId id) {
+  if (!session->in(id)) return;
+  session->remove_conversation(id);
+  auto it = members_.find(id);
+  if (it == members_.end()) return;
+  std::erase(it->second, session);
+  if (it->second.empty()) {
+    members_.erase(it);
+    fanout_.remove_interest(id);
+  }
+}
+
+void Worker::deliver(ConversationId id, const std::shared_ptr<const std::string>& frame,
+                     const std::shared_ptr<const DeliveryMeta>& meta) {
+  for (const auto& user : meta->join) {
+    if (auto it = users_.find(user); it != users_.end()) {
+      for (WsSession* s : it->second) subscribe(s, id);
+    }
+  }
+  if (auto it = members_.find(id); it != members_.end()) {
+    std::size_t delivered = 0;
+    for (WsSession* s : it->second) {
+      if (!meta->except.empty() && s->user() == meta->except) continue;
+      s->deliver(id, frame, *meta);
+      ++delivered;
+    }
+    fanout_.count_deliveries(delivered);
+  }
+  for (const auto& user : meta->leave) {
+    if (auto it = users_.find(user); it != users_.end()) {
+      auto sessions = it->second;
+      for (WsSession* s : sessions) unsubscribe(s, id);
+    }
+  }
+}
+
+void Worker::close_all(std::uint16_t code, std::string reason) {
+  auto sessions = sessions_;
+  for (WsSession* s : sessions) s->close(code, reason);
+}
+
+void Worker::sweep() {
+  auto now = std::chrono::steady_clock::now();
+  auto sessions = sessions_;  // tick may detach
+  for (WsSession* s : sessions) s->tick(now);
+  sweep_timer_.expires_after(sweep_every_);
+  sweep_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) sweep();
+  });
+}
+
+}  // namespace switchboard::host

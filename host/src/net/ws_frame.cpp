@@ -1,0 +1,249 @@
+#include "net/ws_frame.hpp"
+
+#include <cstring>
+
+namespace switchboard::host {
+
+std::string encode_frame(Opcode op, std::string_view payload) {
+  std::string out;
+  std::size_t n = payload.size();
+  out.reserve(n + 10);
+  out.push_back(static_cast<char>(0x80 | static_cast<std::uint8_t>(op)));
+  if (n < 126) {
+    out.push_back(static_cast<char>(n));
+  } else if (n <= 0xFFFF) {
+    out.push_back(static_cast<char>(126));
+    out.push_back(static_cast<char>((n >> 8) & 0xFF));
+    out.push_back(static_cast<char>(n & 0xFF));
+  } else {
+    out.push_back(static_cast<char>(127));
+    for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((static_cast<std::uint64_t>(n) >> (8 * i)) & 0xFF));
+  }
+  out.append(payload);
+  return out;
+}
+
+std::shared_ptr<const std::string> shared_frame(Opcode op, std::string_view payload) {
+  return std::make_shared<const std::string>(encode_frame(op, payload));
+}
+
+std::string encode_close(std::uint16_t code, std::string_view reason) {
+  std::string payload;
+  payload.push_back(static_cast<char>(code >> 8));
+  payload.push_back(static_cast<char>(code & 0xFF));
+  payload.append(reason.substr(0, 123));
+  return encode_frame(Opcode::close, payload);
+}
+
+bool valid_utf8(std::string_view text) noexcept {
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  std::size_t n = text.size(), i = 0;
+  while (i < n) {
+    // Fast path over ASCII, eight bytes at a time.
+    while (i + 8 <= n) {
+      std::uint64_t word;
+      std::memcpy(&word, s + i, 8);
+      if (word & 0x8080808080808080ull) break;
+      i += 8;
+    }
+    if (i >= n) break;
+    unsigned char c = s[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t len;
+    std::uint32_t cp;
+    if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + len > n) return false;
+    for (std::size_t k = 1; k < len; ++k) {
+      if ((s[i + k] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (s[i + k] & 0x3F);
+    }
+    // Overlong forms, surrogates and code points past U+10FFFF are invalid.
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+namespace {
+
+void unmask(char* data, std::size_t n, const unsigned char key[4]) {
+  std::uint64_t key8;
+  unsigned char k8[8] = {key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]};
+  std::memcpy(&key8, k8, 8);
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, data + i, 8);
+    w ^= key8;
+    std::memcpy(data + i, &w, 8);
+  }
+  for (; i < n; ++i) data[i] = static_cast<char>(data[i] ^ key[i % 4]);
+}
+
+}  // namespace
+
+std::size_t FrameParser::parse_frame(char* data, std::size_t size, Handler& handler, std::uint16_t& close,
+                                     std::string& why) {
+  if (size < 2) return 0;
+  auto b0 = static_cast<unsigned char>(data[0]);
+  auto b1 = static_cast<unsigned char>(data[1]);
+  bool fin = b0 & 0x80;
+  auto op = static_cast<Opcode>(b0 & 0x0F);
+  bool masked = b1 & 0x80;
+  std::uint64_t len = b1 & 0x7F;
+  std::size_t header = 2;
+  if (len == 126) {
+    if (size < 4) return 0;
+    len = (static_cast<std::uint64_t>(static_cast<unsigned char>(data[2])) << 8) | static_cast<unsigned char>(data[3]);
+    header = 4;
+  } else if (len == 127) {
+    if (size < 10) return 0;
+    len = 0;
+    for (int i = 0; i < 8; ++i) len = (len << 8) | static_cast<unsigned char>(data[2 + i]);
+    header = 10;
+  }
+  // Checked before the payload arrives: nobody makes us buffer a huge frame.
+  if (b0 & 0x70) {
+    close = close_code::protocol_error;
+    why = "reserved bits set (no extension was negotiated)";
+    return 1;
+  }
+  if (!masked) {
+    close = close_code::protocol_error;
+    why = "client frames must be masked";
+    return 1;
+  }
+  bool control = static_cast<std::uint8_t>(op) & 0x8;
+  if (control && (!fin || len > 125)) {
+    close = close_code::protocol_error;
+    why = "control frames must be unfragmented and at most 125 bytes";
+    return 1;
+  }
+  if (op == Opcode::binary) {
+    close = close_code::unsupported_data;
+    why = "binary frames are not accepted; send JSON text frames";
+    return 1;
+  }
+  if (!control && op != Opcode::text && op != Opcode::continuation) {
+    close = close_code::protocol_error;
+    why = "unknown opcode";
+    return 1;
+  }
+  if (!control && (len > max_message_ || message_.size() + len > max_message_)) {
+    close = close_code::too_big;
+    why = "message larger than " + std::to_string(max_message_) + " bytes";
+    return 1;
+  }
+  std::size_t total = header + 4 + static_cast<std::size_t>(len);
+  if (size < total) return 0;
+  unsigned char key[4];
+  std::memcpy(key, data + header, 4);
+  char* payload = data + header + 4;
+  std::size_t n = static_cast<std::size_t>(len);
+  unmask(payload, n, key);
+
+  switch (op) {
+    case Opcode::ping: handler.on_ping({payload, n}); break;
+    case Opcode::pong: handler.on_pong(); break;
+    case Opcode::close: {
+      std::uint16_t code = close_code::normal;
+      std::string_view reason;
+      if (n == 1) {
+        close = close_code::protocol_error;
+        why = "close frame with a one-byte payload";
+        return total;
+      }
+      if (n >= 2) {
+        code = static_cast<std::uint16_t>((static_cast<unsigned char>(payload[0]) << 8) |
+                                          static_cast<unsigned char>(payload[1]));
+        reason = {payload + 2, n - 2};
+      }
+      closed_ = true;
+      handler.on_close(code, reason);
+      break;
+    }
+    case Opcode::text:
+    case Opcode::continuation: {
+      if (op == Opcode::text && in_message_) {
+        close = close_code::protocol_error;
+        why = "new message before the previous one was finished";
+        return total;
+      }
+      if (op == Opcode::continuation && !in_message_) {
+        close = close_code::protocol_error;
+        why = "continuation frame without a message";
+        return total;
+      }
+      if (fin && !in_message_) {
+        std::string_view text(payload, n);
+        if (!valid_utf8(text)) {
+          close = close_code::invalid_payload;
+          why = "text frame is not valid UTF-8";
+          return total;
+        }
+        handler.on_text(text);
+      } else {
+        in_message_ = true;
+        message_.append(payload, n);
+        if (fin) {
+          in_message_ = false;
+          std::string message;
+          message.swap(message_);
+          if (!valid_utf8(message)) {
+            close = close_code::invalid_payload;
+            why = "text message is not valid UTF-8";
+            return total;
+          }
+          handler.on_text(message);
+        }
+      }
+      break;
+    }
+    default: break;
+  }
+  return total;
+}
+
+std::uint16_t FrameParser::feed(char* input, std::size_t input_size, Handler& handler, std::string& why) {
+  std::uint16_t close = 0;
+  // Frames complete within `input` are parsed (and unmasked) in place; only
+  // the tail of an unfinished frame is copied into pending_.
+  std::string joined;
+  char* data = input;
+  std::size_t size = input_size;
+  if (!pending_.empty()) {
+    pending_.append(input, input_size);
+    joined.swap(pending_);
+    data = joined.data();
+    size = joined.size();
+  }
+  std::size_t offset = 0;
+  while (offset < size && !closed_) {
+    std::size_t used = parse_frame(data + offset, size - offset, handler, close, why);
+    if (close) return close;
+    if (used == 0) break;
+    offset += used;
+  }
+  if (offset < size && !closed_) pending_.assign(data + offset, size - offset);
+  if (pending_.empty() && pending_.capacity() > 0) std::string().swap(pending_);
+  return 0;
+}
+
+}  // namespace switchboard::host

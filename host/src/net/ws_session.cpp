@@ -1,0 +1,287 @@
+#include "net/ws_session.hpp"
+
+#include <boost/asio/write.hpp>
+#include <algorithm>
+
+namespace switchboard::host {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::size_t kMaxBuffersPerWrite = 512;
+constexpr auto kCloseGrace = std::chrono::seconds(5);
+
+std::vector<char>& scratch() {
+  thread_local std::vector<char> buffer(64 * 1024);
+  return buffer;
+}
+
+const std::shared_ptr<const std::string>& ping_frame() {
+  static const auto frame = shared_frame(Opcode::ping, "");
+  return frame;
+}
+
+}  // namespace
+
+WsSession::WsSession(Worker& worker, asio::ip::tcp::socket socket, UserId user, std::uint64_t id,
+                     const SessionSettings& settings, SessionHandler& handler)
+    : worker_(worker),
+      socket_(std::move(socket)),
+      user_(std::move(user)),
+      id_(id),
+      settings_(settings),
+      handler_(handler),
+      parser_(settings.max_message),
+      tokens_(settings.command_burst) {
+  auto now = Clock::now();
+  last_received_ = last_ping_ = tokens_at_ = now;
+}
+
+WsSession::~WsSession() = default;
+
+void WsSession::start() {
+  boost::system::error_code ec;
+  socket_.non_blocking(true, ec);
+  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  worker_.attach(this);
+  if (settings_.metrics.connections) settings_.metrics.connections->add(1);
+  handler_.on_open(shared_from_this());
+}
+
+void WsSession::ready() {
+  if (state_ != State::starting) return;
+  state_ = State::open;
+  read();
+}
+
+bool WsSession::in(ConversationId id) const {
+  return std::binary_search(conversations_.begin(), conversations_.end(), id);
+}
+
+void WsSession::add_conversation(ConversationId id) {
+  auto it = std::lower_bound(conversations_.begin(), conversations_.end(), id);
+  if (it == conversations_.end() || *it != id) conversations_.insert(it, id);
+}
+
+void WsSession::remove_conversation(ConversationId id) {
+  auto it = std::lower_bound(conversations_.begin(), conversations_.end(), id);
+  if (it != conversations_.end() && *it == id) conversations_.erase(it);
+}
+
+void WsSession::read() {
+  if (reading_ || state_ == State::closed) return;
+  reading_ = true;
+  socket_.async_wait(asio::ip::tcp::socket::wait_read,
+                     [self = shared_from_this()](const boost::system::error_code& ec) {
+                       self->reading_ = false;
+                       if (ec) {
+                         self->finish();
+                         return;
+                       }
+                       self->on_readable();
+                     });
+}
+
+void WsSession::on_readable() {
+  auto& buf = scratch();
+  // A few reads per wakeup, then yield to the other sessions of this worker.
+  for (int round = 0; round < 4 && state_ != State::closed; ++round) {
+    boost::system::error_code ec;
+    std::size_t n = socket_.read_some(asio::buffer(buf), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) break;
+    if (ec) {
+      finish();  // EOF or reset: the peer is gone
+      return;
+    }
+    last_received_ = Clock::now();
+    std::string why;
+    std::uint16_t close_with = parser_.feed(buf.data(), n, *this, why);
+    if (close_with) {
+      close(close_with, why, true);
+      break;
+    }
+    if (n < buf.size()) break;
+  }
+  if (state_ != State::closed) read();
+}
+
+void WsSession::on_text(std::string_view message) {
+  if (state_ != State::open) return;
+  if (settings_.metrics.frames_in) settings_.metrics.frames_in->add();
+  auto now = Clock::now();
+  double elapsed = std::chrono::duration<double>(now - tokens_at_).count();
+  tokens_at_ = now;
+  tokens_ = std::min(settings_.command_burst, tokens_ + elapsed * settings_.commands_per_second);
+  bool limited = tokens_ < 1.0;
+  if (!limited) tokens_ -= 1.0;
+  handler_.on_message(shared_from_this(), message, limited);
+}
+
+void WsSession::on_ping(std::string_view payload) {
+  send(shared_frame(Opcode::pong, payload), true);
+}
+
+void WsSession::on_pong() {}
+
+void WsSession::on_close(std::uint16_t code, std::string_view) {
+  if (state_ == State::open || state_ == State::starting) {
+    // Echo the peer's code, as RFC 6455 asks, then end.
+    std::uint16_t echo = (code >= 1000 && code < 5000 && code != 1005 && code != 1006) ? code : close_code::normal;
+    close(echo, "", true);
+  } else if (state_ == State::closing) {
+    shutdown_after_write_ = true;
+    if (!writing_) finish();
+  }
+}
+
+void WsSession::send_text(std::string_view json) { send(shared_frame(Opcode::text, json), false); }
+
+void WsSession::post_text(std::string json) {
+  worker_.post([self = shared_from_this(), json = std::move(json)] { self->send_text(json); });
+}
+
+void WsSession::deliver(ConversationId id, const std::shared_ptr<const std::string>& frame, const DeliveryMeta& meta) {
+  if (replaying_ && meta.seq > 0) {
+    auto it = replaying_->find(id);
+    if (it != replaying_->end()) {
+      it->second.emplace_back(meta.seq, frame);
+      return;
+    }
+  }
+  send(frame, meta.seq == 0);
+}
+
+void WsSession::begin_replay(ConversationId id) {
+  if (!replaying_) replaying_ = std::make_unique<decltype(replaying_)::element_type>();
+  (*replaying_)[id];
+}
+
+void WsSession::end_replay(ConversationId id, Seq replayed_up_to) {
+  if (!replaying_) return;
+  auto it = replaying_->find(id);
+  if (it == replaying_->end()) return;
+  auto held = std::move(it->second);
+  replaying_->erase(it);
+  if (replaying_->empty()) replaying_.reset();
+  std::sort(held.begin(), held.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  Seq last = replayed_up_to;
+  for (auto& [seq, frame] : held) {
+    if (seq <= last) continue;  // already sent by the replay
+    send(frame, false);
+    last = seq;
+  }
+}
+
+void WsSession::send(const std::shared_ptr<const std::string>& frame, bool ephemeral) {
+  if (state_ != State::open && state_ != State::starting) return;
+  if (queued_bytes_ + frame->size() > settings_.queue_bytes) {
+    // Shed what can be lost (typing, presence) before anything persistent.
+    auto keep = std::remove_if(queue_.begin(), queue_.end(), [&](const Outbound& o) {
+      if (!o.ephemeral) return false;
+      queued_bytes_ -= o.frame->size();
+      if (settings_.metrics.shed) settings_.metrics.shed->add();
+      return true;
+    });
+    queue_.erase(keep, queue_.end());
+    if (queued_bytes_ + frame->size() > settings_.queue_bytes) {
+      if (ephemeral) {
+        if (settings_.metrics.shed) settings_.metrics.shed->add();
+        return;
+      }
+      if (settings_.metrics.slow_closes) settings_.metrics.slow_closes->add();
+      close(close_code::policy_violation,
+            "slow consumer: more than " + std::to_string(settings_.queue_bytes) + " bytes waiting", true);
+      return;
+    }
+  }
+  queued_bytes_ += frame->size();
+  queue_.push_back(Outbound{frame, ephemeral});
+  if (!writing_) write();
+}
+
+void WsSession::write() {
+  if (queue_.empty() || state_ == State::closed) return;
+  inflight_.swap(queue_);
+  if (inflight_.size() > kMaxBuffersPerWrite) {
+    queue_.assign(std::make_move_iterator(inflight_.begin() + kMaxBuffersPerWrite),
+                  std::make_move_iterator(inflight_.end()));
+    inflight_.resize(kMaxBuffersPerWrite);
+  }
+  std::vector<asio::const_buffer> buffers;
+  buffers.reserve(inflight_.size());
+  for (const auto& o : inflight_) buffers.emplace_back(o.frame->data(), o.frame->size());
+  writing_ = true;
+  asio::async_write(socket_, buffers, [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+    self->writing_ = false;
+    for (const auto& o : self->inflight_) self->queued_bytes_ -= o.frame->size();
+    if (self->settings_.metrics.frames_out) self->settings_.metrics.frames_out->add(self->inflight_.size());
+    self->inflight_.clear();
+    if (ec) {
+      self->finish();
+      return;
+    }
+    if (!self->queue_.empty()) {
+      self->write();
+      return;
+    }
+    // Idle again: give back what a burst grew.
+    if (self->inflight_.capacity() > 16) std::vector<Outbound>().swap(self->inflight_);
+    if (self->queue_.capacity() > 16) std::vector<Outbound>().swap(self->queue_);
+    if (self->shutdown_after_write_) {
+      boost::system::error_code ignored;
+      self->socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+      if (self->state_ == State::closing && !self->reading_) self->finish();
+    }
+  });
+}
+
+void WsSession::close(std::uint16_t code, std::string_view reason, bool drop_queued) {
+  if (state_ == State::closing || state_ == State::closed) return;
+  bool was_starting = state_ == State::starting;
+  state_ = State::closing;
+  close_deadline_ = Clock::now() + kCloseGrace;
+  if (drop_queued) {
+    for (const auto& o : queue_) queued_bytes_ -= o.frame->size();
+    queue_.clear();
+  }
+  auto frame = std::make_shared<const std::string>(encode_close(code, reason));
+  queued_bytes_ += frame->size();
+  queue_.push_back(Outbound{frame, false});
+  shutdown_after_write_ = true;
+  if (!writing_) write();
+  if (was_starting) read();  // to see the peer's answer
+}
+
+void WsSession::tick(Clock::time_point now) {
+  if (state_ == State::closing) {
+    if (now > close_deadline_) finish();
+    return;
+  }
+  if (state_ != State::open) return;
+  if (now - last_received_ > settings_.idle_timeout) {
+    close(close_code::going_away,
+          "no frame or pong for " + std::to_string(settings_.idle_timeout.count()) + " s", true);
+    return;
+  }
+  if (now - last_ping_ >= settings_.ping_interval) {
+    last_ping_ = now;
+    send(ping_frame(), true);
+  }
+}
+
+void WsSession::finish() {
+  if (state_ == State::closed) return;
+  state_ = State::closed;
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+  queue_.clear();
+  queued_bytes_ = 0;
+  replaying_.reset();
+  if (settings_.metrics.connections) settings_.metrics.connections->add(-1);
+  handler_.on_closed(*this);
+  worker_.detach(this);
+}
+
+}  // namespace switchboard::host

@@ -1,0 +1,137 @@
+// One WebSocket client after the handshake. Runs on its worker's thread only.
+// Outbound: a queue bounded in bytes, one write in flight, everything queued
+// meanwhile sent in one gather write; ephemeral frames are shed first when
+// the queue is full, then the session is closed with 1008. Inbound: frames
+// parsed from a worker-wide scratch buffer, so an idle session holds none.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "net/worker.hpp"
+#include "net/ws_frame.hpp"
+#include "switchboard/services.hpp"
+#include "switchboard/types.hpp"
+
+namespace switchboard::host {
+
+struct SessionMetrics {
+  Counter* frames_in;
+  Counter* frames_out;
+  Counter* shed;         // ephemeral frames dropped for a slow reader
+  Counter* slow_closes;  // sessions closed with 1008 for a full queue
+  Gauge* connections;
+};
+
+struct SessionSettings {
+  SessionMetrics metrics{};
+  std::size_t max_message = 64 * 1024;
+  std::chrono::seconds ping_interval{30};
+  std::chrono::seconds idle_timeout{90};
+  std::size_t queue_bytes = 1 << 20;
+  double commands_per_second = 50;
+  double command_burst = 100;
+};
+
+class WsSession;
+
+// What a session needs from the rest of the host.
+class SessionHandler {
+ public:
+  virtual ~SessionHandler() = default;
+  // The session is attached; load its conversations, then call ready().
+  virtual void on_open(const std::shared_ptr<WsSession>& session) = 0;
+  // One text message; `rate_limited` if it exceeded the command rate.
+  virtual void on_message(const std::shared_ptr<WsSession>& session, std::string_view text, bool rate_limited) = 0;
+  virtual void on_closed(WsSession& session) = 0;
+};
+
+class WsSession final : public std::enable_shared_from_this<WsSession>, private FrameParser::Handler {
+ public:
+  WsSession(Worker& worker, boost::asio::ip::tcp::socket socket, UserId user, std::uint64_t id,
+            const SessionSettings& settings, SessionHandler& handler);
+  ~WsSession() override;
+
+  // Worker thread.
+  void start();
+  void ready();  // conversations loaded: start reading commands
+  void send(const std::shared_ptr<const std::string>& frame, bool ephemeral);
+  void send_text(std::string_view json);
+  void deliver(ConversationId id, const std::shared_ptr<const std::string>& frame, const DeliveryMeta& meta);
+  // Sends a close frame (after what is queued, unless `drop_queued`), then
+  // shuts down; the socket closes when the peer answers or after 5 s.
+  void close(std::uint16_t code, std::string_view reason, bool drop_queued = false);
+  void tick(std::chrono::steady_clock::time_point now);
+
+  // Any thread: runs `json` through send_text on the worker.
+  void post_text(std::string json);
+  template <class F>
+  void post(F&& f) {
+    worker_.post([self = shared_from_this(), f = std::forward<F>(f)]() mutable { f(*self); });
+  }
+
+  const UserId& user() const { return user_; }
+  std::uint64_t id() const { return id_; }
+  Worker& worker() { return worker_; }
+  bool open() const { return state_ == State::open; }
+
+  // The conversations this session receives (its user's memberships).
+  bool in(ConversationId id) const;
+  void add_conversation(ConversationId id);
+  void remove_conversation(ConversationId id);
+  const std::vector<ConversationId>& conversations() const { return conversations_; }
+
+  // Resume: while a conversation replays, its live events are held back and
+  // sent after the replay, without duplicates.
+  void begin_replay(ConversationId id);
+  void end_replay(ConversationId id, Seq replayed_up_to);
+
+  std::size_t worker_slot = 0;  // position in the worker's session list
+
+ private:
+  enum class State : std::uint8_t { starting, open, closing, closed };
+
+  void read();
+  void on_readable();
+  void write();
+  void finish();  // closes the socket and detaches, once
+
+  void on_text(std::string_view message) override;
+  void on_ping(std::string_view payload) override;
+  void on_pong() override;
+  void on_close(std::uint16_t code, std::string_view reason) override;
+
+  struct Outbound {
+    std::shared_ptr<const std::string> frame;
+    bool ephemeral;
+  };
+
+  Worker& worker_;
+  boost::asio::ip::tcp::socket socket_;
+  UserId user_;
+  std::uint64_t id_;
+  const SessionSettings& settings_;
+  SessionHandler& handler_;
+  FrameParser parser_;
+  State state_ = State::starting;
+  bool reading_ = false;
+  bool writing_ = false;
+  bool shutdown_after_write_ = false;
+  std::vector<Outbound> queue_;     // waiting
+  std::vector<Outbound> inflight_;  // being written
+  std::size_t queued_bytes_ = 0;
+  std::vector<ConversationId> conversations_;  // sorted
+  std::chrono::steady_clock::time_point last_received_;
+  std::chrono::steady_clock::time_point last_ping_;
+  std::chrono::steady_clock::time_point close_deadline_;
+  double tokens_;
+  std::chrono::steady_clock::time_point tokens_at_;
+  std::unique_ptr<std::unordered_map<ConversationId, std::vector<std::pair<Seq, std::shared_ptr<const std::string>>>>>
+      replaying_;
+};
+
+}  // namespace switchboard::host
