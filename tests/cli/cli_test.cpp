@@ -148,8 +148,8 @@ TEST(HostBinary, BadUsageExitsTwo) {
 TEST(HostBinary, ServeStartsAndStopsCleanlyOnSigterm) {
   TempDir tmp;
   Process host({kHost, "serve", "--config", kSource + "/config/switchboard.toml"},
-               {{"SWITCHBOARD_DATA", tmp.path()}, {"LOG_LEVEL", "info"}});
-  ASSERT_TRUE(host.wait_for_output("switchboard started", 20s)) << host.output();
+               {{"SWITCHBOARD_DATA", tmp.path()}, {"LOG_LEVEL", "info"}, {"PORT", "0"}});
+  ASSERT_TRUE(host.wait_for_output("listening", 20s)) << host.output();
   host.signal(SIGTERM);
   auto r = host.wait(20s);
   EXPECT_EQ(r.exit_code, 0) << r.output;

@@ -22,6 +22,9 @@ if grep -q -- "-I$(cd "$(dirname "$0")/../.." && pwd)" "$work/build/build.ninja"
 fi
 
 cat >"$work/switchboard.toml" <<TOML
+[auth]
+algorithm = "HS256"
+secret = "third-party-test-secret"
 [bus]
 plugin = "bus-gochannel"
 [storage]

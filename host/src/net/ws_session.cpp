@@ -10,8 +10,11 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// One gather write carries at most this much, so that a close frame queued
+// behind it (slow consumer) is never megabytes away from the client.
 constexpr std::size_t kMaxBuffersPerWrite = 512;
-constexpr auto kCloseGrace = std::chrono::seconds(5);
+constexpr std::size_t kMaxBytesPerWrite = 256 * 1024;
+constexpr auto kCloseGrace = std::chrono::seconds(10);
 
 std::vector<char>& scratch() {
   thread_local std::vector<char> buffer(64 * 1024);
@@ -204,10 +207,15 @@ void WsSession::send(const std::shared_ptr<const std::string>& frame, bool ephem
 void WsSession::write() {
   if (queue_.empty() || state_ == State::closed) return;
   inflight_.swap(queue_);
-  if (inflight_.size() > kMaxBuffersPerWrite) {
-    queue_.assign(std::make_move_iterator(inflight_.begin() + kMaxBuffersPerWrite),
+  std::size_t take = 0, bytes = 0;
+  while (take < inflight_.size() && take < kMaxBuffersPerWrite &&
+         (take == 0 || bytes + inflight_[take].frame->size() <= kMaxBytesPerWrite)) {
+    bytes += inflight_[take++].frame->size();
+  }
+  if (take < inflight_.size()) {
+    queue_.assign(std::make_move_iterator(inflight_.begin() + static_cast<std::ptrdiff_t>(take)),
                   std::make_move_iterator(inflight_.end()));
-    inflight_.resize(kMaxBuffersPerWrite);
+    inflight_.resize(take);
   }
   std::vector<asio::const_buffer> buffers;
   buffers.reserve(inflight_.size());

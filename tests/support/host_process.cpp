@@ -1,0 +1,60 @@
+#include "support/host_process.hpp"
+
+#include <fstream>
+#include <stdexcept>
+
+#include "auth/token_verifier.hpp"
+
+namespace switchboard::testing {
+
+using namespace std::chrono_literals;
+
+HostProcess::HostProcess(HostOptions options) : options_(std::move(options)) {
+  tmp_ = std::make_unique<TempDir>();
+  data_dir_ = options_.data_dir.empty() ? tmp_->path() : options_.data_dir;
+  std::string config = "[server]\nlisten = \"127.0.0.1:0\"\n" + options_.server +
+                       "\n[auth]\nalgorithm = \"HS256\"\nsecret = \"" + kTestSecret + "\"\n" +
+                       "\n[chat]\n" + options_.chat + "\n[log]\nlevel = \"info\"\n" +
+                       "\n[bus]\nplugin = \"bus-gochannel\"\n" + "\n[storage]\nplugin = \"storage-sqlite\"\n" +
+                       "[storage.config]\npath = \"" + data_dir_ + "/switchboard.db\"\n";
+  if (options_.reactions) config += "\n[[features]]\nplugin = \"feature-reactions\"\n";
+  config_file_ = tmp_->file("switchboard.toml", config);
+  start();
+}
+
+HostProcess::~HostProcess() {
+  if (process_) stop();
+}
+
+void HostProcess::start() {
+  process_ = std::make_unique<Process>(std::vector<std::string>{SWITCHBOARD_BIN, "serve", "--config", config_file_});
+  const std::string marker = "listening address=127.0.0.1:";
+  if (!process_->wait_for_output(marker, 30s)) {
+    throw std::runtime_error("the host did not start:\n" + process_->output());
+  }
+  const std::string& out = process_->output();
+  auto at = out.rfind(marker) + marker.size();
+  port_ = static_cast<std::uint16_t>(std::stoi(out.substr(at, out.find(' ', at) - at)));
+}
+
+Finished HostProcess::stop(int signal) {
+  process_->signal(signal);
+  Finished f = process_->wait(30s);
+  process_.reset();
+  return f;
+}
+
+void HostProcess::restart() {
+  stop();
+  start();
+}
+
+std::string token_for(const std::string& user, std::chrono::seconds ttl) {
+  host::AuthConfig c;
+  c.secret = kTestSecret;
+  host::TokenVerifier v(c);
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
+  return v.mint(user, ttl, now.count());
+}
+
+}  // namespace switchboard::testing

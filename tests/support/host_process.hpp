@@ -1,0 +1,51 @@
+// The real switchboard binary on a free port with its own data directory,
+// for end-to-end tests.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "support/process.hpp"
+
+namespace switchboard::testing {
+
+inline constexpr const char* kTestSecret = "e2e-test-secret-0123456789";
+
+struct HostOptions {
+  std::string server;  // extra lines under [server]
+  std::string chat;    // extra lines under [chat]
+  bool reactions = true;
+  std::string data_dir;  // empty: a fresh temporary directory
+};
+
+class HostProcess {
+ public:
+  explicit HostProcess(HostOptions options = {});
+  ~HostProcess();
+
+  std::uint16_t port() const { return port_; }
+  const std::string& data_dir() const { return data_dir_; }
+  const std::string& config_file() const { return config_file_; }
+  std::string output() const { return process_ ? process_->output() : std::string(); }
+
+  // Stops with `signal` and returns how it ended.
+  Finished stop(int signal = 15);
+  // Stops gracefully and starts again on the same data (a new port).
+  void restart();
+
+ private:
+  void start();
+
+  HostOptions options_;
+  std::unique_ptr<TempDir> tmp_;
+  std::string data_dir_;
+  std::string config_file_;
+  std::unique_ptr<Process> process_;
+  std::uint16_t port_ = 0;
+};
+
+// A token for `user`, signed with kTestSecret.
+std::string token_for(const std::string& user, std::chrono::seconds ttl = std::chrono::hours(1));
+
+}  // namespace switchboard::testing
