@@ -100,6 +100,18 @@ void Worker::close_all(std::uint16_t code, std::string reason) {
   for (WsSession* s : sessions) s->close(code, reason);
 }
 
+void Worker::mark_dirty(std::shared_ptr<WsSession> session) {
+  dirty_.push_back(std::move(session));
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  post([this] {
+    flush_posted_ = false;
+    std::vector<std::shared_ptr<WsSession>> batch;
+    batch.swap(dirty_);
+    for (auto& s : batch) s->flush();
+  });
+}
+
 void Worker::sweep() {
   auto now = std::chrono::steady_clock::now();
   auto sessions = sessions_;  // tick may detach

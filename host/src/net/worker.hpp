@@ -55,6 +55,9 @@ class Worker {
                const std::shared_ptr<const DeliveryMeta>& meta);
   // Closes every session with 1001 (graceful stop).
   void close_all(std::uint16_t code, std::string reason);
+  // A session with frames to write: written in one pass after the handlers
+  // already queued on this worker, so a burst leaves in one gather write.
+  void mark_dirty(std::shared_ptr<WsSession> session);
   std::size_t session_count() const { return sessions_.size(); }
 
  private:
@@ -69,6 +72,8 @@ class Worker {
   std::vector<WsSession*> sessions_;
   std::unordered_map<ConversationId, std::vector<WsSession*>> members_;
   std::unordered_map<UserId, std::vector<WsSession*>> users_;
+  std::vector<std::shared_ptr<WsSession>> dirty_;
+  bool flush_posted_ = false;
 };
 
 }  // namespace switchboard::host

@@ -1,6 +1,5 @@
 #include "net/ws_session.hpp"
 
-#include <boost/asio/write.hpp>
 #include <algorithm>
 
 namespace switchboard::host {
@@ -177,17 +176,22 @@ void WsSession::end_replay(ConversationId id, Seq replayed_up_to) {
   }
 }
 
+void WsSession::drop_from(std::size_t first, bool only_ephemeral) {
+  auto begin = queue_.begin() + static_cast<std::ptrdiff_t>(first);
+  auto keep = std::remove_if(begin, queue_.end(), [&](const Outbound& o) {
+    if (only_ephemeral && !o.ephemeral) return false;
+    queued_bytes_ -= o.frame->size();
+    if (only_ephemeral && settings_.metrics.shed) settings_.metrics.shed->add();
+    return true;
+  });
+  queue_.erase(keep, queue_.end());
+}
+
 void WsSession::send(const std::shared_ptr<const std::string>& frame, bool ephemeral) {
   if (state_ != State::open && state_ != State::starting) return;
   if (queued_bytes_ + frame->size() > settings_.queue_bytes) {
     // Shed what can be lost (typing, presence) before anything persistent.
-    auto keep = std::remove_if(queue_.begin(), queue_.end(), [&](const Outbound& o) {
-      if (!o.ephemeral) return false;
-      queued_bytes_ -= o.frame->size();
-      if (settings_.metrics.shed) settings_.metrics.shed->add();
-      return true;
-    });
-    queue_.erase(keep, queue_.end());
+    drop_from(untouched(), true);
     if (queued_bytes_ + frame->size() > settings_.queue_bytes) {
       if (ephemeral) {
         if (settings_.metrics.shed) settings_.metrics.shed->add();
@@ -201,48 +205,78 @@ void WsSession::send(const std::shared_ptr<const std::string>& frame, bool ephem
   }
   queued_bytes_ += frame->size();
   queue_.push_back(Outbound{frame, ephemeral});
+  if (!writing_ && !dirty_) {
+    dirty_ = true;
+    worker_.mark_dirty(shared_from_this());
+  }
+}
+
+void WsSession::flush() {
+  dirty_ = false;
   if (!writing_) write();
 }
 
+// Writes as much as the socket takes now, in gather writes, without any
+// allocation or handler; waits for writability only when the socket is full.
 void WsSession::write() {
-  if (queue_.empty() || state_ == State::closed) return;
-  inflight_.swap(queue_);
-  std::size_t take = 0, bytes = 0;
-  while (take < inflight_.size() && take < kMaxBuffersPerWrite &&
-         (take == 0 || bytes + inflight_[take].frame->size() <= kMaxBytesPerWrite)) {
-    bytes += inflight_[take++].frame->size();
-  }
-  if (take < inflight_.size()) {
-    queue_.assign(std::make_move_iterator(inflight_.begin() + static_cast<std::ptrdiff_t>(take)),
-                  std::make_move_iterator(inflight_.end()));
-    inflight_.resize(take);
-  }
-  std::vector<asio::const_buffer> buffers;
-  buffers.reserve(inflight_.size());
-  for (const auto& o : inflight_) buffers.emplace_back(o.frame->data(), o.frame->size());
-  writing_ = true;
-  asio::async_write(socket_, buffers, [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
-    self->writing_ = false;
-    for (const auto& o : self->inflight_) self->queued_bytes_ -= o.frame->size();
-    if (self->settings_.metrics.frames_out) self->settings_.metrics.frames_out->add(self->inflight_.size());
-    self->inflight_.clear();
-    if (ec) {
-      self->finish();
+  thread_local std::vector<asio::const_buffer> buffers;
+  while (head_ < queue_.size() && state_ != State::closed) {
+    buffers.clear();
+    std::size_t bytes = 0;
+    for (std::size_t i = head_; i < queue_.size() && buffers.size() < kMaxBuffersPerWrite; ++i) {
+      const std::string& f = *queue_[i].frame;
+      std::size_t skip = i == head_ ? head_offset_ : 0;
+      if (!buffers.empty() && bytes + f.size() - skip > kMaxBytesPerWrite) break;
+      buffers.emplace_back(f.data() + skip, f.size() - skip);
+      bytes += f.size() - skip;
+    }
+    boost::system::error_code ec;
+    std::size_t n = socket_.write_some(buffers, ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      n = 0;
+    } else if (ec) {
+      finish();
       return;
     }
-    if (!self->queue_.empty()) {
-      self->write();
+    std::size_t frames_done = 0;
+    while (n > 0) {
+      const std::string& f = *queue_[head_].frame;
+      std::size_t left = f.size() - head_offset_;
+      if (n < left) {
+        head_offset_ += n;
+        break;
+      }
+      n -= left;
+      queued_bytes_ -= f.size();
+      queue_[head_].frame.reset();
+      head_offset_ = 0;
+      ++head_;
+      ++frames_done;
+    }
+    if (settings_.metrics.frames_out && frames_done) settings_.metrics.frames_out->add(frames_done);
+    // The socket took less than offered: wait until it can take more.
+    if (head_ < queue_.size() && (ec || frames_done == 0 || head_offset_ > 0)) {
+      writing_ = true;
+      socket_.async_wait(asio::ip::tcp::socket::wait_write, [self = shared_from_this()](const boost::system::error_code& e) {
+        self->writing_ = false;
+        if (e) {
+          self->finish();
+          return;
+        }
+        self->write();
+      });
       return;
     }
-    // Idle again: give back what a burst grew.
-    if (self->inflight_.capacity() > 16) std::vector<Outbound>().swap(self->inflight_);
-    if (self->queue_.capacity() > 16) std::vector<Outbound>().swap(self->queue_);
-    if (self->shutdown_after_write_) {
-      boost::system::error_code ignored;
-      self->socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-      if (self->state_ == State::closing && !self->reading_) self->finish();
-    }
-  });
+  }
+  // Everything is out.
+  queue_.clear();
+  head_ = 0;
+  if (queue_.capacity() > 16) std::vector<Outbound>().swap(queue_);
+  if (shutdown_after_write_ && state_ == State::closing) {
+    boost::system::error_code ignored;
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    if (!reading_) finish();
+  }
 }
 
 void WsSession::close(std::uint16_t code, std::string_view reason, bool drop_queued) {
@@ -250,10 +284,7 @@ void WsSession::close(std::uint16_t code, std::string_view reason, bool drop_que
   bool was_starting = state_ == State::starting;
   state_ = State::closing;
   close_deadline_ = Clock::now() + kCloseGrace;
-  if (drop_queued) {
-    for (const auto& o : queue_) queued_bytes_ -= o.frame->size();
-    queue_.clear();
-  }
+  if (drop_queued) drop_from(untouched(), false);
   auto frame = std::make_shared<const std::string>(encode_close(code, reason));
   queued_bytes_ += frame->size();
   queue_.push_back(Outbound{frame, false});
@@ -285,6 +316,7 @@ void WsSession::finish() {
   boost::system::error_code ignored;
   socket_.close(ignored);
   queue_.clear();
+  head_ = head_offset_ = 0;
   queued_bytes_ = 0;
   replaying_.reset();
   if (settings_.metrics.connections) settings_.metrics.connections->add(-1);

@@ -66,6 +66,8 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
   // shuts down; the socket closes when the peer answers or after 5 s.
   void close(std::uint16_t code, std::string_view reason, bool drop_queued = false);
   void tick(std::chrono::steady_clock::time_point now);
+  // Starts writing what is queued (the worker calls it after a burst).
+  void flush();
 
   // Any thread: runs `json` through send_text on the worker.
   void post_text(std::string json);
@@ -98,6 +100,9 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
   void read();
   void on_readable();
   void write();
+  // Index of the first frame not yet partly sent (sheddable or droppable).
+  std::size_t untouched() const { return head_ + (head_offset_ > 0 ? 1 : 0); }
+  void drop_from(std::size_t first, bool only_ephemeral);
   void finish();  // closes the socket and detaches, once
 
   void on_text(std::string_view message) override;
@@ -121,8 +126,12 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
   bool reading_ = false;
   bool writing_ = false;
   bool shutdown_after_write_ = false;
-  std::vector<Outbound> queue_;     // waiting
-  std::vector<Outbound> inflight_;  // being written
+  bool dirty_ = false;  // queued frames, flush scheduled on the worker
+  // Frames to write: queue_[head_..], of which head_offset_ bytes of the
+  // first are already sent. Bytes are counted until fully sent.
+  std::vector<Outbound> queue_;
+  std::size_t head_ = 0;
+  std::size_t head_offset_ = 0;
   std::size_t queued_bytes_ = 0;
   std::vector<ConversationId> conversations_;  // sorted
   std::chrono::steady_clock::time_point last_received_;

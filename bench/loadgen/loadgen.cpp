@@ -1,0 +1,438 @@
+// switchboard-loadgen: N WebSocket connections (spread over several
+// 127.0.0.x source addresses) in conversations of K members; S senders per
+// conversation send message.send either closed-loop (a window of W messages
+// in flight each) or open-loop at a total rate. Reports delivered
+// message.new frames per second, send-to-receive latency (p50/p99/max) and,
+// given the server's pid, its RSS per idle connection.
+//
+// Beast performs each handshake; frames are then written and parsed raw, so
+// the generator on one core outpaces the server under test.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "auth/token_verifier.hpp"
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace json = boost::json;
+using asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Options {
+  std::string host = "127.0.0.1";
+  unsigned short port = 8080;
+  int connections = 1000;
+  int conversation_size = 100;
+  int senders = 10;          // per conversation
+  int window = 4;            // closed loop: messages in flight per sender
+  double rate = 0;           // open loop: messages per second in total (0: closed loop)
+  int seconds = 10;
+  int warmup = 2;
+  int sources = 8;           // 127.0.0.1 .. 127.0.0.N
+  int text_bytes = 64;
+  std::string secret;
+  bool peer = false;         // the peer: no REST setup, conversation = index + 1
+  int server_pid = 0;
+  std::string label = "switchboard";
+};
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+
+long rss_kib(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+// A client frame: FIN+text, masked with a zero key (XOR is then a no-op;
+// the server must accept any key).
+void append_frame(std::string& out, std::string_view payload) {
+  out.push_back(static_cast<char>(0x81));
+  std::size_t n = payload.size();
+  if (n < 126) {
+    out.push_back(static_cast<char>(0x80 | n));
+  } else {
+    out.push_back(static_cast<char>(0x80 | 126));
+    out.push_back(static_cast<char>((n >> 8) & 0xFF));
+    out.push_back(static_cast<char>(n & 0xFF));
+  }
+  out.append(4, '\0');
+  out.append(payload);
+}
+
+struct Stats {
+  bool measuring = false;
+  std::uint64_t delivered = 0;
+  std::uint64_t acks = 0;
+  std::uint64_t errors = 0;
+  std::vector<std::uint32_t> latency_us;
+};
+
+class Connection;
+
+struct World {
+  Options opt;
+  asio::io_context io{1};
+  Stats stats;
+  std::vector<std::unique_ptr<Connection>> connections;
+  std::vector<char> scratch = std::vector<char>(256 * 1024);
+  std::string padding;
+  int ready = 0;
+  int closed = 0;
+};
+
+class Connection {
+ public:
+  Connection(World& w, int index, std::int64_t conversation, bool sender)
+      : w_(w), socket_(w.io), index_(index), conversation_(conversation), sender_(sender) {}
+
+  void connect(const std::string& token) {
+    std::string source = "127.0.0." + std::to_string(1 + index_ % std::max(1, w_.opt.sources));
+    socket_.open(tcp::v4());
+    socket_.bind(tcp::endpoint(asio::ip::make_address(source), 0));
+    socket_.connect(tcp::endpoint(asio::ip::make_address(w_.opt.host), w_.opt.port));
+    // The upgrade with Beast's HTTP parser, keeping whatever followed the
+    // 101 (the server's hello may arrive in the same segment).
+    http::request<http::empty_body> req{http::verb::get, "/ws?token=" + token + "&conv=" + std::to_string(conversation_), 11};
+    req.set(http::field::host, w_.opt.host);
+    req.set(http::field::upgrade, "websocket");
+    req.set(http::field::connection, "Upgrade");
+    req.set(http::field::sec_websocket_key, "dGhlIHNhbXBsZSBub25jZQ==");
+    req.set(http::field::sec_websocket_version, "13");
+    http::write(socket_, req);
+    beast::flat_buffer buffer;
+    http::response_parser<http::empty_body> parser;
+    parser.skip(true);  // a 101 has no body
+    http::read_header(socket_, buffer, parser);
+    if (parser.get().result() != http::status::switching_protocols) {
+      throw std::runtime_error("upgrade refused: " + std::to_string(parser.get().result_int()));
+    }
+    socket_.set_option(tcp::no_delay(true));
+    socket_.non_blocking(true);
+    if (buffer.size() > 0) {
+      auto bytes = beast::buffers_to_string(buffer.data());
+      on_bytes(bytes.data(), bytes.size());
+    }
+    wait_read();
+  }
+
+  void start_sending() {
+    if (!sender_) return;
+    if (w_.opt.rate <= 0) {
+      for (int i = 0; i < w_.opt.window; ++i) send_one();
+    }
+  }
+
+  void send_one() {
+    std::string payload = "{\"id\":" + std::to_string(++sent_) + ",\"type\":\"message.send\",\"conversation_id\":" +
+                          std::to_string(conversation_) + ",\"text\":\"t=" + std::to_string(now_ns()) + " " +
+                          w_.padding + "\"}";
+    append_frame(out_, payload);
+    flush();
+  }
+
+  bool sender() const { return sender_; }
+
+ private:
+  void wait_read() {
+    socket_.async_wait(tcp::socket::wait_read, [this](boost::system::error_code ec) {
+      if (ec) return done();
+      for (;;) {
+        boost::system::error_code rec;
+        std::size_t n = socket_.read_some(asio::buffer(w_.scratch), rec);
+        if (rec == asio::error::would_block) break;
+        if (rec) return done();
+        on_bytes(w_.scratch.data(), n);
+        if (n < w_.scratch.size()) break;
+      }
+      wait_read();
+    });
+  }
+
+  void done() {
+    if (!closed_) {
+      closed_ = true;
+      ++w_.closed;
+    }
+  }
+
+  void on_bytes(const char* data, std::size_t n) {
+    if (!pending_.empty()) {
+      pending_.append(data, n);
+      std::string joined;
+      joined.swap(pending_);
+      std::size_t used = parse(joined.data(), joined.size());
+      pending_.assign(joined.data() + used, joined.size() - used);
+    } else {
+      std::size_t used = parse(data, n);
+      pending_.assign(data + used, n - used);
+    }
+  }
+
+  std::size_t parse(const char* data, std::size_t n) {
+    std::size_t at = 0;
+    while (n - at >= 2) {
+      auto op = static_cast<unsigned char>(data[at]) & 0x0F;
+      std::uint64_t len = static_cast<unsigned char>(data[at + 1]) & 0x7F;
+      std::size_t header = 2;
+      if (len == 126) {
+        if (n - at < 4) break;
+        len = (static_cast<unsigned char>(data[at + 2]) << 8) | static_cast<unsigned char>(data[at + 3]);
+        header = 4;
+      } else if (len == 127) {
+        if (n - at < 10) break;
+        len = 0;
+        for (int i = 0; i < 8; ++i) len = (len << 8) | static_cast<unsigned char>(data[at + 2 + i]);
+        header = 10;
+      }
+      if (n - at < header + len) break;
+      std::string_view payload(data + at + header, static_cast<std::size_t>(len));
+      if (op == 0x1) on_text(payload);
+      if (op == 0x9) {  // ping: answer with a pong carrying the same payload
+        out_.push_back(static_cast<char>(0x8A));
+        out_.push_back(static_cast<char>(0x80 | payload.size()));
+        out_.append(4, '\0');
+        out_.append(payload);
+        flush();
+      }
+      at += header + static_cast<std::size_t>(len);
+    }
+    return at;
+  }
+
+  void on_text(std::string_view p) {
+    if (p.starts_with("{\"type\":\"message.new\"")) {
+      auto t = p.find("\"text\":\"t=");
+      if (t != std::string_view::npos && w_.stats.measuring) {
+        std::int64_t sent = 0;
+        for (std::size_t i = t + 10; i < p.size() && p[i] >= '0' && p[i] <= '9'; ++i) sent = sent * 10 + (p[i] - '0');
+        ++w_.stats.delivered;
+        w_.stats.latency_us.push_back(static_cast<std::uint32_t>(std::max<std::int64_t>(0, now_ns() - sent) / 1000));
+      }
+    } else if (p.starts_with("{\"type\":\"ack\"")) {
+      if (w_.stats.measuring) ++w_.stats.acks;
+      if (sender_ && w_.opt.rate <= 0) send_one();
+    } else if (p.starts_with("{\"type\":\"hello\"")) {
+      ++w_.ready;
+    } else if (p.starts_with("{\"type\":\"error\"")) {
+      ++w_.stats.errors;
+      if (w_.stats.errors <= 3) std::cerr << "error frame: " << p.substr(0, 200) << "\n";
+      if (sender_ && w_.opt.rate <= 0) send_one();
+    }
+  }
+
+  void flush() {
+    if (writing_ || out_.empty() || closed_) return;
+    writing_ = true;
+    inflight_.swap(out_);
+    asio::async_write(socket_, asio::buffer(inflight_), [this](boost::system::error_code ec, std::size_t) {
+      writing_ = false;
+      inflight_.clear();
+      if (ec) return done();
+      flush();
+    });
+  }
+
+  World& w_;
+  tcp::socket socket_;
+  int index_;
+  std::int64_t conversation_;
+  bool sender_;
+  bool closed_ = false;
+  bool writing_ = false;
+  std::string out_, inflight_, pending_;
+  std::uint64_t sent_ = 0;
+};
+
+std::string rest_create(const Options& opt, const std::string& token, const json::array& members) {
+  asio::io_context io;
+  beast::tcp_stream stream(io);
+  stream.connect(tcp::endpoint(asio::ip::make_address(opt.host), opt.port));
+  http::request<http::string_body> req{http::verb::post, "/conversations", 11};
+  req.set(http::field::host, opt.host);
+  req.set(http::field::authorization, "Bearer " + token);
+  req.set(http::field::content_type, "application/json");
+  req.body() = json::serialize(json::object{{"kind", "group"}, {"name", "bench"}, {"members", members}});
+  req.prepare_payload();
+  http::write(stream, req);
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  http::read(stream, buffer, res);
+  if (res.result_int() != 201) throw std::runtime_error("create conversation: " + res.body());
+  return res.body();
+}
+
+void usage() {
+  std::cerr << "usage: switchboard-loadgen --port P --secret S [--connections N] [--conversation-size K]\n"
+               "       [--senders S] [--window W | --rate MSGS_PER_S] [--seconds D] [--warmup D] [--sources A]\n"
+               "       [--text-bytes B] [--server-pid PID] [--peer] [--label NAME]\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  World w;
+  Options& o = w.opt;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        usage();
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--host") o.host = next();
+    else if (a == "--port") o.port = static_cast<unsigned short>(std::stoi(next()));
+    else if (a == "--connections") o.connections = std::stoi(next());
+    else if (a == "--conversation-size") o.conversation_size = std::stoi(next());
+    else if (a == "--senders") o.senders = std::stoi(next());
+    else if (a == "--window") o.window = std::stoi(next());
+    else if (a == "--rate") o.rate = std::stod(next());
+    else if (a == "--seconds") o.seconds = std::stoi(next());
+    else if (a == "--warmup") o.warmup = std::stoi(next());
+    else if (a == "--sources") o.sources = std::stoi(next());
+    else if (a == "--text-bytes") o.text_bytes = std::stoi(next());
+    else if (a == "--secret") o.secret = next();
+    else if (a == "--server-pid") o.server_pid = std::stoi(next());
+    else if (a == "--peer") o.peer = true;
+    else if (a == "--label") o.label = next();
+    else {
+      usage();
+      return 2;
+    }
+  }
+  rlimit lim{};
+  getrlimit(RLIMIT_NOFILE, &lim);
+  lim.rlim_cur = lim.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &lim);
+  w.padding.assign(static_cast<std::size_t>(std::max(0, o.text_bytes - 22)), 'x');
+
+  switchboard::host::AuthConfig auth;
+  auth.secret = o.secret.empty() ? "bench-secret-0123456789" : o.secret;
+  switchboard::host::TokenVerifier minter(auth);
+  auto token = [&](int i) {
+    auto wall = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
+    return minter.mint("u" + std::to_string(i), std::chrono::hours(2), wall.count());
+  };
+
+  int conversations = (o.connections + o.conversation_size - 1) / o.conversation_size;
+  std::vector<std::int64_t> ids(static_cast<std::size_t>(conversations));
+  for (int c = 0; c < conversations; ++c) {
+    if (o.peer) {
+      ids[static_cast<std::size_t>(c)] = c + 1;
+      continue;
+    }
+    json::array members;
+    for (int i = c * o.conversation_size; i < std::min(o.connections, (c + 1) * o.conversation_size); ++i) {
+      members.emplace_back("u" + std::to_string(i));
+    }
+    auto body = json::parse(rest_create(o, token(c * o.conversation_size), members));
+    ids[static_cast<std::size_t>(c)] = body.at("conversation").at("id").as_int64();
+  }
+
+  long rss_before = o.server_pid ? rss_kib(o.server_pid) : -1;
+  auto t0 = Clock::now();
+  for (int i = 0; i < o.connections; ++i) {
+    int c = i / o.conversation_size;
+    bool sender = (i % o.conversation_size) < o.senders;
+    auto conn = std::make_unique<Connection>(w, i, ids[static_cast<std::size_t>(c)], sender);
+    conn->connect(token(i));
+    w.connections.push_back(std::move(conn));
+    if (i % 500 == 499) w.io.poll();
+  }
+  while (w.ready < o.connections) {
+    w.io.run_for(std::chrono::milliseconds(100));
+    if (Clock::now() - t0 > std::chrono::seconds(120)) {
+      std::cerr << "only " << w.ready << " of " << o.connections << " connections got hello\n";
+      return 1;
+    }
+  }
+  double connect_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  // Let the server settle, then read its idle memory.
+  w.io.run_for(std::chrono::milliseconds(1500));
+  long rss_idle = o.server_pid ? rss_kib(o.server_pid) : -1;
+
+  for (auto& c : w.connections) c->start_sending();
+  std::vector<Connection*> senders;
+  for (auto& c : w.connections) {
+    if (c->sender()) senders.push_back(c.get());
+  }
+  // Open loop: a timer releases sends at the offered rate, round robin.
+  std::size_t next_sender = 0;
+  asio::steady_timer ticker(w.io);
+  auto tick_every = std::chrono::milliseconds(1);
+  double credit = 0;
+  std::function<void()> tick = [&] {
+    credit += o.rate / 1000.0;
+    while (credit >= 1.0 && !senders.empty()) {
+      senders[next_sender++ % senders.size()]->send_one();
+      credit -= 1.0;
+    }
+    ticker.expires_after(tick_every);
+    ticker.async_wait([&](boost::system::error_code ec) {
+      if (!ec) tick();
+    });
+  };
+  if (o.rate > 0) tick();
+
+  w.io.run_for(std::chrono::seconds(o.warmup));
+  w.stats.measuring = true;
+  auto m0 = Clock::now();
+  w.io.run_for(std::chrono::seconds(o.seconds));
+  w.stats.measuring = false;
+  double elapsed = std::chrono::duration<double>(Clock::now() - m0).count();
+  ticker.cancel();
+
+  auto& lat = w.stats.latency_us;
+  std::sort(lat.begin(), lat.end());
+  auto pct = [&](double p) -> double {
+    if (lat.empty()) return 0;
+    return lat[std::min(lat.size() - 1, static_cast<std::size_t>(p * static_cast<double>(lat.size())))] / 1000.0;
+  };
+  double per_conn = (rss_before >= 0 && rss_idle >= 0) ? (rss_idle - rss_before) * 1024.0 / o.connections : -1;
+  json::object r{{"label", o.label},
+                 {"connections", o.connections},
+                 {"conversation_size", o.conversation_size},
+                 {"senders_per_conversation", o.senders},
+                 {"mode", o.rate > 0 ? "open" : "closed"},
+                 {"offered_msgs_per_s", o.rate},
+                 {"window", o.window},
+                 {"seconds", elapsed},
+                 {"connect_seconds", connect_s},
+                 {"delivered_per_s", static_cast<double>(w.stats.delivered) / elapsed},
+                 {"sends_acked_per_s", static_cast<double>(w.stats.acks) / elapsed},
+                 {"errors", w.stats.errors},
+                 {"closed", w.closed},
+                 {"latency_ms_p50", pct(0.50)},
+                 {"latency_ms_p99", pct(0.99)},
+                 {"latency_ms_max", lat.empty() ? 0.0 : lat.back() / 1000.0},
+                 {"server_rss_kib_before", rss_before},
+                 {"server_rss_kib_idle", rss_idle},
+                 {"server_idle_bytes_per_connection", per_conn}};
+  std::cout << json::serialize(r) << std::endl;
+  std::fflush(stdout);
+  std::_Exit(0);  // tens of thousands of sockets: let the kernel close them
+}
