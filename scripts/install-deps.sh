@@ -8,7 +8,7 @@ PACKAGES="
   libboost1.81-all-dev libboost-json1.81-dev libboost-url1.81-dev
   libtomlplusplus-dev libsqlite3-dev libpqxx-dev libnats-dev libjwt-dev
   libgtest-dev
-  nats-server postgresql pgbouncer python3 python3-websockets
+  nats-server postgresql pgbouncer python3 python3-websockets openssl
 "
 
 missing=""

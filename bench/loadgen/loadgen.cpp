@@ -385,8 +385,12 @@ int main(int argc, char** argv) {
   asio::steady_timer ticker(w.io);
   auto tick_every = std::chrono::milliseconds(1);
   double credit = 0;
+  auto last_tick = Clock::now();
   std::function<void()> tick = [&] {
-    credit += o.rate / 1000.0;
+    // Credit by elapsed time: timers fire late, the offered rate must not.
+    auto now = Clock::now();
+    credit += o.rate * std::chrono::duration<double>(now - last_tick).count();
+    last_tick = now;
     while (credit >= 1.0 && !senders.empty()) {
       senders[next_sender++ % senders.size()]->send_one();
       credit -= 1.0;

@@ -510,3 +510,26 @@ TEST(ChatShutdown, SigtermClosesSessionsWith1001AndExitsZero) {
 
 }  // namespace
 }  // namespace switchboard::testing
+
+namespace switchboard::testing {
+namespace {
+
+TEST(ChatOrigins, OnlyAllowedOriginsMayUpgrade) {
+  HostProcess host({.server = "origins = [\"https://chat.example\"]\n"});
+  auto t = token_for("alice");
+  EXPECT_EQ(upgrade_status(host.port(), "/ws?token=" + t, {{"Origin", "https://evil.example"}}), 403);
+  EXPECT_EQ(upgrade_status(host.port(), "/ws?token=" + t, {{"Origin", "https://chat.example"}}), 101);
+}
+
+TEST(ChatTokens, TheTokenCommandMintsWhatTheHostAccepts) {
+  HostProcess host;
+  auto minted = run({SWITCHBOARD_BIN, "token", "--config", host.config_file(), "--user", "dave", "--ttl", "5m"});
+  ASSERT_EQ(minted.exit_code, 0) << minted.output;
+  std::string token = minted.output.substr(0, minted.output.find('\n'));
+  WsClient dave(host.port(), token);
+  EXPECT_EQ(dave.hello().at("user_id"), "dave");
+  EXPECT_EQ(run({SWITCHBOARD_BIN, "token", "--config", host.config_file(), "--user", "x", "--ttl", "soon"}).exit_code, 2);
+}
+
+}  // namespace
+}  // namespace switchboard::testing

@@ -1,0 +1,84 @@
+#!/bin/sh
+# Runs the benchmark scenarios against Switchboard and the Node ws peer in
+# one run, on this machine: the server under test pinned to core 0, the load
+# generator to core 1. Prints one JSON line per scenario and server.
+#   bench/run.sh [seconds] [repetitions]   (defaults: 10 s measured, 1 repetition)
+#   bench/run.sh 10 3 | bench/summarize.py    -> the table in docs/benchmarks.md
+# Needs: a build (scripts/build.sh) and Node.js with npm (the peer's `ws` is
+# installed into bench/peers/node-ws/node_modules on first use).
+set -eu
+cd "$(dirname "$0")/.."
+seconds=${1:-10}
+repetitions=${2:-1}
+build=build
+loadgen=$build/bin/switchboard-loadgen
+[ -x "$loadgen" ] || cmake --build $build --target switchboard-loadgen switchboard bus-gochannel storage-sqlite
+[ -d bench/peers/node-ws/node_modules/ws ] || (cd bench/peers/node-ws && npm install --no-audit --no-fund >/dev/null)
+ulimit -n "$(ulimit -Hn)"
+work=$(mktemp -d)
+trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
+server=
+
+cat >"$work/switchboard.toml" <<TOML
+[server]
+listen = "127.0.0.1:0"
+threads = 1                      # one core: the host is pinned to core 0
+commands_per_second = 1000000    # the generator's senders are not rate limited
+command_burst = 1000000
+[auth]
+algorithm = "HS256"
+secret = "bench-secret-0123456789"
+[log]
+level = "info"
+[bus]
+plugin = "bus-gochannel"
+[storage]
+plugin = "storage-sqlite"
+[storage.config]
+path = "$work/switchboard.db"
+synchronous = "normal"           # durable across a crash; no fsync per commit
+TOML
+
+start_switchboard() {
+  rm -f "$work"/switchboard.db*
+  taskset -c 0 $build/bin/switchboard serve --config "$work/switchboard.toml" >"$work/host.log" 2>&1 &
+  server=$!
+  for _ in $(seq 100); do
+    port=$(grep -o 'listening address=127.0.0.1:[0-9]*' "$work/host.log" | cut -d: -f2 || true)
+    [ -n "$port" ] && return 0
+    sleep 0.1
+  done
+  cat "$work/host.log" >&2
+  exit 1
+}
+
+start_peer() {
+  PORT=8090 taskset -c 0 node bench/peers/node-ws/server.js >"$work/peer.log" 2>&1 &
+  server=$!
+  port=8090
+  for _ in $(seq 100); do
+    grep -q listening "$work/peer.log" && return 0
+    sleep 0.1
+  done
+  exit 1
+}
+
+stop() { kill -TERM "$server"; wait "$server" 2>/dev/null || true; server=; }
+
+scenario() {  # label, then loadgen arguments
+  label=$1
+  shift
+  for target in switchboard node-ws; do
+    if [ $target = switchboard ]; then start_switchboard; extra=""; else start_peer; extra="--peer"; fi
+    taskset -c 1 $loadgen --port "$port" --server-pid "$server" --seconds "$seconds" --warmup 2 \
+      --label "$target/$label" $extra "$@"
+    stop
+  done
+}
+
+for _ in $(seq "$repetitions"); do
+  scenario fanout-1k    --connections 1000  --conversation-size 100 --senders 10 --window 4
+  scenario fanout-10k   --connections 10000 --conversation-size 100 --senders 1  --window 4
+  scenario latency-50k  --connections 10000 --conversation-size 100 --senders 1  --rate 500
+  scenario latency-100k --connections 10000 --conversation-size 100 --senders 1  --rate 1000
+done

@@ -1,0 +1,45 @@
+#!/usr/bin/env python3
+"""Reads bench/run.sh's JSON lines on stdin; prints a markdown table of the
+median of each (server, scenario) over the repetitions, with Switchboard's
+ratio to the peer."""
+import json
+import statistics
+import sys
+from collections import defaultdict
+
+runs = defaultdict(list)
+for line in sys.stdin:
+    line = line.strip()
+    if line.startswith("{"):
+        r = json.loads(line)
+        runs[r["label"]].append(r)
+
+
+def median(label, key):
+    values = [r[key] for r in runs.get(label, [])]
+    return statistics.median(values) if values else float("nan")
+
+
+scenarios = []
+for label in runs:
+    name = label.split("/", 1)[1]
+    if name not in scenarios:
+        scenarios.append(name)
+
+print("| scenario | server | delivered msgs/s | p50 ms | p99 ms | max ms | idle bytes/conn | runs |")
+print("|---|---|---:|---:|---:|---:|---:|---:|")
+for name in scenarios:
+    for server in ("switchboard", "node-ws"):
+        label = f"{server}/{name}"
+        if label not in runs:
+            continue
+        print(f"| {name} | {server} | {median(label, 'delivered_per_s'):,.0f} | {median(label, 'latency_ms_p50'):.1f} "
+              f"| {median(label, 'latency_ms_p99'):.1f} | {median(label, 'latency_ms_max'):.1f} "
+              f"| {median(label, 'server_idle_bytes_per_connection'):,.0f} | {len(runs[label])} |")
+print()
+for name in scenarios:
+    sb, peer = f"switchboard/{name}", f"node-ws/{name}"
+    if sb in runs and peer in runs:
+        ratio = median(sb, "delivered_per_s") / median(peer, "delivered_per_s")
+        mem = median(peer, "server_idle_bytes_per_connection") / median(sb, "server_idle_bytes_per_connection")
+        print(f"- {name}: Switchboard delivers {ratio:.1f}x the peer's messages/s; the peer uses {mem:.1f}x its idle memory per connection.")
