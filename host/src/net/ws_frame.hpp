@@ -50,10 +50,12 @@ class FrameParser {
   // binary, too big, bad UTF-8); `why` says why.
   std::uint16_t feed(char* data, std::size_t size, Handler& handler, std::string& why);
 
-  // Bytes held for unfinished frames or messages.
-  std::size_t buffered() const noexcept { return pending_.capacity() + message_.capacity(); }
+  // Heap bytes held for unfinished frames or messages (a short string's
+  // inline capacity lives in the parser itself and is not counted).
+  std::size_t buffered() const noexcept { return heap(pending_) + heap(message_); }
 
  private:
+  static std::size_t heap(const std::string& s) noexcept { return s.capacity() > std::string().capacity() ? s.capacity() : 0; }
   // Parses one frame from `data`; returns bytes consumed (0: incomplete).
   std::size_t parse_frame(char* data, std::size_t size, Handler& handler, std::uint16_t& close, std::string& why);
 
