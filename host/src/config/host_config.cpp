@@ -167,23 +167,19 @@ PluginDeclaration plugin_entry(Validator& v, const std::shared_ptr<toml::table>&
 
 ConfigProblems::ConfigProblems(std::vector<std::string> lines) : std::runtime_error(join(lines)), lines_(std::move(lines)) {}
 
-std::string where(const toml::node& node, const std::filesystem::path& file) {
-  const auto& src = node.source();
+namespace {
+
+std::string where(const toml::source_region& src, const std::filesystem::path& file) {
   std::string out = file.string();
-  if (src.begin.line > 0) {
-    out += ":" + std::to_string(src.begin.line) + ":" + std::to_string(src.begin.column);
-  }
+  if (src.begin.line > 0) out += ":" + std::to_string(src.begin.line) + ":" + std::to_string(src.begin.column);
   return out;
 }
 
-std::string where(const toml::key& key, const std::filesystem::path& file) {
-  const auto& src = key.source();
-  std::string out = file.string();
-  if (src.begin.line > 0) {
-    out += ":" + std::to_string(src.begin.line) + ":" + std::to_string(src.begin.column);
-  }
-  return out;
-}
+}  // namespace
+
+std::string where(const toml::node& node, const std::filesystem::path& file) { return where(node.source(), file); }
+
+std::string where(const toml::key& key, const std::filesystem::path& file) { return where(key.source(), file); }
 
 std::optional<LogLevel> parse_log_level(std::string_view text) {
   if (text == "trace") return LogLevel::trace;
