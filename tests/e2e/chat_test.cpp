@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <thread>
 
+#include "support/chat_helpers.hpp"
 #include "support/host_process.hpp"
 #include "support/ws_client.hpp"
 
@@ -12,25 +13,6 @@ namespace switchboard::testing {
 namespace {
 
 namespace json = boost::json;
-
-json::object conversation_of(WsClient& c, const std::string& kind, std::vector<std::string> members,
-                             const std::string& name = "team") {
-  json::array m;
-  for (auto& u : members) m.emplace_back(u);
-  auto r = c.command({{"type", "conversation.create"}, {"kind", kind}, {"name", name}, {"members", m}});
-  EXPECT_EQ(r["type"], "ack") << json::serialize(r);
-  return r["result"].as_object()["conversation"].as_object();
-}
-
-std::int64_t id_of(const json::object& conversation) { return conversation.at("id").as_int64(); }
-
-json::object send(WsClient& c, std::int64_t conversation, const std::string& text, const std::string& key = "") {
-  json::object cmd{{"type", "message.send"}, {"conversation_id", conversation}, {"text", text}};
-  if (!key.empty()) cmd["client_key"] = key;
-  return c.command(cmd);
-}
-
-std::string type_of(const json::object& frame) { return std::string(frame.at("type").as_string()); }
 
 class Chat : public ::testing::Test {
  protected:
@@ -457,7 +439,7 @@ TEST_F(Chat, ReactionsAreEventsAndDecorateHistory) {
 }
 
 TEST(ChatWithoutReactions, ItsCommandsAreUnknownAndItsRoutesAreGone) {
-  HostProcess host({.reactions = false});
+  HostProcess host({.features = {}});
   WsClient alice(host.port(), token_for("alice"));
   auto c = conversation_of(alice, "group", {});
   auto mid = send(alice, id_of(c), "m")["result"].as_object()["message"].as_object()["id"].as_int64();
@@ -513,6 +495,23 @@ TEST(ChatShutdown, SigtermClosesSessionsWith1001AndExitsZero) {
 
 namespace switchboard::testing {
 namespace {
+
+// With only reactions in the TOML, the other features' commands and routes
+// are gone, and everything else works as before.
+TEST(Features, EachRemovedPluginAnswersUnknownTypeAndNothingElseChanges) {
+  HostProcess host({.features = {"feature-reactions"}});
+  WsClient alice(host.port(), token_for("alice"));
+  auto c = group(alice, {"bob"});
+  auto m = message(alice, c, "still works");
+  for (const char* type : {"pin.add", "pins", "typing.start", "typing.stop", "read", "unread"}) {
+    auto r = alice.command({{"type", type}, {"conversation_id", c}, {"message_id", id_of(m)}, {"seq", 1}});
+    EXPECT_EQ(r["code"], "unknown_type") << type;
+  }
+  EXPECT_EQ(http_request(host.port(), "GET", "/conversations/" + std::to_string(c) + "/pins", "", token_for("alice")).status, 404);
+  EXPECT_EQ(http_request(host.port(), "GET", "/conversations/unread", "", token_for("alice")).status, 404);
+  EXPECT_EQ(alice.command({{"type", "reaction.add"}, {"message_id", id_of(m)}, {"emoji", "👍"}})["type"], "ack");
+  EXPECT_EQ(alice.command({{"type", "history"}, {"conversation_id", c}})["type"], "ack");
+}
 
 TEST(ChatOrigins, OnlyAllowedOriginsMayUpgrade) {
   HostProcess host({.server = "origins = [\"https://chat.example\"]\n"});

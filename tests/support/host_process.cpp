@@ -17,7 +17,8 @@ HostProcess::HostProcess(HostOptions options) : options_(std::move(options)) {
                        "\n[chat]\n" + options_.chat + "\n[log]\nlevel = \"info\"\n" +
                        "\n[bus]\nplugin = \"bus-gochannel\"\n" + "\n[storage]\nplugin = \"storage-sqlite\"\n" +
                        "[storage.config]\npath = \"" + data_dir_ + "/switchboard.db\"\n";
-  if (options_.reactions) config += "\n[[features]]\nplugin = \"feature-reactions\"\n";
+  for (const auto& f : options_.features) config += "\n[[features]]\nplugin = \"" + f + "\"\n";
+  config += options_.feature_config;
   config_file_ = tmp_->file("switchboard.toml", config);
   start();
 }

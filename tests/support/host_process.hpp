@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "support/process.hpp"
 
@@ -15,7 +16,8 @@ inline constexpr const char* kTestSecret = "e2e-test-secret-0123456789";
 struct HostOptions {
   std::string server;  // extra lines under [server]
   std::string chat;    // extra lines under [chat]
-  bool reactions = true;
+  std::vector<std::string> features = {"feature-reactions", "feature-pins", "feature-typing", "feature-receipts"};
+  std::string feature_config;  // lines appended after the features (e.g. a [[features]] with its config)
   std::string data_dir;  // empty: a fresh temporary directory
 };
 

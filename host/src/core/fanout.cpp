@@ -11,7 +11,7 @@ namespace switchboard::host {
 namespace {
 
 // Bus payload: "SB1" then length-prefixed fields ("<n>:<bytes>"): origin,
-// conversation, seq, except, join count + users, leave count + users, frame.
+// conversation, seq, except, only, join count + users, leave count + users, frame.
 void put(std::string& out, std::string_view field) {
   out += std::to_string(field.size());
   out += ':';
@@ -92,11 +92,13 @@ void Fanout::publish(const Event& event) {
   auto meta = std::make_shared<const DeliveryMeta>(delivery_meta(event));
   deliver_local(event.conversation_id, shared_frame(Opcode::text, json), meta);
   send_to_bus(event.conversation_id, *meta, json);
+  if (local_event_) local_event_(event);
 }
 
-void Fanout::publish_ephemeral(ConversationId id, std::string_view json, const UserId& except) {
+void Fanout::publish_ephemeral(ConversationId id, std::string_view json, const UserId& except, const UserId& only) {
   auto meta = std::make_shared<DeliveryMeta>();
   meta->except = except;
+  meta->only = only;
   deliver_local(id, shared_frame(Opcode::text, json), meta);
   send_to_bus(id, *meta, json);
 }
@@ -114,6 +116,7 @@ void Fanout::send_to_bus(ConversationId id, const DeliveryMeta& meta, std::strin
   put(payload, std::to_string(id));
   put(payload, std::to_string(meta.seq));
   put(payload, meta.except);
+  put(payload, meta.only);
   put(payload, std::to_string(meta.join.size()));
   for (const auto& u : meta.join) put(payload, u);
   put(payload, std::to_string(meta.leave.size()));
@@ -132,17 +135,18 @@ void Fanout::send_to_bus(ConversationId id, const DeliveryMeta& meta, std::strin
 void Fanout::on_bus_message(std::string_view subject, std::string_view payload) {
   if (!payload.starts_with("SB1")) return;
   payload.remove_prefix(3);
-  std::string_view origin, except, json;
+  std::string_view origin, except, only, json;
   std::int64_t id = 0, seq = 0;
   auto meta = std::make_shared<DeliveryMeta>();
   if (!take(payload, origin) || !take_number(payload, id) || !take_number(payload, seq) || !take(payload, except) ||
-      !take_users(payload, meta->join) || !take_users(payload, meta->leave) || !take(payload, json)) {
+      !take(payload, only) || !take_users(payload, meta->join) || !take_users(payload, meta->leave) || !take(payload, json)) {
     log_.warn("malformed bus message ignored", {{"subject", subject}});
     return;
   }
   if (origin == origin_) return;  // delivered locally when published
   meta->seq = seq;
   meta->except = std::string(except);
+  meta->only = std::string(only);
   deliver_local(id, shared_frame(Opcode::text, json), meta);
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -26,7 +27,9 @@ class Fanout {
 
   // Any thread.
   void publish(const Event& event);
-  void publish_ephemeral(ConversationId id, std::string_view json, const UserId& except);
+  void publish_ephemeral(ConversationId id, std::string_view json, const UserId& except, const UserId& only = {});
+  // Called with every event published from this host (committed here), once.
+  void on_local_event(std::function<void(const Event&)> hook) { local_event_ = std::move(hook); }
   void on_bus_message(std::string_view subject, std::string_view payload);
 
   // Worker threads: a worker has its first / lost its last session in `id`.
@@ -50,6 +53,7 @@ class Fanout {
   Histogram& bus_seconds_;
   std::mutex interest_mutex_;
   std::unordered_map<ConversationId, int> interest_;
+  std::function<void(const Event&)> local_event_;
 };
 
 // Which sessions an event (un)subscribes: member.join / member.leave carry

@@ -1,6 +1,7 @@
 #include "core/feature_registry.hpp"
 
 #include <boost/json/parse.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/json/serialize.hpp>
 #include <stdexcept>
 
@@ -39,8 +40,8 @@ std::vector<std::string> path_segments(std::string_view path) {
   return out;
 }
 
-FeatureRegistry::FeatureRegistry(Storage& storage, Fanout& fanout, Logger& log)
-    : storage_(storage), fanout_(fanout), log_(log) {}
+FeatureRegistry::FeatureRegistry(Storage& storage, Fanout& fanout, boost::asio::io_context& timers, Logger& log)
+    : storage_(storage), fanout_(fanout), timers_(timers), log_(log) {}
 
 void FeatureRegistry::start(const std::vector<std::shared_ptr<Feature>>& features,
                             const std::vector<std::string>& reserved_types) {
@@ -93,8 +94,7 @@ FeatureRegistry::RouteMatch FeatureRegistry::for_route(std::string_view method, 
   return {};
 }
 
-void FeatureRegistry::publish_ephemeral(ConversationId id, std::string_view type, std::string_view payload_json,
-                                        const UserId& except) {
+std::string FeatureRegistry::ephemeral_frame(ConversationId id, std::string_view type, std::string_view payload_json) {
   boost::json::object frame;
   frame["type"] = type;
   frame["conversation_id"] = id;
@@ -105,7 +105,36 @@ void FeatureRegistry::publish_ephemeral(ConversationId id, std::string_view type
       if (!frame.contains(k)) frame[k] = v;
     }
   }
-  fanout_.publish_ephemeral(id, boost::json::serialize(frame), except);
+  return boost::json::serialize(frame);
+}
+
+void FeatureRegistry::publish_ephemeral(ConversationId id, std::string_view type, std::string_view payload_json,
+                                        const UserId& except) {
+  fanout_.publish_ephemeral(id, ephemeral_frame(id, type, payload_json), except);
+}
+
+void FeatureRegistry::send_to_member(ConversationId id, const UserId& member, std::string_view type,
+                                     std::string_view payload_json) {
+  fanout_.publish_ephemeral(id, ephemeral_frame(id, type, payload_json), {}, member);
+}
+
+void FeatureRegistry::after(std::chrono::milliseconds delay, std::function<void()> task) {
+  auto timer = std::make_shared<boost::asio::steady_timer>(timers_, delay);
+  timer->async_wait([timer, task = std::move(task)](const boost::system::error_code& ec) {
+    if (!ec) task();
+  });
+}
+
+void FeatureRegistry::event_committed(const Event& event) {
+  for (const auto& f : features_) f->on_event(event);
+}
+
+void FeatureRegistry::session_opened(const Caller& caller) {
+  for (const auto& f : features_) f->on_session_opened(caller);
+}
+
+void FeatureRegistry::session_closed(const Caller& caller) {
+  for (const auto& f : features_) f->on_session_closed(caller);
 }
 
 }  // namespace switchboard::host

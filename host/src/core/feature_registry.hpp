@@ -3,6 +3,7 @@
 // FeatureHost every feature receives.
 #pragma once
 
+#include <boost/asio/io_context.hpp>
 #include <map>
 #include <memory>
 #include <string>
@@ -15,7 +16,7 @@ namespace switchboard::host {
 
 class FeatureRegistry final : public FeatureHost {
  public:
-  FeatureRegistry(Storage& storage, Fanout& fanout, Logger& log);
+  FeatureRegistry(Storage& storage, Fanout& fanout, boost::asio::io_context& timers, Logger& log);
 
   // Registers and starts each feature. Throws std::runtime_error when two
   // features claim one command type or route, or claim a core one.
@@ -35,6 +36,14 @@ class FeatureRegistry final : public FeatureHost {
   void publish_event(const Event& event) override { fanout_.publish(event); }
   void publish_ephemeral(ConversationId id, std::string_view type, std::string_view payload_json,
                          const UserId& except) override;
+  void send_to_member(ConversationId id, const UserId& member, std::string_view type,
+                      std::string_view payload_json) override;
+  void after(std::chrono::milliseconds delay, std::function<void()> task) override;
+
+  // Hooks, forwarded to every feature.
+  void event_committed(const Event& event);
+  void session_opened(const Caller& caller);
+  void session_closed(const Caller& caller);
 
  private:
   struct Route {
@@ -43,8 +52,11 @@ class FeatureRegistry final : public FeatureHost {
     Feature* feature;
   };
 
+  std::string ephemeral_frame(ConversationId id, std::string_view type, std::string_view payload_json);
+
   Storage& storage_;
   Fanout& fanout_;
+  boost::asio::io_context& timers_;
   Logger& log_;
   std::vector<std::shared_ptr<Feature>> features_;
   std::map<std::string, Feature*, std::less<>> commands_;

@@ -139,7 +139,9 @@ void RestApi::handle(const HttpRequestMessage& req, std::function<void(HttpRespo
     if (method == http::verb::get) return chat_.list_conversations(caller, args, answer(http::status::ok));
     if (method == http::verb::post) return chat_.create_conversation(caller, args, answer(http::status::created));
   }
-  if (conversations && seg.size() >= 2) {
+  // "/conversations/<id>/…" is the core's; other names ("unread") may be a feature's.
+  bool numeric = seg.size() >= 2 && !seg[1].empty() && seg[1].find_first_not_of("0123456789") == std::string::npos;
+  if (conversations && seg.size() >= 2 && numeric) {
     args["conversation_id"] = seg[1];
     if (seg.size() == 2 && method == http::verb::get) return chat_.get_conversation(caller, args, answer(http::status::ok));
     if (seg.size() == 3 && seg[2] == "messages") {

@@ -78,7 +78,17 @@ void Worker::deliver(ConversationId id, const std::shared_ptr<const std::string>
       for (WsSession* s : it->second) subscribe(s, id);
     }
   }
-  if (auto it = members_.find(id); it != members_.end()) {
+  if (!meta->only.empty()) {
+    std::size_t delivered = 0;
+    if (auto it = users_.find(meta->only); it != users_.end()) {
+      for (WsSession* s : it->second) {
+        if (!s->in(id)) continue;
+        s->deliver(id, frame, *meta);
+        ++delivered;
+      }
+    }
+    fanout_.count_deliveries(delivered);
+  } else if (auto it = members_.find(id); it != members_.end()) {
     std::size_t delivered = 0;
     for (WsSession* s : it->second) {
       if (!meta->except.empty() && s->user() == meta->except) continue;

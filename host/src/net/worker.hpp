@@ -27,6 +27,7 @@ struct DeliveryMeta {
   std::vector<UserId> join;       // subscribe these users' sessions first
   std::vector<UserId> leave;      // unsubscribe them after delivering
   UserId except;                  // do not deliver to this user (ephemeral events)
+  UserId only;                    // deliver to this user only (ephemeral events)
 };
 
 class Worker {

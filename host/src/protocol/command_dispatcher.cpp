@@ -35,6 +35,7 @@ CommandDispatcher::CommandDispatcher(ChatService& chat, FeatureRegistry& feature
 void CommandDispatcher::on_open(const std::shared_ptr<WsSession>& session) {
   ++live_;
   presence_.session_opened(session->user());
+  features_.session_opened(Caller{session->user(), session->id()});
   load_conversations(session, 0, 0);
 }
 
@@ -82,6 +83,7 @@ void CommandDispatcher::load_conversations(std::shared_ptr<WsSession> session, C
 void CommandDispatcher::on_closed(WsSession& session) {
   --live_;
   presence_.session_closed(session.user());
+  features_.session_closed(Caller{session.user(), session.id()});
 }
 
 void CommandDispatcher::on_message(const std::shared_ptr<WsSession>& session, std::string_view text,

@@ -98,19 +98,4 @@ std::string error_body(std::string_view code, std::string_view message) {
 
 std::string_view error_code(Errc code) { return to_string(code); }
 
-int http_status(Errc code) {
-  switch (code) {
-    case Errc::ok: return 200;
-    case Errc::bad_request: return 400;
-    case Errc::not_found: return 404;
-    case Errc::forbidden: return 403;
-    case Errc::conflict: return 409;
-    case Errc::too_large: return 413;
-    case Errc::limit_reached: return 409;
-    case Errc::unavailable: return 503;
-    case Errc::internal: return 500;
-  }
-  return 500;
-}
-
 }  // namespace switchboard::host

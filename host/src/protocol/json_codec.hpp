@@ -24,8 +24,8 @@ std::string ack_frame(const boost::json::value& id, const boost::json::value& re
 std::string error_frame(const boost::json::value& id, std::string_view code, std::string_view message);
 std::string error_body(std::string_view code, std::string_view message);
 
-// The stable protocol code of an Errc ("not_found", ...), and its HTTP status.
+// The stable protocol code of an Errc ("not_found", ...); its HTTP status is
+// switchboard::http_status (SDK), shared with features.
 std::string_view error_code(Errc code);
-int http_status(Errc code);
 
 }  // namespace switchboard::host

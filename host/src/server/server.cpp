@@ -77,7 +77,8 @@ int serve(const HostConfig& config, PluginSet& plugins, HostServices& services, 
     return 1;
   }
 
-  FeatureRegistry features(storage, fanout, log);
+  FeatureRegistry features(storage, fanout, workers.front()->io(), log);
+  fanout.on_local_event([&features](const Event& e) { features.event_committed(e); });
   ChatService* chat_ptr = nullptr;
   LocalPresence presence(workers.front()->io(), std::chrono::seconds(config.chat.presence_grace_seconds),
                          [&chat_ptr](const UserId& user, bool online) {
@@ -151,11 +152,13 @@ int serve(const HostConfig& config, PluginSet& plugins, HostServices& services, 
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   bus.stop();
-  features.stop();
   for (auto& w : workers) w->stop();
   listener.reset();
-  // Writes acknowledged already are committed; this waits for in-flight ones.
-  if (auto flushed = storage.flush(); !flushed) {
+  // Writes acknowledged already are committed; this waits for in-flight ones,
+  // whose completions may still reach the features: stop those after.
+  auto flushed = storage.flush();
+  features.stop();
+  if (!flushed) {
     log.error("storage flush failed", {{"error", flushed.error().message}});
     return 1;
   }

@@ -14,23 +14,6 @@ constexpr const char* kFeature = "reactions";
 
 Error bad(std::string message) { return Error{Errc::bad_request, std::move(message)}; }
 
-int status_of(Errc code) {
-  switch (code) {
-    case Errc::ok: return 200;
-    case Errc::bad_request: return 400;
-    case Errc::not_found: return 404;
-    case Errc::forbidden: return 403;
-    case Errc::conflict: case Errc::limit_reached: return 409;
-    case Errc::too_large: return 413;
-    case Errc::unavailable: return 503;
-    default: return 500;
-  }
-}
-
-std::string error_json(const Error& e) {
-  return json::serialize(json::object{{"error", json::object{{"code", to_string(e.code)}, {"message", e.message}}}});
-}
-
 // Unique per (message, user, emoji); the user's length keeps it unambiguous.
 std::string record_key(MessageId message, const UserId& user, const std::string& emoji) {
   return std::to_string(message) + ":" + std::to_string(user.size()) + ":" + user + emoji;
@@ -83,7 +66,7 @@ void ReactionsFeature::handle_http(const Caller& caller, const HttpRequest& requ
     emoji = std::string(e->as_string());
   }
   react(caller.user, message, std::move(emoji), add, [reply, add](Result<std::string> r) {
-    if (!r) return reply(HttpResponse{status_of(r.code()), error_json(r.error())});
+    if (!r) return reply(HttpResponse{http_status(r.code()), error_json(r.error())});
     reply(HttpResponse{add ? 201 : 200, std::move(r.value())});
   });
 }

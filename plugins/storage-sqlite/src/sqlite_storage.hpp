@@ -45,6 +45,7 @@ class SqliteStorage final : public switchboard::Storage {
   void append_event(switchboard::ConversationId id, switchboard::EventDraft event,
                     switchboard::Completion<switchboard::Event> done) override;
   void read_events(switchboard::EventQuery query, switchboard::Completion<switchboard::EventPage> done) override;
+  void count_events(switchboard::EventCount query, switchboard::Completion<std::int64_t> done) override;
 
   void change_record(switchboard::RecordChange change, switchboard::Completion<switchboard::RecordOutcome> done) override;
   void list_records(switchboard::RecordQuery query,

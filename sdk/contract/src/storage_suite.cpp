@@ -529,6 +529,29 @@ TEST_F(StorageContract, AppendedEventsCarryTheirPayload) {
   EXPECT_EQ(wait<Event>([&](auto done) { storage->append_event(c.id, ev("", alice), done); }).code(), Errc::bad_request);
 }
 
+TEST_F(StorageContract, CountsEventsAfterAPosition) {
+  UserId alice = unique("alice"), bob = unique("bob");
+  Conversation c = group({{alice, Role::owner}, {bob, Role::member}});
+  auto count = [&](Seq after, const UserId& not_actor, bool skip_deleted = true) {
+    auto r = wait<std::int64_t>([&](auto done) {
+      storage->count_events(EventCount{c.id, after, "message.new", not_actor, skip_deleted}, done);
+    });
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    return r.ok() ? r.value() : -1;
+  };
+  auto a1 = send(c.id, alice, "a1");
+  send(c.id, bob, "b1");
+  auto a2 = send(c.id, alice, "a2");
+  send(c.id, alice, "a3");
+  EXPECT_EQ(count(0, bob), 3) << "bob's unread: alice's three";
+  EXPECT_EQ(count(0, alice), 1);
+  EXPECT_EQ(count(a2->message.seq, bob), 1);
+  EXPECT_EQ(count(0, ""), 4);
+  ASSERT_TRUE(wait<MessageWrite>([&](auto done) { storage->delete_message(a1->message.id, ev("message.delete", alice), done); }).ok());
+  EXPECT_EQ(count(0, bob), 2) << "a deleted message is no longer unread";
+  EXPECT_EQ(count(0, bob, false), 3);
+}
+
 TEST_F(StorageContract, FlushSucceedsAndStorageIsHealthy) {
   EXPECT_TRUE(storage->flush().ok());
   auto h = storage->health();

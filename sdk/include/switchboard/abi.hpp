@@ -7,9 +7,9 @@
 #include <cstdint>
 
 // Bumped whenever a type or interface in sdk/include changes incompatibly.
-#define SWITCHBOARD_SDK_ABI_VERSION 1u
+#define SWITCHBOARD_SDK_ABI_VERSION 2u
 
-#define SWITCHBOARD_SDK_VERSION "0.1.0"
+#define SWITCHBOARD_SDK_VERSION "0.2.0"
 
 #if defined(__clang__)
 #define SWITCHBOARD_COMPILER_ID "clang"

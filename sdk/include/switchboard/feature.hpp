@@ -3,6 +3,7 @@
 // members, all through FeatureHost, never through host internals.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -69,6 +70,12 @@ class SWITCHBOARD_API FeatureHost {
   // members online except `except`; the first shed for slow readers.
   virtual void publish_ephemeral(ConversationId id, std::string_view type, std::string_view payload_json,
                                  const UserId& except) = 0;
+  // The same, to one member only (all of their sessions, on every host).
+  virtual void send_to_member(ConversationId id, const UserId& member, std::string_view type,
+                              std::string_view payload_json) = 0;
+  // Runs `task` on a host thread after `delay` (e.g. a typing timeout).
+  // There is no cancel: check on arrival whether it still applies.
+  virtual void after(std::chrono::milliseconds delay, std::function<void()> task) = 0;
 };
 
 class SWITCHBOARD_API Feature : public Plugin {
@@ -86,6 +93,14 @@ class SWITCHBOARD_API Feature : public Plugin {
     (void)request;
     reply(HttpResponse{404, R"({"error":{"code":"not_found","message":"no such route"}})"});
   }
+
+  // Hooks. Called on host threads; keep them short and never block.
+  // Every persistent event committed through this host (by the core or any
+  // feature), once, after the commit: e.g. unpin a deleted message.
+  virtual void on_event(const Event& event) { (void)event; }
+  // A WebSocket session of `caller.user` opened or closed on this host.
+  virtual void on_session_opened(const Caller& caller) { (void)caller; }
+  virtual void on_session_closed(const Caller& caller) { (void)caller; }
 
   // History decoration: when decoration_field() is not empty, the host asks
   // for every page of messages it returns and adds each decoration to its

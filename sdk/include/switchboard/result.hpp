@@ -86,4 +86,42 @@ using Status = Result<void>;
 
 inline Error make_error(Errc code, std::string message) { return Error{code, std::move(message)}; }
 
+// The HTTP status for an error code, the same for the host and every feature.
+constexpr int http_status(Errc code) noexcept {
+  switch (code) {
+    case Errc::ok: return 200;
+    case Errc::bad_request: return 400;
+    case Errc::not_found: return 404;
+    case Errc::forbidden: return 403;
+    case Errc::conflict: return 409;
+    case Errc::too_large: return 413;
+    case Errc::limit_reached: return 409;
+    case Errc::unavailable: return 503;
+    case Errc::internal: return 500;
+  }
+  return 500;
+}
+
+// {"error":{"code":"…","message":"…"}}, the body of every failed REST call.
+inline std::string error_json(const Error& error) {
+  std::string out = "{\"error\":{\"code\":\"";
+  out += to_string(error.code);
+  out += "\",\"message\":\"";
+  for (char c : error.message) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += ' ';
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += "\"}}";
+  return out;
+}
+
 }  // namespace switchboard

@@ -87,6 +87,15 @@ struct EventPage {
   bool more = false;  // more events exist in the query's direction
 };
 
+// Counts events after a position, e.g. unread messages from others.
+struct EventCount {
+  ConversationId conversation_id = 0;
+  Seq after = 0;
+  std::string type;     // e.g. "message.new"
+  UserId not_actor;     // skip events by this user; empty: count all
+  bool skip_deleted_messages = true;  // skip events whose message was deleted
+};
+
 enum class RecordOp : std::uint8_t {
   put,     // insert or replace
   insert,  // insert only if absent; else unchanged
@@ -144,6 +153,7 @@ class SWITCHBOARD_API Storage : public Plugin {
   // The event log.
   virtual void append_event(ConversationId id, EventDraft event, Completion<Event> done) = 0;
   virtual void read_events(EventQuery query, Completion<EventPage> done) = 0;
+  virtual void count_events(EventCount query, Completion<std::int64_t> done) = 0;
 
   // Features' records.
   virtual void change_record(RecordChange change, Completion<RecordOutcome> done) = 0;

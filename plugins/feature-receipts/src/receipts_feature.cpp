@@ -1,0 +1,182 @@
+// feature-receipts: `read` marks a conversation read up to a seq (never
+// backwards), tells the other members with receipt.update (off for channels
+// over a size), and keeps every member's unread count: events after their
+// read position that are messages from others, pushed as unread.update when
+// a message arrives.
+#include <boost/json.hpp>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "switchboard/feature.hpp"
+
+namespace receipts {
+
+namespace json = boost::json;
+using namespace switchboard;
+
+namespace {
+
+constexpr const char* kFeature = "receipts";
+
+EventCount unread_after(ConversationId conversation, Seq position, const UserId& user) {
+  return EventCount{conversation, position, "message.new", user, true};
+}
+
+Error membership_error(const Result<Member>& m) {
+  return m.code() == Errc::not_found ? Error{Errc::forbidden, "not a member of this conversation"} : m.error();
+}
+
+}  // namespace
+
+class ReceiptsFeature final : public Feature {
+ public:
+  explicit ReceiptsFeature(PluginContext& context)
+      : announce_max_members_(context.config().integer_or("receipts_max_members", 100)),
+        push_max_members_(context.config().integer_or("unread_push_max_members", 200)) {
+    if (announce_max_members_ < 0) context.config().fail("receipts_max_members", "must not be negative");
+    if (push_max_members_ < 0) context.config().fail("unread_push_max_members", "must not be negative");
+  }
+
+  std::vector<std::string> command_types() const override { return {"read", "unread"}; }
+  std::vector<HttpRoute> http_routes() const override {
+    return {{"POST", "/conversations/:id/read"}, {"GET", "/conversations/unread"}};
+  }
+  void start(FeatureHost& host) override { host_ = &host; }
+
+  void handle_command(const Caller& caller, const Command& command, Reply reply) override {
+    if (command.type == "unread") return unread(caller.user, std::move(reply));
+    std::error_code ec;
+    json::value frame = json::parse(command.frame, ec);
+    if (ec || !frame.is_object()) return reply(Error{Errc::bad_request, "malformed command"});
+    const auto& o = frame.as_object();
+    const auto* id = o.if_contains("conversation_id");
+    const auto* seq = o.if_contains("seq");
+    if (!id || !id->is_int64()) return reply(Error{Errc::bad_request, "conversation_id: is required (an integer)"});
+    if (!seq || !seq->is_int64()) return reply(Error{Errc::bad_request, "seq: is required (an integer)"});
+    read(caller.user, id->as_int64(), seq->as_int64(), std::move(reply));
+  }
+
+  void handle_http(const Caller& caller, const HttpRequest& request, HttpReply reply) override {
+    auto to_http = [reply](Result<std::string> r) {
+      if (!r) return reply(HttpResponse{http_status(r.code()), error_json(r.error())});
+      reply(HttpResponse{200, std::move(r.value())});
+    };
+    if (request.method == "GET") return unread(caller.user, to_http);
+    ConversationId conversation = 0;
+    for (const auto& [k, v] : request.params) {
+      if (k == "id") conversation = std::atoll(v.c_str());
+    }
+    std::error_code ec;
+    json::value body = json::parse(request.body, ec);
+    const json::value* seq = (!ec && body.is_object()) ? body.as_object().if_contains("seq") : nullptr;
+    if (!seq || !seq->is_int64()) return reply(HttpResponse{400, error_json(Error{Errc::bad_request, "seq: is required (an integer)"})});
+    read(caller.user, conversation, seq->as_int64(), to_http);
+  }
+
+  // A new message: every other member's unread count grew.
+  void on_event(const Event& event) override {
+    if (event.type != "message.new") return;
+    Storage& storage = host_->storage();
+    storage.list_members(event.conversation_id, [this, &storage, event](Result<std::vector<Member>> members) {
+      if (!members || static_cast<std::int64_t>(members->size()) > push_max_members_) return;
+      RecordQuery q{kFeature, event.conversation_id};
+      storage.list_records(q, [this, &storage, event, members = members.value()](Result<std::vector<Record>> r) {
+        if (!r) return;
+        std::map<UserId, Seq> read;
+        for (const auto& rec : r.value()) read[rec.user] = rec.number;
+        for (const auto& m : members) {
+          if (m.user_id == event.actor) continue;
+          storage.count_events(unread_after(event.conversation_id, read[m.user_id], m.user_id),
+                               [this, event, user = m.user_id](Result<std::int64_t> n) {
+                                 if (!n) return;
+                                 host_->send_to_member(event.conversation_id, user, "unread.update",
+                                                       json::serialize(json::object{{"unread", n.value()}, {"last_seq", event.seq}}));
+                               });
+        }
+      });
+    });
+  }
+
+ private:
+  void read(const UserId& user, ConversationId conversation, Seq seq, Reply reply) {
+    if (seq < 0) return reply(Error{Errc::bad_request, "seq: must not be negative"});
+    Storage& storage = host_->storage();
+    storage.get_member(conversation, user, [this, &storage, user, conversation, seq, reply](Result<Member> m) {
+      if (!m) return reply(membership_error(m));
+      storage.get_conversation(conversation, [this, &storage, user, seq, reply](Result<Conversation> c) {
+        if (!c) return reply(c.error());
+        Seq position = std::min(seq, c->last_seq);  // never past the stream
+        RecordChange change{RecordOp::raise, Record{kFeature, c->id, user, 0, user, position, "", 0}, std::nullopt};
+        storage.change_record(std::move(change), [this, &storage, user, c = c.value(), reply](Result<RecordOutcome> r) {
+          if (!r) return reply(r.error());
+          Seq stored = r->record ? r->record->number : 0;
+          if (r->changed) announce(c, user, stored);
+          storage.count_events(unread_after(c.id, stored, user), [this, c, user, stored, changed = r->changed, reply](Result<std::int64_t> n) {
+            if (!n) return reply(n.error());
+            // The reader's other devices learn the new count too.
+            if (changed) {
+              host_->send_to_member(c.id, user, "unread.update",
+                                    json::serialize(json::object{{"unread", n.value()}, {"last_seq", c.last_seq}}));
+            }
+            reply(json::serialize(json::object{{"conversation_id", c.id}, {"seq", stored}, {"unread", n.value()}, {"changed", changed}}));
+          });
+        });
+      });
+    });
+  }
+
+  void announce(const Conversation& c, const UserId& user, Seq seq) {
+    auto publish = [this, c, user, seq] {
+      host_->publish_ephemeral(c.id, "receipt.update", json::serialize(json::object{{"user_id", user}, {"seq", seq}}), user);
+    };
+    if (c.kind != ConversationKind::channel) return publish();
+    host_->storage().list_members(c.id, [this, publish](Result<std::vector<Member>> members) {
+      if (members && static_cast<std::int64_t>(members->size()) <= announce_max_members_) publish();
+    });
+  }
+
+  void unread(const UserId& user, Reply reply) {
+    Storage& storage = host_->storage();
+    storage.list_conversations(user, ConversationPage{0, 1000}, [this, &storage, user, reply](Result<std::vector<Conversation>> cs) {
+      if (!cs) return reply(cs.error());
+      RecordQuery q{kFeature, 0, "", {}, user};
+      storage.list_records(q, [&storage, user, cs = cs.value(), reply](Result<std::vector<Record>> r) {
+        if (!r) return reply(r.error());
+        std::map<ConversationId, Seq> read;
+        for (const auto& rec : r.value()) read[rec.conversation_id] = rec.number;
+        struct Gather {
+          std::mutex mutex;
+          json::array items;
+          std::size_t left;
+          Reply reply;
+        };
+        auto g = std::make_shared<Gather>();
+        g->left = cs.size();
+        g->reply = reply;
+        g->items.resize(cs.size());
+        if (cs.empty()) return reply(json::serialize(json::object{{"conversations", json::array()}}));
+        for (std::size_t i = 0; i < cs.size(); ++i) {
+          ConversationId id = cs[i].id;
+          Seq position = read[id];
+          storage.count_events(unread_after(id, position, user), [g, i, id, position](Result<std::int64_t> n) {
+            std::unique_lock lock(g->mutex);
+            g->items[i] = json::object{{"conversation_id", id}, {"read_seq", position}, {"unread", n ? n.value() : 0}};
+            if (--g->left == 0) {
+              lock.unlock();
+              g->reply(json::serialize(json::object{{"conversations", std::move(g->items)}}));
+            }
+          });
+        }
+      });
+    });
+  }
+
+  FeatureHost* host_ = nullptr;
+  std::int64_t announce_max_members_;
+  std::int64_t push_max_members_;
+};
+
+}  // namespace receipts
+
+SWITCHBOARD_PLUGIN(feature, "feature-receipts", "0.1.0", receipts::ReceiptsFeature)

@@ -1,0 +1,80 @@
+// feature-receipts end to end: the real host loading the plugin from its TOML.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "support/chat_helpers.hpp"
+#include "support/host_process.hpp"
+#include "support/ws_client.hpp"
+
+namespace switchboard::testing {
+namespace {
+
+namespace json = boost::json;
+
+std::int64_t unread_in(WsClient& c, std::int64_t conversation) {
+  auto r = c.command({{"type", "unread"}});
+  EXPECT_EQ(r["type"], "ack") << json::serialize(r);
+  for (const auto& item : r["result"].as_object()["conversations"].as_array()) {
+    if (item.as_object().at("conversation_id") == conversation) return item.as_object().at("unread").as_int64();
+  }
+  return -1;
+}
+
+TEST(Receipts, UnreadCountsFollowMessagesFromOthersAndReads) {
+  HostProcess host;
+  WsClient alice(host.port(), token_for("alice")), bob(host.port(), token_for("bob"));
+  auto c = group(alice, {"bob"});
+  message(alice, c, "one");
+  message(alice, c, "two");
+  auto three = message(alice, c, "three");
+  message(bob, c, "bob's own");
+  EXPECT_EQ(unread_in(bob, c), 3) << "messages from others, not one's own";
+  EXPECT_EQ(unread_in(alice, c), 1);
+  auto pushed = bob.next_of("unread.update");
+  ASSERT_TRUE(pushed);
+  EXPECT_EQ((*pushed)["conversation_id"], c);
+
+  auto read = bob.command({{"type", "read"}, {"conversation_id", c}, {"seq", three.at("seq")}});
+  ASSERT_EQ(read["type"], "ack") << json::serialize(read);
+  EXPECT_EQ(read["result"].as_object()["unread"], 0);
+  auto receipt = alice.next_of("receipt.update");
+  ASSERT_TRUE(receipt);
+  EXPECT_EQ((*receipt)["user_id"], "bob");
+  EXPECT_EQ((*receipt)["seq"], three.at("seq"));
+
+  auto back = bob.command({{"type", "read"}, {"conversation_id", c}, {"seq", 1}});
+  EXPECT_EQ(back["result"].as_object()["seq"], three.at("seq")) << "receipts never move backwards";
+  EXPECT_EQ(back["result"].as_object()["changed"], false);
+
+  message(alice, c, "four");
+  auto bumped = bob.next_of("unread.update");
+  while (bumped && (*bumped)["unread"] != 1) bumped = bob.next_of("unread.update");
+  ASSERT_TRUE(bumped) << "a new message pushes the new unread count";
+
+  auto rest = http_request(host.port(), "GET", "/conversations/unread", "", token_for("bob"));
+  ASSERT_EQ(rest.status, 200) << rest.body;
+  auto posted = http_request(host.port(), "POST", "/conversations/" + std::to_string(c) + "/read", R"({"seq":100000})", token_for("bob"));
+  ASSERT_EQ(posted.status, 200) << posted.body;
+  EXPECT_EQ(posted.json().at("unread"), 0);
+  EXPECT_EQ(http_request(host.port(), "POST", "/conversations/" + std::to_string(c) + "/read", R"({"seq":1})", token_for("mallory")).status, 403);
+}
+
+TEST(Receipts, ReadPositionsSurviveARestart) {
+  HostProcess host;
+  std::int64_t c;
+  {
+    WsClient alice(host.port(), token_for("alice")), bob(host.port(), token_for("bob"));
+    c = group(alice, {"bob"});
+    message(alice, c, "a");
+    auto b = message(alice, c, "b");
+    message(alice, c, "c");
+    ASSERT_EQ(bob.command({{"type", "read"}, {"conversation_id", c}, {"seq", b.at("seq")}})["type"], "ack");
+  }
+  host.restart();
+  WsClient bob(host.port(), token_for("bob"));
+  EXPECT_EQ(unread_in(bob, c), 1);
+}
+
+}  // namespace
+}  // namespace switchboard::testing

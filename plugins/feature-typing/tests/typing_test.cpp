@@ -1,0 +1,66 @@
+// feature-typing end to end: the real host loading the plugin from its TOML.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "support/chat_helpers.hpp"
+#include "support/host_process.hpp"
+#include "support/ws_client.hpp"
+
+namespace switchboard::testing {
+namespace {
+
+namespace json = boost::json;
+
+TEST(Typing, StartAndStopReachTheOthersOnly) {
+  HostProcess host;
+  WsClient alice(host.port(), token_for("alice")), bob(host.port(), token_for("bob"));
+  auto c = group(alice, {"bob"});
+  bob.drain();
+  alice.drain();
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(alice.command({{"type", "typing.start"}, {"conversation_id", c}})["type"], "ack");
+  auto start = bob.next_of("typing.start");
+  ASSERT_TRUE(start);
+  EXPECT_EQ((*start)["user_id"], "alice");
+  EXPECT_FALSE(start->contains("seq")) << "typing is ephemeral";
+  ASSERT_EQ(alice.command({{"type", "typing.stop"}, {"conversation_id", c}})["type"], "ack");
+  auto next = bob.next(5s);
+  ASSERT_TRUE(next);
+  EXPECT_EQ((*next)["type"], "typing.stop") << "five starts within a second were coalesced into one";
+  EXPECT_TRUE(alice.silent_for(300ms)) << "the typist hears nothing of their own typing";
+  auto history = bob.command({{"type", "history"}, {"conversation_id", c}});
+  for (const auto& e : history["result"].as_object()["events"].as_array()) {
+    EXPECT_NE(std::string(e.as_object().at("type").as_string()).rfind("typing", 0), 0u) << "typing was stored";
+  }
+  WsClient mallory(host.port(), token_for("mallory"));
+  EXPECT_EQ(mallory.command({{"type", "typing.start"}, {"conversation_id", c}})["code"], "forbidden");
+}
+
+TEST(Typing, EndsByItselfWithoutAStop) {
+  HostProcess host({.features = {}, .feature_config = "[[features]]\nplugin = \"feature-typing\"\n[features.config]\ntimeout_ms = 500\n"});
+  WsClient alice(host.port(), token_for("alice")), bob(host.port(), token_for("bob"));
+  auto c = group(alice, {"bob"});
+  ASSERT_EQ(alice.command({{"type", "typing.start"}, {"conversation_id", c}})["type"], "ack");
+  ASSERT_TRUE(bob.next_of("typing.start"));
+  auto started = std::chrono::steady_clock::now();
+  auto stop = bob.next_of("typing.stop", 5s);
+  ASSERT_TRUE(stop) << "typing never timed out";
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 300ms);
+  EXPECT_EQ((*stop)["user_id"], "alice");
+}
+
+TEST(Typing, EndsWhenTheTypistDisconnects) {
+  HostProcess host;
+  WsClient bob(host.port(), token_for("bob"));
+  auto alice = std::make_unique<WsClient>(host.port(), token_for("alice"));
+  auto c = group(*alice, {"bob"});
+  ASSERT_EQ(alice->command({{"type", "typing.start"}, {"conversation_id", c}})["type"], "ack");
+  ASSERT_TRUE(bob.next_of("typing.start"));
+  alice.reset();
+  auto stop = bob.next_of("typing.stop", 3s);  // well before the 6 s timeout
+  ASSERT_TRUE(stop);
+  EXPECT_EQ((*stop)["user_id"], "alice");
+}
+
+}  // namespace
+}  // namespace switchboard::testing
