@@ -87,6 +87,12 @@ struct WsClient::Impl {
   // Server frames are unmasked: find a close frame's code in what was read.
   std::optional<int> raw_close() {
     std::size_t i = 0;
+    // Drops the complete frames scanned so far, whatever the exit.
+    struct Trim {
+      std::string& bytes;
+      std::size_t& upto;
+      ~Trim() { bytes.erase(0, upto); }
+    } trim{raw_bytes, i};
     while (i + 2 <= raw_bytes.size()) {
       auto op = static_cast<unsigned char>(raw_bytes[i]) & 0x0F;
       std::uint64_t len = static_cast<unsigned char>(raw_bytes[i + 1]) & 0x7F;
@@ -103,12 +109,14 @@ struct WsClient::Impl {
       }
       if (i + header + len > raw_bytes.size()) return std::nullopt;
       if (op == 0x8) {
-        if (len < 2) return 1005;
-        return (static_cast<unsigned char>(raw_bytes[i + header]) << 8) | static_cast<unsigned char>(raw_bytes[i + header + 1]);
+        int code = len < 2 ? 1005
+                           : (static_cast<unsigned char>(raw_bytes[i + header]) << 8) |
+                                 static_cast<unsigned char>(raw_bytes[i + header + 1]);
+        i = 0;  // keep the bytes: nothing reads them after a close
+        return code;
       }
       i += header + static_cast<std::size_t>(len);
     }
-    raw_bytes.erase(0, i);  // keep only an unfinished frame
     return std::nullopt;
   }
 
