@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <signal.h>
+
 #include <thread>
 
 #include "support/chat_helpers.hpp"
@@ -517,6 +519,26 @@ TEST(Features, EachRemovedPluginAnswersUnknownTypeAndNothingElseChanges) {
   EXPECT_EQ(http_request(host.port(), "GET", "/conversations/unread", "", token_for("alice")).status, 404);
   EXPECT_EQ(alice.command({{"type", "reaction.add"}, {"message_id", id_of(m)}, {"emoji", "👍"}})["type"], "ack");
   EXPECT_EQ(alice.command({{"type", "history"}, {"conversation_id", c}})["type"], "ack");
+}
+
+// The shipped example config with reactions only, as an operator would run it.
+TEST(ShippedConfigs, ReactionsOnlyAnswersUnknownTypeForTheOtherFeatures) {
+  TempDir data;
+  Process host({SWITCHBOARD_BIN, "serve", "--config", std::string(SOURCE_DIR) + "/config/reactions-only.toml"},
+               {{"PORT", "0"}, {"SWITCHBOARD_DATA", data.path()}, {"JWT_SECRET", kTestSecret}});
+  const std::string marker = "listening address=127.0.0.1:";
+  ASSERT_TRUE(host.wait_for_output(marker, 30s)) << host.output();
+  auto at = host.output().find(marker) + marker.size();
+  auto port = static_cast<std::uint16_t>(std::stoi(host.output().substr(at)));
+  WsClient alice(port, token_for("alice"));
+  auto c = group(alice, {"bob"});
+  auto m = message(alice, c, "hi");
+  EXPECT_EQ(alice.command({{"type", "reaction.add"}, {"message_id", id_of(m)}, {"emoji", "👍"}})["type"], "ack");
+  EXPECT_EQ(alice.command({{"type", "pin.add"}, {"message_id", id_of(m)}})["code"], "unknown_type");
+  EXPECT_EQ(alice.command({{"type", "typing.start"}, {"conversation_id", c}})["code"], "unknown_type");
+  EXPECT_EQ(alice.command({{"type", "read"}, {"conversation_id", c}, {"seq", 1}})["code"], "unknown_type");
+  host.signal(SIGTERM);
+  EXPECT_EQ(host.wait(30s).exit_code, 0);
 }
 
 TEST(ChatOrigins, OnlyAllowedOriginsMayUpgrade) {
