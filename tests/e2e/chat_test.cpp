@@ -541,6 +541,25 @@ TEST(ShippedConfigs, ReactionsOnlyAnswersUnknownTypeForTheOtherFeatures) {
   EXPECT_EQ(host.wait(30s).exit_code, 0);
 }
 
+TEST(ChatCapacity, ConnectionsBeyondMaxConnectionsAreRefused) {
+  HostProcess host({.server = "max_connections = 2\n"});
+  WsClient a(host.port(), token_for("a")), b(host.port(), token_for("b"));
+  EXPECT_THROW(WsClient(host.port(), token_for("c")), std::runtime_error);
+  a.close();
+  EXPECT_TRUE(a.closed(5s).has_value());
+  // The freed slot is usable again (the count drops when the session ends).
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  std::unique_ptr<WsClient> c;
+  while (!c && std::chrono::steady_clock::now() < deadline) {
+    try {
+      c = std::make_unique<WsClient>(host.port(), token_for("c"));
+    } catch (const std::runtime_error&) {
+      std::this_thread::sleep_for(50ms);
+    }
+  }
+  EXPECT_TRUE(c) << "the slot of a closed connection was never freed";
+}
+
 TEST(ChatOrigins, OnlyAllowedOriginsMayUpgrade) {
   HostProcess host({.server = "origins = [\"https://chat.example\"]\n"});
   auto t = token_for("alice");

@@ -20,7 +20,10 @@ constexpr std::size_t kBodyLimit = 1 << 20;
 }  // namespace
 
 HttpSession::HttpSession(Worker& worker, boost::asio::ip::tcp::socket socket, ServerContext& context)
-    : worker_(worker), stream_(std::move(socket)), context_(context) {}
+    : worker_(worker),
+      slot_(std::make_shared<ConnectionSlot>(context.open_connections)),
+      stream_(std::move(socket)),
+      context_(context) {}
 
 void HttpSession::start() { read(); }
 
@@ -102,6 +105,7 @@ void HttpSession::upgrade(HttpRequestMessage request) {
     if (ec) return;
     auto session = std::make_shared<WsSession>(worker_, std::move(ws->next_layer()), user,
                                                ++context_.next_session_id, context_.settings, context_.sessions);
+    session->hold(std::move(slot_));  // the connection stays counted while the WebSocket lives
     session->start();
   });
 }

@@ -9,6 +9,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <memory>
 #include <optional>
+#include <utility>
 
 #include "http/rest_api.hpp"
 #include "net/worker.hpp"
@@ -26,6 +27,25 @@ struct ServerContext {
   Logger& log;
   Counter& unauthorized;
   std::atomic<std::uint64_t>& next_session_id;
+  // Open TCP connections (HTTP and WebSocket), for [server] max_connections.
+  std::atomic<std::int64_t>& open_connections;
+  Counter& refused_connections;
+};
+
+// Counts a connection as open for as long as it lives (HTTP, then WebSocket).
+class ConnectionSlot {
+ public:
+  explicit ConnectionSlot(std::atomic<std::int64_t>& open) : open_(&open) { ++*open_; }
+  ~ConnectionSlot() {
+    if (open_) --*open_;
+  }
+  ConnectionSlot(ConnectionSlot&& other) noexcept : open_(std::exchange(other.open_, nullptr)) {}
+  ConnectionSlot(const ConnectionSlot&) = delete;
+  ConnectionSlot& operator=(const ConnectionSlot&) = delete;
+  ConnectionSlot& operator=(ConnectionSlot&&) = delete;
+
+ private:
+  std::atomic<std::int64_t>* open_;
 };
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
@@ -40,6 +60,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void write(HttpResponseMessage response);
 
   Worker& worker_;
+  std::shared_ptr<ConnectionSlot> slot_;
   boost::beast::tcp_stream stream_;
   ServerContext& context_;
   boost::beast::flat_buffer buffer_;

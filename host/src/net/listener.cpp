@@ -57,6 +57,15 @@ void Listener::accept() {
       });
       return;
     }
+    std::int64_t limit = context_.config.server.max_connections;
+    if (limit > 0 && context_.open_connections.load() >= limit) {
+      // Full: refuse at once rather than hold a socket we cannot serve.
+      context_.refused_connections.add();
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      accept();
+      return;
+    }
     worker->post([worker, socket = std::move(socket), this]() mutable {
       std::make_shared<HttpSession>(*worker, std::move(socket), context_)->start();
     });

@@ -93,6 +93,8 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
   void end_replay(ConversationId id, Seq replayed_up_to);
 
   std::size_t worker_slot = 0;  // position in the worker's session list
+  // Keeps `keep` alive as long as the session (its connection count).
+  void hold(std::shared_ptr<void> keep) { held_ = std::move(keep); }
 
  private:
   enum class State : std::uint8_t { starting, open, closing, closed };
@@ -141,6 +143,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
   std::chrono::steady_clock::time_point tokens_at_;
   std::unique_ptr<std::unordered_map<ConversationId, std::vector<std::pair<Seq, std::shared_ptr<const std::string>>>>>
       replaying_;
+  std::shared_ptr<void> held_;
 };
 
 }  // namespace switchboard::host

@@ -115,9 +115,11 @@ int serve(const HostConfig& config, PluginSet& plugins, HostServices& services, 
       &metrics.gauge("connections", "Open WebSocket sessions"),
   };
   std::atomic<std::uint64_t> next_session_id{0};
+  std::atomic<std::int64_t> open_connections{0};
   ServerContext context{config, settings, dispatcher, rest, verifier, services.clock, log,
                         metrics.counter("unauthorized_total", "Upgrades and requests refused with 401"),
-                        next_session_id};
+                        next_session_id, open_connections,
+                        metrics.counter("refused_connections_total", "Connections refused at [server] max_connections")};
 
   std::unique_ptr<Listener> listener;
   try {
