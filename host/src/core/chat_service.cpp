@@ -6,6 +6,7 @@
 #include <set>
 
 #include "protocol/fields.hpp"
+#include "switchboard/gather.hpp"
 #include "protocol/json_codec.hpp"
 
 namespace switchboard::host {
@@ -401,6 +402,12 @@ void ChatService::delete_message(const Caller& caller, const json::object& args,
   }));
 }
 
+std::vector<std::string> decoration_fields(const std::vector<Feature*>& features) {
+  std::vector<std::string> fields;
+  for (Feature* f : features) fields.push_back(f->decoration_field());
+  return fields;
+}
+
 void ChatService::decorate(ConversationId id, json::array events, std::function<void(json::array)> done) {
   const auto& decorators = features_.decorators();
   std::vector<MessageId> ids;
@@ -408,39 +415,29 @@ void ChatService::decorate(ConversationId id, json::array events, std::function<
     if (const auto* m = e.as_object().if_contains("message")) ids.push_back(m->as_object().at("id").as_int64());
   }
   if (decorators.empty() || ids.empty()) return done(std::move(events));
-  struct State {
-    std::mutex mutex;
-    json::array events;
-    std::size_t pending;
-    std::function<void(json::array)> done;
-  };
-  auto state = std::make_shared<State>();
-  state->events = std::move(events);
-  state->pending = decorators.size();
-  state->done = std::move(done);
-  for (Feature* f : decorators) {
-    std::string field = f->decoration_field();
-    f->decorate(id, ids, [state, field](Result<std::vector<MessageDecoration>> r) {
-      std::unique_lock lock(state->mutex);
-      if (r) {
-        std::map<MessageId, const std::string*> by_id;
-        for (const auto& d : r.value()) by_id[d.message_id] = &d.json;
-        for (auto& e : state->events) {
-          auto* m = e.as_object().if_contains("message");
-          if (!m) continue;
-          auto it = by_id.find(m->as_object().at("id").as_int64());
-          if (it == by_id.end()) continue;
-          std::error_code ec;
-          auto value = json::parse(*it->second, ec);
-          if (!ec) m->as_object()[field] = std::move(value);
+  gather<std::vector<MessageDecoration>>(
+      decorators.size(),
+      [&decorators, id, &ids](std::size_t i, Completion<std::vector<MessageDecoration>> next) {
+        decorators[i]->decorate(id, ids, next);
+      },
+      [fields = decoration_fields(decorators), events = std::move(events),
+       done = std::move(done)](std::vector<Result<std::vector<MessageDecoration>>> all) mutable {
+        for (std::size_t f = 0; f < all.size(); ++f) {
+          if (!all[f]) continue;  // a failing feature leaves its field out
+          std::map<MessageId, const std::string*> by_id;
+          for (const auto& d : all[f].value()) by_id[d.message_id] = &d.json;
+          for (auto& e : events) {
+            auto* m = e.as_object().if_contains("message");
+            if (!m) continue;
+            auto it = by_id.find(m->as_object().at("id").as_int64());
+            if (it == by_id.end()) continue;
+            std::error_code ec;
+            auto value = json::parse(*it->second, ec);
+            if (!ec) m->as_object()[fields[f]] = std::move(value);
+          }
         }
-      }
-      if (--state->pending == 0) {
-        lock.unlock();
-        state->done(std::move(state->events));
-      }
-    });
-  }
+        done(std::move(events));
+      });
 }
 
 void ChatService::history(const Caller& caller, const json::object& args, Respond done) {

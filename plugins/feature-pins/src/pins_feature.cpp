@@ -1,9 +1,9 @@
 #include "pins_feature.hpp"
 
+#include "switchboard/gather.hpp"
+
 #include <algorithm>
 #include <boost/json.hpp>
-#include <memory>
-#include <mutex>
 
 namespace pins {
 
@@ -160,31 +160,19 @@ void PinsFeature::list(const UserId& user, ConversationId conversation, Reply re
       std::sort(pins.begin(), pins.end(), [](const Record& a, const Record& b) {
         return a.updated_at != b.updated_at ? a.updated_at > b.updated_at : a.message_id > b.message_id;
       });
-      struct Gather {
-        std::mutex mutex;
-        json::array items;
-        std::size_t left;
-        Reply reply;
-      };
-      auto g = std::make_shared<Gather>();
-      g->left = pins.size();
-      g->reply = reply;
-      g->items.resize(pins.size());
-      if (pins.empty()) return reply(json::serialize(json::object{{"pins", json::array()}}));
-      for (std::size_t i = 0; i < pins.size(); ++i) {
-        Record pin = pins[i];
-        pin.number = pin.updated_at;
-        storage.get_message(pin.message_id, [g, i, pin](Result<Message> m) {
-          std::unique_lock lock(g->mutex);
-          json::object item = pin_json(pin);
-          if (m) item["text"] = m->text, item["author"] = m->author;
-          g->items[i] = std::move(item);
-          if (--g->left == 0) {
-            lock.unlock();
-            g->reply(json::serialize(json::object{{"pins", std::move(g->items)}}));
-          }
-        });
-      }
+      gather<Message>(
+          pins.size(), [&storage, &pins](std::size_t i, Completion<Message> done) { storage.get_message(pins[i].message_id, done); },
+          [pins, reply](std::vector<Result<Message>> messages) {
+            json::array items;
+            for (std::size_t i = 0; i < pins.size(); ++i) {
+              Record pin = pins[i];
+              pin.number = pin.updated_at;
+              json::object item = pin_json(pin);
+              if (messages[i]) item["text"] = messages[i]->text, item["author"] = messages[i]->author;
+              items.push_back(std::move(item));
+            }
+            reply(json::serialize(json::object{{"pins", std::move(items)}}));
+          });
     });
   });
 }

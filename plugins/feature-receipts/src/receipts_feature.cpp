@@ -5,10 +5,9 @@
 // a message arrives.
 #include <boost/json.hpp>
 #include <map>
-#include <memory>
-#include <mutex>
 
 #include "switchboard/feature.hpp"
+#include "switchboard/gather.hpp"
 
 namespace receipts {
 
@@ -145,29 +144,20 @@ class ReceiptsFeature final : public Feature {
         if (!r) return reply(r.error());
         std::map<ConversationId, Seq> read;
         for (const auto& rec : r.value()) read[rec.conversation_id] = rec.number;
-        struct Gather {
-          std::mutex mutex;
-          json::array items;
-          std::size_t left;
-          Reply reply;
-        };
-        auto g = std::make_shared<Gather>();
-        g->left = cs.size();
-        g->reply = reply;
-        g->items.resize(cs.size());
-        if (cs.empty()) return reply(json::serialize(json::object{{"conversations", json::array()}}));
-        for (std::size_t i = 0; i < cs.size(); ++i) {
-          ConversationId id = cs[i].id;
-          Seq position = read[id];
-          storage.count_events(unread_after(id, position, user), [g, i, id, position](Result<std::int64_t> n) {
-            std::unique_lock lock(g->mutex);
-            g->items[i] = json::object{{"conversation_id", id}, {"read_seq", position}, {"unread", n ? n.value() : 0}};
-            if (--g->left == 0) {
-              lock.unlock();
-              g->reply(json::serialize(json::object{{"conversations", std::move(g->items)}}));
-            }
-          });
-        }
+        gather<std::int64_t>(
+            cs.size(),
+            [&storage, &cs, &read, &user](std::size_t i, Completion<std::int64_t> done) {
+              storage.count_events(unread_after(cs[i].id, read[cs[i].id], user), done);
+            },
+            [cs, read, reply](std::vector<Result<std::int64_t>> counts) mutable {
+              json::array items;
+              for (std::size_t i = 0; i < cs.size(); ++i) {
+                items.push_back(json::object{{"conversation_id", cs[i].id},
+                                             {"read_seq", read[cs[i].id]},
+                                             {"unread", counts[i] ? counts[i].value() : 0}});
+              }
+              reply(json::serialize(json::object{{"conversations", std::move(items)}}));
+            });
       });
     });
   }
