@@ -45,6 +45,9 @@ class Inbox {
     return count_locked(received_, subject);
   }
 
+  // For use inside a wait() predicate (the lock is held there).
+  bool has_locked(const std::string& subject) const { return count_locked(received_, subject) > 0; }
+
   std::vector<std::string> payloads(const std::string& subject) {
     std::lock_guard lock(mutex_);
     std::vector<std::string> out;
@@ -90,6 +93,7 @@ struct Host {
     auto r = bus->subscribe(s);
     ASSERT_TRUE(r.ok()) << r.error().message;
   }
+  bool inbox_has(const std::string& s) const { return inbox.has_locked(s); }
   void publish(const std::string& s, std::string_view payload) {
     auto r = bus->publish(s, payload);
     ASSERT_TRUE(r.ok()) << r.error().message;
@@ -97,12 +101,21 @@ struct Host {
 };
 
 // A subscription is in place when a probe published on it comes back: for a
-// networked bus, subscribe() may return before the server has registered it.
+// networked bus, subscribe() may return before the server has registered it,
+// so the probe is published again every 50 ms until every subscriber has one.
 void await_subscription(Host& publisher, std::initializer_list<Host*> subscribers, const std::string& s) {
   std::string probe = s + ".probe";
   for (Host* h : subscribers) h->subscribe(probe);
-  publisher.publish(probe, "probe");
-  for (Host* h : subscribers) ASSERT_TRUE(h->inbox.wait_count(probe, 1)) << "probe on " << probe << " never arrived";
+  auto deadline = std::chrono::steady_clock::now() + kDeadline;
+  for (;;) {
+    publisher.publish(probe, "probe");
+    bool all = true;
+    for (Host* h : subscribers) {
+      all = all && h->inbox.wait([&](const auto&) { return h->inbox_has(probe); }, std::chrono::milliseconds(50));
+    }
+    if (all) return;
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "probe on " << probe << " never arrived";
+  }
 }
 
 TEST(BusContract, StartsHealthy) {
@@ -126,6 +139,7 @@ TEST(BusContract, DeliversToEverySubscriberOnOtherHosts) {
   std::string marker = subject("fanout.marker");
   bystander.subscribe(marker);
   a.subscribe(marker);
+  await_subscription(a, {&bystander, &a}, marker);
   a.publish(marker, "m");
   ASSERT_TRUE(bystander.inbox.wait_count(marker, 1));
   ASSERT_TRUE(a.inbox.wait_count(marker, 1));
@@ -256,9 +270,16 @@ TEST(BusContract, NoCallbackAfterStop) {
   // Replace b with a bus whose handler counts calls made after stop() returned.
   b.bus->stop();
   b.bus = plugin_under_test().make_bus();
-  ASSERT_TRUE(b.bus->start([&](std::string_view, std::string_view) { late += stopped.load() ? 1 : 0; }).ok());
+  auto record = b.inbox.handler();
+  ASSERT_TRUE(b.bus->start([&](std::string_view subject, std::string_view payload) {
+                    if (stopped.load()) {
+                      ++late;
+                    } else {
+                      record(subject, payload);
+                    }
+                  }).ok());
   ASSERT_TRUE(b.bus->subscribe(s).ok());
-  await_subscription(a, {&witness}, s);
+  await_subscription(a, {&b, &witness}, s);
   std::atomic<bool> publishing{true};
   std::thread flood([&] {
     while (publishing) {
@@ -266,8 +287,9 @@ TEST(BusContract, NoCallbackAfterStop) {
       std::this_thread::yield();
     }
   });
-  // Stop while messages are flowing.
+  // Stop while messages are flowing (to b too: otherwise this proves nothing).
   ASSERT_TRUE(witness.inbox.wait_count(s, 200));
+  ASSERT_TRUE(b.inbox.wait_count(s, 100)) << "the bus under test never delivered to b";
   b.bus->stop();
   stopped = true;
   std::size_t seen = witness.inbox.count(s);
