@@ -138,11 +138,11 @@ TEST_F(PluginSetTest, RefusesAPluginFoundTwiceInTheDirectories) {
 }
 
 TEST_F(PluginSetTest, RefusesAFileNamedForAnotherPlugin) {
-  fs::copy_file(plugin("bus-gochannel"), tmp.path() + "/bus-nats.so");
+  fs::copy_file(plugin("bus-gochannel"), tmp.path() + "/bus-impostor.so");
   auto p = load_problems("[plugins]\ndirectories = [\"" + tmp.path() + "\", \"" + SWITCHBOARD_PLUGIN_DIR +
-                         "\"]\n[bus]\nplugin = \"bus-nats\"\n[storage]\nplugin = \"storage-sqlite\"\n"
+                         "\"]\n[bus]\nplugin = \"bus-impostor\"\n[storage]\nplugin = \"storage-sqlite\"\n"
                          "[storage.config]\npath = \"" + tmp.path() + "/db\"\n");
-  EXPECT_CONTAINS(joined(p), "the file is named for \"bus-nats\" but holds plugin \"bus-gochannel\"");
+  EXPECT_CONTAINS(joined(p), "the file is named for \"bus-impostor\" but holds plugin \"bus-gochannel\"");
 }
 
 TEST_F(PluginSetTest, ReportsAMissingPluginWithTheDirectoriesSearched) {
