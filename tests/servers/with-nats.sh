@@ -5,7 +5,9 @@
 set -eu
 dir=$(mktemp -d)
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-nats-server -a 127.0.0.1 -p "$port" >"$dir/nats.log" 2>&1 &
+# Debian installs it in /usr/sbin, which not every PATH has.
+nats_server=$(command -v nats-server || echo /usr/sbin/nats-server)
+"$nats_server" -a 127.0.0.1 -p "$port" >"$dir/nats.log" 2>&1 &
 server=$!
 cleanup() {
   kill "$server" 2>/dev/null || true
