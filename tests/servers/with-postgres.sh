@@ -9,7 +9,8 @@
 set -eu
 bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 pgbouncer=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
-as_postgres() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+runuser=$(command -v runuser || echo /usr/sbin/runuser)  # /usr/sbin is not on every PATH
+as_postgres() { if [ "$(id -u)" -eq 0 ]; then "$runuser" -u postgres -- "$@"; else "$@"; fi; }
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 dir=$(mktemp -d)
