@@ -111,20 +111,33 @@ std::optional<Record> load_record(Database& db, const std::string& feature, Conv
 
 // Appends an event with the conversation's next seq. Runs on the writer
 // thread only, inside the batch transaction: that is what makes seq gap-free.
-Result<Event> append(Database& db, ConversationId id, EventDraft draft, TimeMs now) {
+// The conversation's next seq. Runs on the writer thread only, inside the
+// batch transaction: that is what makes seq gap-free.
+Result<Seq> next_seq(Database& db, ConversationId id) {
   Statement& next = db.prepare("UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq");
   next.bind(1, id);
   if (!next.step()) return make_error(Errc::not_found, "conversation " + std::to_string(id) + " not found");
   Seq seq = next.integer(0);
   next.reset();
+  return seq;
+}
+
+Event insert_event(Database& db, ConversationId id, Seq seq, EventDraft draft, TimeMs now) {
+  if (draft.payload.empty()) draft.payload = "{}";
   Statement& ins = db.prepare(
       "INSERT INTO events (conversation_id, seq, type, actor, message_id, payload, created_at) "
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
   ins.bind(1, id).bind(2, seq).bind(3, draft.type).bind(4, draft.actor).bind(5, draft.message_id);
-  ins.bind(6, draft.payload.empty() ? std::string_view("{}") : std::string_view(draft.payload)).bind(7, now);
-  ins.run();
-  return Event{id, seq, std::move(draft.type), std::move(draft.actor), draft.message_id,
-               draft.payload.empty() ? "{}" : std::move(draft.payload), now, std::nullopt};
+  ins.bind(6, draft.payload).bind(7, now).run();
+  return Event{id, seq, std::move(draft.type), std::move(draft.actor), draft.message_id, std::move(draft.payload),
+               now, std::nullopt};
+}
+
+// Appends an event with the conversation's next seq.
+Result<Event> append(Database& db, ConversationId id, EventDraft draft, TimeMs now) {
+  auto seq = next_seq(db, id);
+  if (!seq) return seq.error();
+  return insert_event(db, id, *seq, std::move(draft), now);
 }
 
 bool valid_draft(const EventDraft& e) { return !e.type.empty(); }
@@ -405,18 +418,13 @@ void SqliteStorage::append_message(MessageDraft draft, EventDraft event, Complet
                                                    " not found in this conversation");
           }
         }
-        Statement& next =
-            db.prepare("UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq");
-        next.bind(1, draft.conversation_id);
-        if (!next.step()) {
-          return make_error(Errc::not_found, "conversation " + std::to_string(draft.conversation_id) + " not found");
-        }
-        Seq seq = next.integer(0);
-        next.reset();
+        // The message takes its event's seq, so the seq comes first.
+        auto seq = next_seq(db, draft.conversation_id);
+        if (!seq) return seq.error();
         Statement& ins = db.prepare(
             "INSERT INTO messages (conversation_id, seq, author, text, reply_to, attachments, client_key, created_at)"
             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
-        ins.bind(1, draft.conversation_id).bind(2, seq).bind(3, draft.author).bind(4, draft.text);
+        ins.bind(1, draft.conversation_id).bind(2, *seq).bind(3, draft.author).bind(4, draft.text);
         ins.bind(5, draft.reply_to).bind(6, draft.attachments.empty() ? std::string("[]") : draft.attachments);
         if (draft.client_key.empty()) {
           ins.bind_null(7);
@@ -424,16 +432,10 @@ void SqliteStorage::append_message(MessageDraft draft, EventDraft event, Complet
           ins.bind(7, draft.client_key);
         }
         ins.bind(8, now).run();
-        MessageId id = db.last_insert_id();
-        event.message_id = id;
-        Statement& ev = db.prepare(
-            "INSERT INTO events (conversation_id, seq, type, actor, message_id, payload, created_at) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-        ev.bind(1, draft.conversation_id).bind(2, seq).bind(3, event.type).bind(4, event.actor).bind(5, id);
-        ev.bind(6, event.payload.empty() ? std::string("{}") : event.payload).bind(7, now).run();
-        Message message = *load_message(db, id);
-        Event appended{draft.conversation_id, seq, std::move(event.type), std::move(event.actor), id,
-                       event.payload.empty() ? "{}" : std::move(event.payload), now, message};
+        event.message_id = db.last_insert_id();
+        Message message = *load_message(db, event.message_id);
+        Event appended = insert_event(db, draft.conversation_id, *seq, std::move(event), now);
+        appended.message = message;
         return MessageWrite{std::move(message), true, std::move(appended)};
       },
       std::move(done));
