@@ -320,21 +320,9 @@ HostConfig parse_config(std::string_view text, const std::filesystem::path& file
 
   if (const toml::table* plugins = v.table(root, "plugins", "plugins")) {
     v.only_keys(*plugins, "plugins", {"directories"});
-    if (const toml::node* dirs = plugins->get("directories")) {
-      if (const toml::array* array = dirs->as_array()) {
-        for (std::size_t i = 0; i < array->size(); ++i) {
-          const toml::node& item = *array->get(i);
-          if (auto s = item.value<std::string>()) {
-            config.plugin_directories.emplace_back(*s);
-          } else {
-            v.problem(item, "plugins.directories[" + std::to_string(i) + "]",
-                      "expected a string, got " + std::string(type_name(item.type())));
-          }
-        }
-      } else {
-        v.problem(*dirs, "plugins.directories", "expected an array of strings, got " + std::string(type_name(dirs->type())));
-      }
-    }
+    std::vector<std::string> dirs;
+    v.strings(*plugins, "directories", "plugins.directories", dirs);
+    config.plugin_directories.assign(dirs.begin(), dirs.end());
   }
 
   for (const char* kind : {"bus", "storage"}) {

@@ -27,8 +27,7 @@ void PluginTable::fail(std::string_view key, std::string_view problem) const {
   throw ConfigError(location + ": " + path_ + "." + std::string(key) + ": " + std::string(problem));
 }
 
-void PluginTable::wrong_type(std::string_view key, const toml::node& node, std::string_view expected) const {
-  (void)node;
+void PluginTable::wrong_type(std::string_view key, std::string_view expected) const {
   fail(key, "expected " + std::string(expected));
 }
 
@@ -36,14 +35,14 @@ std::optional<std::string> PluginTable::string(std::string_view key) const {
   const toml::node* node = find(key);
   if (!node) return std::nullopt;
   if (auto* s = node->as_string()) return s->get();
-  wrong_type(key, *node, "a string");
+  wrong_type(key, "a string");
 }
 
 std::optional<std::int64_t> PluginTable::integer(std::string_view key) const {
   const toml::node* node = find(key);
   if (!node) return std::nullopt;
   if (auto* i = node->as_integer()) return i->get();
-  wrong_type(key, *node, "an integer");
+  wrong_type(key, "an integer");
 }
 
 std::optional<double> PluginTable::number(std::string_view key) const {
@@ -51,25 +50,25 @@ std::optional<double> PluginTable::number(std::string_view key) const {
   if (!node) return std::nullopt;
   if (auto* i = node->as_integer()) return static_cast<double>(i->get());
   if (auto* f = node->as_floating_point()) return f->get();
-  wrong_type(key, *node, "a number");
+  wrong_type(key, "a number");
 }
 
 std::optional<bool> PluginTable::boolean(std::string_view key) const {
   const toml::node* node = find(key);
   if (!node) return std::nullopt;
   if (auto* b = node->as_boolean()) return b->get();
-  wrong_type(key, *node, "true or false");
+  wrong_type(key, "true or false");
 }
 
 std::optional<std::vector<std::string>> PluginTable::strings(std::string_view key) const {
   const toml::node* node = find(key);
   if (!node) return std::nullopt;
   const toml::array* array = node->as_array();
-  if (!array) wrong_type(key, *node, "an array of strings");
+  if (!array) wrong_type(key, "an array of strings");
   std::vector<std::string> out;
   for (const auto& item : *array) {
     auto* s = item.as_string();
-    if (!s) wrong_type(key, *node, "an array of strings");
+    if (!s) wrong_type(key, "an array of strings");
     out.push_back(s->get());
   }
   return out;

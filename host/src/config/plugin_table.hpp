@@ -35,7 +35,7 @@ class PluginTable final : public PluginConfig {
 
  private:
   const toml::node* find(std::string_view key) const;
-  [[noreturn]] void wrong_type(std::string_view key, const toml::node& node, std::string_view expected) const;
+  [[noreturn]] void wrong_type(std::string_view key, std::string_view expected) const;
 
   std::shared_ptr<const toml::table> table_;
   std::string path_;

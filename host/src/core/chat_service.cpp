@@ -402,11 +402,15 @@ void ChatService::delete_message(const Caller& caller, const json::object& args,
   }));
 }
 
+namespace {
+
 std::vector<std::string> decoration_fields(const std::vector<Feature*>& features) {
   std::vector<std::string> fields;
   for (Feature* f : features) fields.push_back(f->decoration_field());
   return fields;
 }
+
+}  // namespace
 
 void ChatService::decorate(ConversationId id, json::array events, std::function<void(json::array)> done) {
   const auto& decorators = features_.decorators();

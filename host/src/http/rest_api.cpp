@@ -26,6 +26,14 @@ HttpResponseMessage respond(const HttpRequestMessage& req, http::status status, 
   return res;
 }
 
+// What an answer needs of its request, kept past the request's lifetime.
+HttpRequestMessage head_of(const HttpRequestMessage& req) {
+  HttpRequestMessage head;
+  head.version(req.version());
+  head.keep_alive(req.keep_alive());
+  return head;
+}
+
 HttpResponseMessage error(const HttpRequestMessage& req, Errc code, std::string_view message) {
   return respond(req, static_cast<http::status>(http_status(code)), error_body(error_code(code), message));
 }
@@ -115,10 +123,7 @@ void RestApi::handle(const HttpRequestMessage& req, std::function<void(HttpRespo
     }
   }
   auto answer = [reply, &req](http::status ok_status) {
-    HttpRequestMessage head;  // only version and keep-alive are used
-    head.version(req.version());
-    head.keep_alive(req.keep_alive());
-    return [reply, head = std::move(head), ok_status](Result<json::value> r) {
+    return [reply, head = head_of(req), ok_status](Result<json::value> r) {
       if (!r) return reply(error(head, r.code(), r.error().message));
       http::status status = ok_status;
       // A replayed create or send is not a new resource.
@@ -166,10 +171,7 @@ void RestApi::handle(const HttpRequestMessage& req, std::function<void(HttpRespo
   auto route = features_.for_route(std::string(http::to_string(method)), boost::urls::parse_origin_form(req.target())->encoded_path());
   if (route.feature) {
     HttpRequest request{http::to_string(method), path, route.params, req.body()};
-    HttpRequestMessage head;
-    head.version(req.version());
-    head.keep_alive(req.keep_alive());
-    route.feature->handle_http(caller, request, [reply, head = std::move(head)](HttpResponse r) {
+    route.feature->handle_http(caller, request, [reply, head = head_of(req)](HttpResponse r) {
       reply(respond(head, static_cast<http::status>(r.status), std::move(r.body)));
     });
     return;

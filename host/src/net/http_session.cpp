@@ -34,7 +34,6 @@ void HttpSession::read() {
   stream_.expires_after(kRequestTimeout);
   http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
     if (ec == http::error::body_limit) {
-      HttpRequestMessage head;
       self->write([&] {
         HttpResponseMessage res{http::status::payload_too_large, 11};
         res.set(http::field::content_type, "application/json");

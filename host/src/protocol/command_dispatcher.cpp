@@ -200,16 +200,16 @@ void CommandDispatcher::replay(std::shared_ptr<WsSession> session, Position p, s
           });
           return then();
         }
-        replay_page(session, p, p.seq, c.value(), then);
+        replay_page(session, p, p.seq, then);
       });
     });
   });
 }
 
-void CommandDispatcher::replay_page(std::shared_ptr<WsSession> session, Position p, Seq from, Conversation c,
+void CommandDispatcher::replay_page(std::shared_ptr<WsSession> session, Position p, Seq from,
                                     std::function<void()> then) {
   storage_.read_events(EventQuery{p.conversation_id, Direction::forward, from, 200},
-                       [this, session, p, c, then](Result<EventPage> page) {
+                       [this, session, p, then](Result<EventPage> page) {
                          if (!page) {
                            session->post([p](WsSession& s) {
                              s.send_text(resume_frame(p.conversation_id, false, "", 0, "unavailable"));
@@ -229,7 +229,7 @@ void CommandDispatcher::replay_page(std::shared_ptr<WsSession> session, Position
                          session->post([frames = std::move(frames)](WsSession& s) {
                            for (const auto& f : frames) s.send_text(f);
                          });
-                         if (more && last > 0) return replay_page(session, p, last, c, then);
+                         if (more && last > 0) return replay_page(session, p, last, then);
                          Seq upto = last > 0 ? last : p.seq;
                          session->post([p, epoch, last_seq, upto](WsSession& s) {
                            s.end_replay(p.conversation_id, upto);

@@ -38,8 +38,7 @@ class CommandDispatcher final : public SessionHandler {
   void resume(std::shared_ptr<WsSession> session, boost::json::value id, std::vector<Position> positions,
               std::size_t next);
   void replay(std::shared_ptr<WsSession> session, Position position, std::function<void()> then);
-  void replay_page(std::shared_ptr<WsSession> session, Position position, Seq from, Conversation conversation,
-                   std::function<void()> then);
+  void replay_page(std::shared_ptr<WsSession> session, Position position, Seq from, std::function<void()> then);
 
   ChatService& chat_;
   FeatureRegistry& features_;
