@@ -8,16 +8,22 @@ using switchboard::Errc;
 using switchboard::make_error;
 using switchboard::Status;
 
+namespace {
+
+std::size_t queue_bytes(const switchboard::PluginConfig& config) {
+  auto bytes = config.integer_or("queue_bytes", 64 << 20);
+  if (bytes <= 0) config.fail("queue_bytes", "must be a positive number of bytes");
+  return static_cast<std::size_t>(bytes);
+}
+
+}  // namespace
+
 GochannelBus::GochannelBus(switchboard::PluginContext& context)
     : log_(context.logger()),
-      queue_bytes_limit_(static_cast<std::size_t>(context.config().integer_or("queue_bytes", 64 << 20))),
+      queue_bytes_limit_(queue_bytes(context.config())),
       dropped_(context.metrics().counter("bus_gochannel_dropped_total",
                                          "Messages dropped because a subscriber's mailbox was full")),
-      delivered_(context.metrics().counter("bus_gochannel_delivered_total", "Messages handed to a host")) {
-  if (context.config().integer_or("queue_bytes", 1) <= 0) {
-    context.config().fail("queue_bytes", "must be a positive number of bytes");
-  }
-}
+      delivered_(context.metrics().counter("bus_gochannel_delivered_total", "Messages handed to a host")) {}
 
 GochannelBus::~GochannelBus() { stop(); }
 

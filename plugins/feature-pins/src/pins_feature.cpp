@@ -30,8 +30,9 @@ std::optional<std::int64_t> int_field(const json::object& o, std::string_view ke
   return std::nullopt;
 }
 
+// A pin is pinned when its record was written.
 json::object pin_json(const Record& r) {
-  return json::object{{"message_id", r.message_id}, {"pinned_by", r.user}, {"pinned_at", r.number}};
+  return json::object{{"message_id", r.message_id}, {"pinned_by", r.user}, {"pinned_at", r.updated_at}};
 }
 
 }  // namespace
@@ -165,9 +166,7 @@ void PinsFeature::list(const UserId& user, ConversationId conversation, Reply re
           [pins, reply](std::vector<Result<Message>> messages) {
             json::array items;
             for (std::size_t i = 0; i < pins.size(); ++i) {
-              Record pin = pins[i];
-              pin.number = pin.updated_at;
-              json::object item = pin_json(pin);
+              json::object item = pin_json(pins[i]);
               if (messages[i]) item["text"] = messages[i]->text, item["author"] = messages[i]->author;
               items.push_back(std::move(item));
             }
@@ -195,10 +194,7 @@ void PinsFeature::decorate(ConversationId conversation, std::vector<MessageId> m
   host_->storage().list_records(std::move(q), [done](Result<std::vector<Record>> r) {
     if (!r) return done(r.error());
     std::vector<MessageDecoration> out;
-    for (auto rec : r.value()) {
-      rec.number = rec.updated_at;
-      out.push_back(MessageDecoration{rec.message_id, json::serialize(pin_json(rec))});
-    }
+    for (const auto& rec : r.value()) out.push_back(MessageDecoration{rec.message_id, json::serialize(pin_json(rec))});
     done(std::move(out));
   });
 }
