@@ -202,6 +202,52 @@ TEST_F(StorageContract, SeqIsGapFreeUnderConcurrentAppends) {
   }
 }
 
+// Several hosts share one database: each opens its own instance. A storage
+// whose instances share nothing (e.g. in memory) is single-host and skips this.
+TEST_F(StorageContract, SeqIsGapFreeAcrossInstancesSharingTheDatabase) {
+  constexpr int kInstances = 3;
+  constexpr int kEach = 60;
+  UserId alice = unique("alice");
+  Conversation c = group({{alice, Role::owner}});
+  std::vector<std::shared_ptr<Storage>> hosts{storage};
+  for (int i = 1; i < kInstances; ++i) hosts.push_back(plugin_under_test().make_storage());
+  auto seen = wait<Conversation>([&](auto done) { hosts.back()->get_conversation(c.id, done); });
+  if (!seen.ok() && seen.error().code == Errc::not_found) GTEST_SKIP() << "instances do not share a database";
+  ASSERT_TRUE(seen.ok()) << seen.error().message;
+  std::mutex mutex;
+  std::vector<Seq> acked;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int h = 0; h < kInstances; ++h) {
+    threads.emplace_back([&, h] {
+      std::vector<std::future<Result<MessageWrite>>> inflight;
+      for (int i = 0; i < kEach; ++i) {
+        auto promise = std::make_shared<std::promise<Result<MessageWrite>>>();
+        inflight.push_back(promise->get_future());
+        hosts[h]->append_message(MessageDraft{c.id, alice, std::to_string(h) + "/" + std::to_string(i)},
+                                 ev("message.new", alice),
+                                 [promise](Result<MessageWrite> r) { promise->set_value(std::move(r)); });
+      }
+      for (auto& f : inflight) {
+        auto r = f.get();
+        if (!r.ok()) {
+          ++failures;
+          continue;
+        }
+        std::lock_guard lock(mutex);
+        acked.push_back(r->event->seq);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(failures.load(), 0);
+  std::sort(acked.begin(), acked.end());
+  EXPECT_EQ(acked, range(1, kInstances * kEach)) << "acknowledged seqs have gaps or duplicates across instances";
+  auto page = events(c.id, Direction::forward, 0, 1000);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(seqs(*page), range(1, kInstances * kEach));
+}
+
 TEST_F(StorageContract, SameClientKeyReturnsTheOriginalAndAppendsNothing) {
   UserId alice = unique("alice"), bob = unique("bob");
   Conversation c = group({{alice, Role::owner}, {bob, Role::member}});

@@ -1,0 +1,123 @@
+// Threads that each own one PostgreSQL connection and run queued jobs. A
+// writer runner commits every job queued meanwhile (up to batch_max) in one
+// transaction, each job in its own savepoint, so one failing write does not
+// undo the others and throughput holds under many senders; completions run
+// only after COMMIT returned. A reader runner runs one job per read-only
+// transaction. A lost connection is reopened by the next job; while the
+// server is unreachable jobs fail at once with `unavailable`.
+//
+// Nothing here keeps session state across transactions (no named prepared
+// statements, no SET, no LISTEN), so it works through PgBouncer in
+// transaction pooling mode.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <pqxx/connection>
+#include <pqxx/transaction_base>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "pg_errors.hpp"
+#include "switchboard/result.hpp"
+#include "switchboard/services.hpp"
+
+namespace postgres_storage {
+
+class Job {
+ public:
+  virtual ~Job() = default;
+  // Runs inside a transaction; false rolls this job's savepoint back. May run
+  // again if the batch is retried, so it must not consume its inputs.
+  // Rethrows connection and deadlock errors: they concern the whole batch.
+  virtual bool run(pqxx::transaction_base& tx) = 0;
+  // After the transaction: committed, or failed with `error`.
+  virtual void finish(const switchboard::Error* error) = 0;
+};
+
+template <class T>
+class TypedJob final : public Job {
+ public:
+  using Body = std::function<switchboard::Result<T>(pqxx::transaction_base&)>;
+  TypedJob(Body body, std::function<void(switchboard::Result<T>)> done)
+      : body_(std::move(body)), done_(std::move(done)) {}
+
+  bool run(pqxx::transaction_base& tx) override {
+    try {
+      result_.emplace(body_(tx));
+    } catch (const std::exception& e) {
+      if (connection_lost(e) || retry_batch(e)) throw;
+      result_.emplace(to_error(e));
+    }
+    return result_->ok();
+  }
+
+  void finish(const switchboard::Error* error) override {
+    if (error && (!result_ || result_->ok())) {
+      done_(*error);
+    } else {
+      done_(std::move(*result_));
+    }
+  }
+
+ private:
+  Body body_;
+  std::function<void(switchboard::Result<T>)> done_;
+  std::optional<switchboard::Result<T>> result_;
+};
+
+struct RunnerOptions {
+  std::string name;  // "writer" or "reader", for logs and metrics
+  std::string url;
+  int threads = 1;
+  std::size_t batch_max = 1;
+  bool read_only = false;
+};
+
+class JobRunner {
+ public:
+  JobRunner(RunnerOptions options, switchboard::Logger& log, switchboard::Metrics& metrics);
+  ~JobRunner();  // runs what is queued, then stops
+
+  template <class T>
+  void submit(typename TypedJob<T>::Body body, std::function<void(switchboard::Result<T>)> done) {
+    enqueue(std::make_unique<TypedJob<T>>(std::move(body), std::move(done)));
+  }
+
+  // Blocks until every job submitted before it has finished.
+  switchboard::Status flush();
+  // False after a connection or commit failed, until a transaction succeeds.
+  bool healthy() const noexcept { return healthy_.load(); }
+  std::string last_error() const;
+
+ private:
+  struct Connection {
+    std::unique_ptr<pqxx::connection> pq;
+  };
+  void enqueue(std::unique_ptr<Job> job);
+  void run();
+  void run_batch(Connection& connection, std::vector<std::unique_ptr<Job>>& batch);
+  void mark(bool ok, const std::string& error);
+
+  RunnerOptions options_;
+  switchboard::Logger& log_;
+  switchboard::Histogram& commit_seconds_;
+  switchboard::Counter& retries_;
+  switchboard::Counter& reconnects_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::unique_ptr<Job>> queue_;
+  bool stopping_ = false;
+  std::atomic<bool> healthy_{true};
+  std::string last_error_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace postgres_storage
