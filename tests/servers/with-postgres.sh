@@ -4,6 +4,8 @@
 # directory; stops both afterwards, whatever happens. Exports
 #   DATABASE_URL         postgres://switchboard@127.0.0.1:<pg>/switchboard (direct)
 #   DATABASE_URL_POOLED  the same through PgBouncer (transaction pooling)
+#   SWITCHBOARD_PG_CTL   a script running pg_ctl on this server as its owner
+#                        (`$SWITCHBOARD_PG_CTL stop|start|restart`), for fault tests
 # PostgreSQL refuses to run as root: servers run as the `postgres` user.
 #   with-postgres.sh COMMAND [ARGS...]
 set -eu
@@ -36,9 +38,14 @@ trap cleanup EXIT
 
 as_postgres "$bin/initdb" -D "$dir/data" -U postgres -A trust --no-sync >"$dir/initdb.log" 2>&1 ||
   { cat "$dir/initdb.log" >&2; exit 1; }
-as_postgres "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 30 \
-  -o "-p $pg_port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null ||
-  { cat "$dir/postgres.log" >&2; exit 1; }
+pg_options="-p $pg_port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+cat >"$dir/pg_ctl.sh" <<SCRIPT
+#!/bin/sh
+if [ "\$(id -u)" -eq 0 ]; then run="$runuser -u postgres --"; else run=; fi
+exec \$run "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 30 -o "$pg_options" "\$@"
+SCRIPT
+chmod 755 "$dir/pg_ctl.sh"
+"$dir/pg_ctl.sh" start >/dev/null || { cat "$dir/postgres.log" >&2; exit 1; }
 pg_started=1
 as_postgres "$bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -q -v ON_ERROR_STOP=1 \
   -c "CREATE ROLE switchboard LOGIN" -c "CREATE DATABASE switchboard OWNER switchboard" >/dev/null
@@ -66,6 +73,7 @@ bouncer=$!
 for _ in $(seq 200); do
   if "$bin/pg_isready" -q -h 127.0.0.1 -p "$bouncer_port" -d switchboard -U switchboard; then
     status=0
+    SWITCHBOARD_PG_CTL="$dir/pg_ctl.sh" \
     DATABASE_URL="postgres://switchboard@127.0.0.1:$pg_port/switchboard" \
     DATABASE_URL_POOLED="postgres://switchboard@127.0.0.1:$bouncer_port/switchboard" "$@" || status=$?
     exit "$status"

@@ -15,8 +15,11 @@ HostProcess::HostProcess(HostOptions options) : options_(std::move(options)) {
   std::string config = "[server]\nlisten = \"127.0.0.1:0\"\n" + options_.server +
                        "\n[auth]\nalgorithm = \"HS256\"\nsecret = \"" + kTestSecret + "\"\n" +
                        "\n[chat]\n" + options_.chat + "\n[log]\nlevel = \"info\"\n" +
-                       "\n[bus]\nplugin = \"bus-gochannel\"\n" + "\n[storage]\nplugin = \"storage-sqlite\"\n" +
-                       "[storage.config]\npath = \"" + data_dir_ + "/switchboard.db\"\n";
+                       "\n[cluster]\n" + options_.cluster + "\n" +
+                       (options_.bus.empty() ? std::string("\n[bus]\nplugin = \"bus-gochannel\"\n") : options_.bus) +
+                       (options_.storage.empty() ? "\n[storage]\nplugin = \"storage-sqlite\"\n[storage.config]\npath = \"" +
+                                                       data_dir_ + "/switchboard.db\"\n"
+                                                 : options_.storage);
   for (const auto& f : options_.features) config += "\n[[features]]\nplugin = \"" + f + "\"\n";
   config += options_.feature_config;
   config_file_ = tmp_->file("switchboard.toml", config);

@@ -19,6 +19,9 @@ struct HostOptions {
   std::vector<std::string> features = {"feature-reactions", "feature-pins", "feature-typing", "feature-receipts"};
   std::string feature_config;  // lines appended after the features (e.g. a [[features]] with its config)
   std::string data_dir;  // empty: a fresh temporary directory
+  std::string bus;       // a whole [bus] table; empty: bus-gochannel
+  std::string storage;   // a whole [storage] table; empty: storage-sqlite in data_dir
+  std::string cluster;   // lines under [cluster]
 };
 
 class HostProcess {
@@ -33,6 +36,7 @@ class HostProcess {
 
   // Stops with `signal` and returns how it ended.
   Finished stop(int signal = 15);
+  bool running() const { return process_ != nullptr; }
   // Stops gracefully and starts again on the same data (a new port).
   void restart();
 

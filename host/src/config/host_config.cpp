@@ -235,7 +235,7 @@ HostConfig parse_config(std::string_view text, const std::filesystem::path& file
   HostConfig config;
   config.file = file;
   Validator v(file, problems);
-  v.only_keys(root, "", {"server", "auth", "chat", "log", "plugins", "bus", "storage", "features"});
+  v.only_keys(root, "", {"server", "auth", "chat", "cluster", "log", "plugins", "bus", "storage", "features"});
 
   if (const toml::table* server = v.table(root, "server", "server")) {
     v.only_keys(*server, "server",
@@ -284,6 +284,17 @@ HostConfig parse_config(std::string_view text, const std::filesystem::path& file
     a.present = true;
   }
 
+  if (const toml::table* cluster = v.table(root, "cluster", "cluster")) {
+    v.only_keys(*cluster, "cluster", {"presence_heartbeat_ms", "presence_lease_ms", "reorder_wait_ms"});
+    ClusterConfig& c = config.cluster;
+    v.integer(*cluster, "presence_heartbeat_ms", "cluster.presence_heartbeat_ms", 100, 600000, c.presence_heartbeat_ms);
+    v.integer(*cluster, "presence_lease_ms", "cluster.presence_lease_ms", 300, 3600000, c.presence_lease_ms);
+    v.integer(*cluster, "reorder_wait_ms", "cluster.reorder_wait_ms", 0, 60000, c.reorder_wait_ms);
+    if (c.presence_lease_ms < 2 * c.presence_heartbeat_ms) {
+      v.problem(*cluster, "cluster.presence_lease_ms",
+                "must be at least twice cluster.presence_heartbeat_ms, or one lost heartbeat shows a host's users offline");
+    }
+  }
   if (const toml::table* chat = v.table(root, "chat", "chat")) {
     v.only_keys(*chat, "chat", {"max_text_bytes", "resume_window", "presence_grace_seconds", "history_max"});
     ChatConfig& c = config.chat;

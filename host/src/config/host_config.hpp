@@ -62,6 +62,14 @@ struct ChatConfig {
   std::int64_t history_max = 200;  // largest history page
 };
 
+// How the hosts of a cluster keep presence and event order in step. Used
+// with any bus; on a single host it costs one small bus message per heartbeat.
+struct ClusterConfig {
+  std::int64_t presence_heartbeat_ms = 3000;  // how often a host announces its online users
+  std::int64_t presence_lease_ms = 10000;     // a silent host's users go offline after this
+  std::int64_t reorder_wait_ms = 250;         // how long an event waits for an earlier seq before storage fills the gap
+};
+
 // One [bus], [storage] or [[features]] entry.
 struct PluginDeclaration {
   std::string key_path;  // "bus", "storage", "features[2]"
@@ -76,6 +84,7 @@ struct HostConfig {
   ServerConfig server;
   AuthSection auth;
   ChatConfig chat;
+  ClusterConfig cluster;
   LogConfig log;
   std::vector<std::filesystem::path> plugin_directories;  // empty: the defaults
   PluginDeclaration bus;

@@ -507,7 +507,7 @@ void ChatService::announce_page(const UserId& user, bool online, ConversationId 
       frame["conversation_id"] = c.id;
       frame["user_id"] = user;
       frame["status"] = online ? "online" : "offline";
-      fanout_.publish_ephemeral(c.id, json::serialize(frame), user);
+      fanout_.deliver_ephemeral_here(c.id, json::serialize(frame), user);
     }
     if (r->size() == static_cast<std::size_t>(kPage)) announce_page(user, online, r->back().id);
   });

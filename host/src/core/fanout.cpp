@@ -3,58 +3,16 @@
 #include <boost/json/parse.hpp>
 #include <chrono>
 
+#include "core/bus_wire.hpp"
 #include "net/ws_frame.hpp"
 #include "protocol/json_codec.hpp"
 
 namespace switchboard::host {
 
-namespace {
-
-// Bus payload: "SB1" then length-prefixed fields ("<n>:<bytes>"): origin,
-// conversation, seq, except, only, join count + users, leave count + users, frame.
-void put(std::string& out, std::string_view field) {
-  out += std::to_string(field.size());
-  out += ':';
-  out += field;
-}
-
-bool take(std::string_view& in, std::string_view& field) {
-  auto colon = in.find(':');
-  if (colon == std::string_view::npos || colon == 0 || colon > 10) return false;
-  std::size_t n = 0;
-  for (char c : in.substr(0, colon)) {
-    if (c < '0' || c > '9') return false;
-    n = n * 10 + static_cast<std::size_t>(c - '0');
-  }
-  if (in.size() - colon - 1 < n) return false;
-  field = in.substr(colon + 1, n);
-  in.remove_prefix(colon + 1 + n);
-  return true;
-}
-
-bool take_number(std::string_view& in, std::int64_t& out) {
-  std::string_view field;
-  if (!take(in, field) || field.empty()) return false;
-  out = 0;
-  for (char c : field) {
-    if (c < '0' || c > '9') return false;
-    out = out * 10 + (c - '0');
-  }
-  return true;
-}
-
-bool take_users(std::string_view& in, std::vector<UserId>& users) {
-  std::int64_t n;
-  if (!take_number(in, n) || n > 100000) return false;
-  for (std::int64_t i = 0; i < n; ++i) {
-    std::string_view u;
-    if (!take(in, u)) return false;
-    users.emplace_back(u);
-  }
-  return true;
-}
-
-}  // namespace
+using wire::put;
+using wire::take;
+using wire::take_number;
+using wire::take_users;
 
 DeliveryMeta delivery_meta(const Event& event) {
   DeliveryMeta meta;
@@ -79,20 +37,63 @@ DeliveryMeta delivery_meta(const Event& event) {
   return meta;
 }
 
-Fanout::Fanout(Bus& bus, Logger& log, Metrics& metrics, std::string origin)
+Fanout::Fanout(Bus& bus, Storage& storage, Logger& log, Metrics& metrics, std::string origin)
     : bus_(bus),
+      storage_(storage),
       log_(log),
+      metrics_(metrics),
       origin_(std::move(origin)),
       deliveries_(metrics.counter("fanout_deliveries_total", "Event frames handed to local sessions")),
       bus_errors_(metrics.counter("bus_publish_errors_total", "Publishes the bus refused")),
       bus_seconds_(metrics.histogram("bus_publish_seconds", "Time to hand one event to the bus")) {}
 
+void Fanout::set_workers(std::vector<Worker*> workers, std::chrono::milliseconds reorder_wait) {
+  workers_ = std::move(workers);
+  sequencer_ = std::make_unique<EventSequencer>(
+      workers_.front()->io(), reorder_wait,
+      [this](ConversationId id, SequencedEvent e) { deliver_local(id, std::move(e.frame), std::move(e.meta)); },
+      [this](ConversationId id, Seq after, Seq before, std::function<void(std::vector<SequencedEvent>)> done) {
+        fill_gap(id, after, before, std::move(done));
+      },
+      metrics_);
+}
+
+void Fanout::stop() {
+  if (sequencer_) sequencer_->stop();
+}
+
+// Events a gap lacks, from storage, framed as their publisher framed them.
+void Fanout::fill_gap(ConversationId id, Seq after, Seq before, std::function<void(std::vector<SequencedEvent>)> done) {
+  int limit = static_cast<int>(std::min<Seq>(before - after - 1, 1000));
+  storage_.read_events(EventQuery{id, Direction::forward, after, limit},
+                       [this, id, before, done = std::move(done)](Result<EventPage> page) {
+                         std::vector<SequencedEvent> out;
+                         if (!page) {
+                           log_.warn("cannot fill a gap in a conversation's events from storage",
+                                     {{"conversation_id", std::to_string(id)}, {"error", page.error().message}});
+                         } else {
+                           for (const auto& e : page->events) {
+                             if (e.seq >= before) break;
+                             out.push_back(SequencedEvent{shared_frame(Opcode::text, event_frame(e)),
+                                                          std::make_shared<const DeliveryMeta>(delivery_meta(e))});
+                           }
+                         }
+                         done(std::move(out));
+                       });
+}
+
 void Fanout::publish(const Event& event) {
   std::string json = event_frame(event);
   auto meta = std::make_shared<const DeliveryMeta>(delivery_meta(event));
-  deliver_local(event.conversation_id, shared_frame(Opcode::text, json), meta);
+  sequencer_->offer(event.conversation_id, SequencedEvent{shared_frame(Opcode::text, json), meta});
   send_to_bus(event.conversation_id, *meta, json);
   if (local_event_) local_event_(event);
+}
+
+void Fanout::deliver_ephemeral_here(ConversationId id, std::string_view json, const UserId& except) {
+  auto meta = std::make_shared<DeliveryMeta>();
+  meta->except = except;
+  deliver_local(id, shared_frame(Opcode::text, json), meta);
 }
 
 void Fanout::publish_ephemeral(ConversationId id, std::string_view json, const UserId& except, const UserId& only) {
@@ -147,12 +148,17 @@ void Fanout::on_bus_message(std::string_view subject, std::string_view payload) 
   meta->seq = seq;
   meta->except = std::string(except);
   meta->only = std::string(only);
-  deliver_local(id, shared_frame(Opcode::text, json), meta);
+  if (seq > 0) {
+    sequencer_->offer(id, SequencedEvent{shared_frame(Opcode::text, json), std::move(meta)});
+  } else {
+    deliver_local(id, shared_frame(Opcode::text, json), meta);
+  }
 }
 
 void Fanout::add_interest(ConversationId id) {
   std::lock_guard lock(interest_mutex_);
   if (interest_[id]++ == 0) {
+    sequencer_->track(id);
     if (auto s = bus_.subscribe(subject(id)); !s) {
       log_.warn("bus subscribe failed", {{"conversation_id", std::to_string(id)}, {"error", s.error().message}});
     }
@@ -166,6 +172,7 @@ void Fanout::remove_interest(ConversationId id) {
   if (--it->second == 0) {
     interest_.erase(it);
     (void)bus_.unsubscribe(subject(id));
+    sequencer_->untrack(id);
   }
 }
 

@@ -13,21 +13,27 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/event_sequencer.hpp"
 #include "net/worker.hpp"
 #include "switchboard/bus.hpp"
+#include "switchboard/storage.hpp"
 #include "switchboard/services.hpp"
 
 namespace switchboard::host {
 
 class Fanout {
  public:
-  Fanout(Bus& bus, Logger& log, Metrics& metrics, std::string origin);
+  Fanout(Bus& bus, Storage& storage, Logger& log, Metrics& metrics, std::string origin);
 
-  void set_workers(std::vector<Worker*> workers) { workers_ = std::move(workers); }
+  // Before any event: events are sequenced on the first worker's timers.
+  void set_workers(std::vector<Worker*> workers, std::chrono::milliseconds reorder_wait);
+  void stop();
 
   // Any thread.
   void publish(const Event& event);
   void publish_ephemeral(ConversationId id, std::string_view json, const UserId& except, const UserId& only = {});
+  // To this host's sessions only (each host announces what it sees itself).
+  void deliver_ephemeral_here(ConversationId id, std::string_view json, const UserId& except);
   // Called with every event published from this host (committed here), once.
   void on_local_event(std::function<void(const Event&)> hook) { local_event_ = std::move(hook); }
   void on_bus_message(std::string_view subject, std::string_view payload);
@@ -43,9 +49,13 @@ class Fanout {
   void deliver_local(ConversationId id, std::shared_ptr<const std::string> frame,
                      std::shared_ptr<const DeliveryMeta> meta);
   void send_to_bus(ConversationId id, const DeliveryMeta& meta, std::string_view json);
+  void fill_gap(ConversationId id, Seq after, Seq before, std::function<void(std::vector<SequencedEvent>)> done);
 
   Bus& bus_;
+  Storage& storage_;
   Logger& log_;
+  Metrics& metrics_;
+  std::unique_ptr<EventSequencer> sequencer_;
   std::string origin_;
   std::vector<Worker*> workers_;
   Counter& deliveries_;

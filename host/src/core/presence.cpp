@@ -47,4 +47,12 @@ bool LocalPresence::online(const UserId& user) const {
   return it != users_.end();
 }
 
+std::vector<UserId> LocalPresence::users() const {
+  std::lock_guard lock(mutex_);
+  std::vector<UserId> out;
+  out.reserve(users_.size());
+  for (const auto& [user, entry] : users_) out.push_back(user);
+  return out;
+}
+
 }  // namespace switchboard::host

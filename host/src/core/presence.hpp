@@ -1,6 +1,6 @@
 // Who is online. A user goes online with their first session and offline a
 // grace period after their last one closes, so a page reload does not flap.
-// The cluster extends this interface across hosts.
+// ClusterPresence extends it across the hosts of a cluster.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 #include "switchboard/types.hpp"
 
@@ -31,6 +32,7 @@ class LocalPresence final : public Presence {
   void session_opened(const UserId& user) override;
   void session_closed(const UserId& user) override;
   bool online(const UserId& user) const override;
+  std::vector<UserId> users() const;  // everyone online on this host
 
  private:
   struct Entry {

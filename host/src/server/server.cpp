@@ -8,7 +8,7 @@
 #include "core/chat_service.hpp"
 #include "core/fanout.hpp"
 #include "core/feature_registry.hpp"
-#include "core/presence.hpp"
+#include "core/cluster_presence.hpp"
 #include "http/rest_api.hpp"
 #include "net/listener.hpp"
 #include "protocol/command_dispatcher.hpp"
@@ -58,7 +58,8 @@ int serve(const HostConfig& config, PluginSet& plugins, HostServices& services, 
   Storage& storage = plugins.storage();
   Bus& bus = plugins.bus();
 
-  Fanout fanout(bus, log, metrics, random_origin());
+  std::string origin = random_origin();
+  Fanout fanout(bus, storage, log, metrics, origin);
   std::size_t threads = config.server.threads > 0 ? static_cast<std::size_t>(config.server.threads)
                                                   : std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::unique_ptr<Worker>> workers;
@@ -67,10 +68,25 @@ int serve(const HostConfig& config, PluginSet& plugins, HostServices& services, 
     workers.push_back(std::make_unique<Worker>(i, fanout));
     worker_ptrs.push_back(workers.back().get());
   }
-  fanout.set_workers(worker_ptrs);
+  fanout.set_workers(worker_ptrs, std::chrono::milliseconds(config.cluster.reorder_wait_ms));
 
-  if (auto started = bus.start([&fanout](std::string_view subject, std::string_view payload) {
-        fanout.on_bus_message(subject, payload);
+  // Every host announces presence changes it sees to its own sessions.
+  ChatService* chat_ptr = nullptr;
+  PresenceTiming timing{std::chrono::seconds(config.chat.presence_grace_seconds),
+                        std::chrono::milliseconds(config.cluster.presence_heartbeat_ms),
+                        std::chrono::milliseconds(config.cluster.presence_lease_ms)};
+  ClusterPresence presence(bus, workers.front()->io(), origin, timing,
+                           [&chat_ptr](const UserId& user, bool online) {
+                             if (chat_ptr) chat_ptr->announce_presence(user, online);
+                           },
+                           log, metrics);
+
+  if (auto started = bus.start([&fanout, &presence](std::string_view subject, std::string_view payload) {
+        if (subject == ClusterPresence::kSubject) {
+          presence.on_bus_message(payload);
+        } else {
+          fanout.on_bus_message(subject, payload);
+        }
       });
       !started) {
     log.error("bus failed to start", {{"error", started.error().message}});
@@ -79,11 +95,6 @@ int serve(const HostConfig& config, PluginSet& plugins, HostServices& services, 
 
   FeatureRegistry features(storage, fanout, workers.front()->io(), log);
   fanout.on_local_event([&features](const Event& e) { features.event_committed(e); });
-  ChatService* chat_ptr = nullptr;
-  LocalPresence presence(workers.front()->io(), std::chrono::seconds(config.chat.presence_grace_seconds),
-                         [&chat_ptr](const UserId& user, bool online) {
-                           if (chat_ptr) chat_ptr->announce_presence(user, online);
-                         });
   ChatService chat(storage, fanout, presence, features, config.chat, metrics);
   chat_ptr = &chat;
   std::vector<std::string> core_types = {"ping", "subscribe"};
@@ -132,6 +143,7 @@ int serve(const HostConfig& config, PluginSet& plugins, HostServices& services, 
   }
   auto sweep = std::chrono::seconds(std::clamp<std::int64_t>(config.server.ping_interval_seconds / 3, 1, 5));
   for (auto& w : workers) w->start(sweep);
+  presence.start();
   listener->start();
   auto endpoint = listener->endpoint();
   log.info("listening", {{"address", endpoint.address().to_string() + ":" + std::to_string(endpoint.port())},
@@ -153,6 +165,8 @@ int serve(const HostConfig& config, PluginSet& plugins, HostServices& services, 
   while (dispatcher.live_sessions() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  presence.stop();  // says goodbye: the others show these users offline now
+  fanout.stop();
   bus.stop();
   for (auto& w : workers) w->stop();
   listener.reset();

@@ -1,0 +1,148 @@
+#include "core/event_sequencer.hpp"
+
+namespace switchboard::host {
+
+EventSequencer::EventSequencer(boost::asio::io_context& timers, std::chrono::milliseconds wait, Release release,
+                               Fill fill, Metrics& metrics)
+    : timers_(timers),
+      wait_(wait),
+      release_(std::move(release)),
+      fill_(std::move(fill)),
+      filled_events_(metrics.counter("sequencer_filled_events_total",
+                                     "Events read from storage because they were late or lost on the bus")),
+      skipped_(metrics.counter("sequencer_skipped_events_total",
+                               "Events storage could not supply for a gap; clients recover them by resume")),
+      stale_(metrics.counter("sequencer_stale_events_total", "Events that arrived after their position was passed")),
+      timer_(std::make_shared<boost::asio::steady_timer>(timers)) {
+  alive_->self = this;
+}
+
+EventSequencer::~EventSequencer() {
+  stop();
+  std::lock_guard lock(alive_->mutex);
+  alive_->self = nullptr;
+}
+
+void EventSequencer::stop() {
+  std::lock_guard lock(mutex_);
+  stopped_ = true;
+  timer_->cancel();
+}
+
+void EventSequencer::track(ConversationId id) {
+  std::lock_guard lock(mutex_);
+  states_.try_emplace(id);
+}
+
+void EventSequencer::untrack(ConversationId id) {
+  std::lock_guard lock(mutex_);
+  auto it = states_.find(id);
+  if (it == states_.end()) return;
+  // Nobody here is left to receive them, but keep the order for anyone
+  // joining meanwhile: hand over what is held.
+  for (auto& [seq, event] : it->second.held) release_(id, std::move(event));
+  waiting_.erase(id);
+  states_.erase(it);
+}
+
+void EventSequencer::offer(ConversationId id, SequencedEvent event) {
+  std::lock_guard lock(mutex_);
+  auto it = states_.find(id);
+  if (it == states_.end()) {
+    release_(id, std::move(event));  // no session here: nothing to order
+    return;
+  }
+  State& state = it->second;
+  Seq seq = event.meta->seq;
+  if (state.next == 0) state.next = seq;
+  if (seq < state.next) {
+    stale_.add();
+    return;
+  }
+  if (seq > state.next) {
+    if (state.held.empty()) state.waiting_since = std::chrono::steady_clock::now();
+    state.held.emplace(seq, std::move(event));
+    waiting_.insert(id);
+    arm();
+    return;
+  }
+  release_(id, std::move(event));
+  ++state.next;
+  release_in_order(id, state);
+}
+
+void EventSequencer::release_in_order(ConversationId id, State& state) {
+  while (!state.held.empty() && state.held.begin()->first <= state.next) {
+    auto node = state.held.extract(state.held.begin());
+    if (node.key() == state.next) {
+      release_(id, std::move(node.mapped()));
+      ++state.next;
+    } else {
+      stale_.add();
+    }
+  }
+  if (state.held.empty()) {
+    waiting_.erase(id);
+  } else {
+    state.waiting_since = std::chrono::steady_clock::now();
+  }
+}
+
+void EventSequencer::arm() {
+  if (armed_ || stopped_) return;
+  armed_ = true;
+  timer_->expires_after(std::max(wait_ / 4, std::chrono::milliseconds(5)));
+  timer_->async_wait([this, timer = timer_](const boost::system::error_code& ec) {
+    if (ec) return;
+    check();
+  });
+}
+
+void EventSequencer::check() {
+  std::vector<std::pair<ConversationId, std::pair<Seq, Seq>>> gaps;
+  {
+    std::lock_guard lock(mutex_);
+    armed_ = false;
+    if (stopped_) return;
+    auto now = std::chrono::steady_clock::now();
+    for (ConversationId id : waiting_) {
+      State& state = states_[id];
+      if (state.filling || state.held.empty() || now - state.waiting_since < wait_) continue;
+      state.filling = true;
+      gaps.push_back({id, {state.next - 1, state.held.begin()->first}});
+    }
+    if (!waiting_.empty()) arm();
+  }
+  for (const auto& [id, range] : gaps) {
+    fill_(id, range.first, range.second, [alive = alive_, id = id](std::vector<SequencedEvent> events) {
+      std::lock_guard lock(alive->mutex);
+      if (alive->self) alive->self->filled(id, std::move(events));
+    });
+  }
+}
+
+void EventSequencer::filled(ConversationId id, std::vector<SequencedEvent> events) {
+  std::lock_guard lock(mutex_);
+  auto it = states_.find(id);
+  if (it == states_.end()) return;
+  State& state = it->second;
+  state.filling = false;
+  for (auto& event : events) {
+    Seq seq = event.meta->seq;
+    if (seq < state.next) continue;  // arrived on the bus meanwhile
+    if (!state.held.empty() && seq >= state.held.begin()->first) break;
+    if (seq > state.next) break;  // storage lacks one too: skipped below
+    release_(id, std::move(event));
+    filled_events_.add();
+    ++state.next;
+  }
+  // Whatever storage could not supply is skipped: waiting longer would hold
+  // everything after it. Clients see the jump in seq and resume.
+  if (!state.held.empty() && state.held.begin()->first > state.next) {
+    skipped_.add(static_cast<std::uint64_t>(state.held.begin()->first - state.next));
+    state.next = state.held.begin()->first;
+  }
+  release_in_order(id, state);
+}
+
+}  // namespace switchboard::host
