@@ -41,6 +41,8 @@ as_postgres "$bin/initdb" -D "$dir/data" -U postgres -A trust --no-sync >"$dir/i
 pg_options="-p $pg_port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
 cat >"$dir/pg_ctl.sh" <<SCRIPT
 #!/bin/sh
+# Callers must not pass it open descriptors (sockets would stay open in the
+# server): tests start it through support/process, which closes them.
 if [ "\$(id -u)" -eq 0 ]; then run="$runuser -u postgres --"; else run=; fi
 exec \$run "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 30 -o "$pg_options" "\$@"
 SCRIPT
@@ -62,6 +64,8 @@ auth_file = $dir/userlist.txt
 pool_mode = transaction
 stats_users = switchboard
 max_client_conn = 1000
+# Try the server again soon after it comes back (default 15 s).
+server_login_retry = 1
 default_pool_size = 20
 logfile = $dir/pgbouncer.log
 pidfile = $dir/pgbouncer.pid

@@ -24,6 +24,9 @@ Process::Process(std::vector<std::string> argv, std::map<std::string, std::strin
   if (pid_ == 0) {
     dup2(fds[1], 1);
     dup2(fds[1], 2);
+    // Nothing else of the test's leaks in: a server started from here must
+    // not keep a test client's socket open.
+    close_range(3, ~0U, 0);
     for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
     if (cwd && chdir(cwd->c_str()) != 0) _exit(126);
     // Signals blocked by the test runner must not stay blocked in the child.

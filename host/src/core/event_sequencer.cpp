@@ -1,5 +1,7 @@
 #include "core/event_sequencer.hpp"
 
+#include <limits>
+
 namespace switchboard::host {
 
 EventSequencer::EventSequencer(boost::asio::io_context& timers, std::chrono::milliseconds wait, Release release,
@@ -31,7 +33,7 @@ void EventSequencer::stop() {
 
 void EventSequencer::track(ConversationId id) {
   std::lock_guard lock(mutex_);
-  states_.try_emplace(id);
+  states_[id].tracked = true;
 }
 
 void EventSequencer::untrack(ConversationId id) {
@@ -49,7 +51,22 @@ void EventSequencer::offer(ConversationId id, SequencedEvent event) {
   std::lock_guard lock(mutex_);
   auto it = states_.find(id);
   if (it == states_.end()) {
-    release_(id, std::move(event));  // no session here: nothing to order
+    // A member with a session here joins: from this event on, order it, and
+    // once `wait` has passed read what was sent before the bus subscription
+    // of this host took effect.
+    bool joins_here = false;
+    if (is_local_) {
+      for (const auto& user : event.meta->join) joins_here = joins_here || is_local_(user);
+    }
+    if (joins_here) {
+      State& state = states_[id];
+      state.next = event.meta->seq + 1;
+      state.probe = true;
+      state.waiting_since = std::chrono::steady_clock::now();
+      waiting_.insert(id);
+      arm();
+    }
+    release_(id, std::move(event));  // no session here (yet): nothing to order
     return;
   }
   State& state = it->second;
@@ -82,7 +99,7 @@ void EventSequencer::release_in_order(ConversationId id, State& state) {
     }
   }
   if (state.held.empty()) {
-    waiting_.erase(id);
+    if (!state.probe) waiting_.erase(id);
   } else {
     state.waiting_since = std::chrono::steady_clock::now();
   }
@@ -107,9 +124,11 @@ void EventSequencer::check() {
     auto now = std::chrono::steady_clock::now();
     for (ConversationId id : waiting_) {
       State& state = states_[id];
-      if (state.filling || state.held.empty() || now - state.waiting_since < wait_) continue;
+      if (state.filling || (state.held.empty() && !state.probe) || now - state.waiting_since < wait_) continue;
       state.filling = true;
-      gaps.push_back({id, {state.next - 1, state.held.begin()->first}});
+      state.probe = false;
+      Seq before = state.held.empty() ? std::numeric_limits<Seq>::max() : state.held.begin()->first;
+      gaps.push_back({id, {state.next - 1, before}});
     }
     if (!waiting_.empty()) arm();
   }
@@ -143,6 +162,11 @@ void EventSequencer::filled(ConversationId id, std::vector<SequencedEvent> event
     state.next = state.held.begin()->first;
   }
   release_in_order(id, state);
+  if (!state.tracked && state.held.empty()) {
+    // The member who joined never subscribed here (gone meanwhile).
+    waiting_.erase(id);
+    states_.erase(it);
+  }
 }
 
 }  // namespace switchboard::host

@@ -46,6 +46,9 @@ class EventSequencer {
   // Any thread.
   void offer(ConversationId id, SequencedEvent event);
   void track(ConversationId id);
+  // Whether a user has a session on this host: a join event for them starts
+  // sequencing the conversation at once, before their session subscribes.
+  void set_local_user_check(std::function<bool(const UserId&)> check) { is_local_ = std::move(check); }
   void untrack(ConversationId id);
   void stop();
 
@@ -55,6 +58,8 @@ class EventSequencer {
     std::map<Seq, SequencedEvent> held;
     std::chrono::steady_clock::time_point waiting_since;
     bool filling = false;
+    bool probe = false;    // read storage once after `wait`: events sent before this host subscribed
+    bool tracked = false;  // a session here is in the conversation
   };
 
   void release_in_order(ConversationId id, State& state);  // lock held
@@ -72,6 +77,7 @@ class EventSequencer {
   boost::asio::io_context& timers_;
   std::chrono::milliseconds wait_;
   Release release_;
+  std::function<bool(const UserId&)> is_local_;
   Fill fill_;
   Counter& filled_events_;
   Counter& skipped_;

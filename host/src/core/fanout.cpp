@@ -58,6 +58,13 @@ void Fanout::set_workers(std::vector<Worker*> workers, std::chrono::milliseconds
       metrics_);
 }
 
+void Fanout::start() {
+  if (auto s = bus_.subscribe(kJoinsSubject); !s) {
+    log_.warn("bus subscribe failed: members joining on other hosts will not be told live",
+              {{"subject", kJoinsSubject}, {"error", s.error().message}});
+  }
+}
+
 void Fanout::stop() {
   if (sequencer_) sequencer_->stop();
 }
@@ -124,7 +131,9 @@ void Fanout::send_to_bus(ConversationId id, const DeliveryMeta& meta, std::strin
   for (const auto& u : meta.leave) put(payload, u);
   put(payload, json);
   auto started = std::chrono::steady_clock::now();
-  auto status = bus_.publish(subject(id), payload);
+  // Events that add members go where every host listens: the hosts of the
+  // new members may not be subscribed to this conversation yet.
+  auto status = bus_.publish(meta.join.empty() ? subject(id) : std::string(kJoinsSubject), payload);
   bus_seconds_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   if (!status) {
     bus_errors_.add();

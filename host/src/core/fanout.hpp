@@ -1,6 +1,7 @@
 // Delivery of conversation events to every member online: framed once,
 // handed to each local worker, and published on the bus (subject
-// "conv.<id>") for the other hosts, which deliver it to their own sessions.
+// "conv.<id>"; "joins" for events that add members) for the other hosts,
+// which deliver it to their own sessions.
 // A host subscribes to a conversation's subject only while one of its
 // sessions is in that conversation.
 #pragma once
@@ -27,7 +28,13 @@ class Fanout {
 
   // Before any event: events are sequenced on the first worker's timers.
   void set_workers(std::vector<Worker*> workers, std::chrono::milliseconds reorder_wait);
+  // Subscribes to the joins subject (after the bus started).
+  void start();
   void stop();
+  void set_local_user_check(std::function<bool(const UserId&)> check) {
+    sequencer_->set_local_user_check(std::move(check));
+  }
+  static constexpr std::string_view kJoinsSubject = "joins";
 
   // Any thread.
   void publish(const Event& event);

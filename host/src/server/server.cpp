@@ -93,6 +93,8 @@ int serve(const HostConfig& config, PluginSet& plugins, HostServices& services, 
     return 1;
   }
 
+  fanout.set_local_user_check([&presence](const UserId& user) { return presence.online_here(user); });
+  fanout.start();
   FeatureRegistry features(storage, fanout, workers.front()->io(), log);
   fanout.on_local_event([&features](const Event& e) { features.event_committed(e); });
   ChatService chat(storage, fanout, presence, features, config.chat, metrics);

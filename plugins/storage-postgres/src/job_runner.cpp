@@ -69,6 +69,16 @@ switchboard::Status JobRunner::flush() {
   return future.get();
 }
 
+void JobRunner::probe() {
+  if (healthy_.load() || probing_.exchange(true)) return;
+  submit<bool>(
+      [](pqxx::transaction_base& tx) -> switchboard::Result<bool> {
+        tx.exec("SELECT 1");
+        return true;
+      },
+      [this](switchboard::Result<bool>) { probing_.store(false); });
+}
+
 std::string JobRunner::last_error() const {
   std::lock_guard lock(mutex_);
   return last_error_;

@@ -94,6 +94,9 @@ class JobRunner {
   switchboard::Status flush();
   // False after a connection or commit failed, until a transaction succeeds.
   bool healthy() const noexcept { return healthy_.load(); }
+  // While unhealthy: queues one trivial transaction (at most one at a time)
+  // so health recovers when the server is back, even without traffic.
+  void probe();
   std::string last_error() const;
 
  private:
@@ -116,6 +119,7 @@ class JobRunner {
   std::deque<std::unique_ptr<Job>> queue_;
   bool stopping_ = false;
   std::atomic<bool> healthy_{true};
+  std::atomic<bool> probing_{false};
   std::string last_error_;
   std::vector<std::thread> threads_;
 };

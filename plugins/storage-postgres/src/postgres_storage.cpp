@@ -606,6 +606,8 @@ void PostgresStorage::list_records(RecordQuery query, Completion<std::vector<Rec
 Status PostgresStorage::flush() { return writer_->flush(); }
 
 Health PostgresStorage::health() const {
+  writer_->probe();
+  reader_->probe();
   if (!writer_->healthy()) return {false, writer_->last_error()};
   if (!reader_->healthy()) return {false, reader_->last_error()};
   return {true, {}};
