@@ -181,6 +181,17 @@ Resumed resume_from(WsClient& c, std::int64_t conversation, const std::string& e
   return out;
 }
 
+TEST_F(Cluster, TheShippedConfigOfThisShapeChecksOut) {
+  std::map<std::string, std::string> files{{"nats", "cluster-nats.toml"}, {"sql-postgres", "cluster-pg.toml"},
+                                           {"sql-sqlite", "local-multiprocess.toml"}};
+  std::map<std::string, std::string> vars{{"JWT_SECRET", "a-cluster-wide-secret"}, {"SWITCHBOARD_DATA", shared.path()}};
+  if (nats) vars["NATS_URL"] = nats->url();
+  if (shape() != "sql-sqlite") vars["DATABASE_URL"] = shape() == "nats" ? env("DATABASE_URL") : env("DATABASE_URL_POOLED");
+  auto r = run({SWITCHBOARD_BIN, "check", "--config", std::string(SOURCE_DIR) + "/config/" + files[shape()]}, vars);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find(": ok (bus "), std::string::npos) << r.output;
+}
+
 TEST_F(Cluster, EveryMemberGetsEveryMessageOnceAndInSeqOrder) {
   // Two members on each host; one on each host sends at the same time.
   std::vector<std::string> users;
@@ -216,7 +227,16 @@ TEST_F(Cluster, EveryMemberGetsEveryMessageOnceAndInSeqOrder) {
     if (frames.size() != 3u * kEach) {
       std::string seen;
       for (const auto& f : frames) seen += std::to_string(seq_of(f)) + " ";
-      FAIL() << users[u] << " on host " << u % 3 << " got " << frames.size() << " messages, seqs: " << seen;
+      std::string metrics;
+      for (int h = 0; h < 3; ++h) {
+        for (const auto& line : lines(http_request(port(h), "GET", "/metrics").body)) {
+          if (line.starts_with("switchboard_sequencer") || line.starts_with("switchboard_bus")) {
+            metrics += "host " + std::to_string(h) + ": " + line + "\n";
+          }
+        }
+      }
+      FAIL() << users[u] << " on host " << u % 3 << " got " << frames.size() << " messages, seqs: " << seen << "\n"
+             << metrics;
     }
     std::set<std::string> texts;
     for (std::size_t i = 0; i < frames.size(); ++i) {
