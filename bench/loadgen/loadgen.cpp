@@ -51,6 +51,10 @@ struct Options {
   bool peer = false;         // the peer: no REST setup, conversation = index + 1
   int server_pid = 0;
   std::string label = "switchboard";
+  // Several hosts of a cluster: connection i goes to target i % n, and only
+  // deliveries that crossed hosts count for latency.
+  std::vector<std::pair<std::string, unsigned short>> targets;
+  int user_offset = 0;  // several generators at once: distinct users
 };
 
 std::int64_t now_ns() {
@@ -106,13 +110,16 @@ struct World {
 class Connection {
  public:
   Connection(World& w, int index, std::int64_t conversation, bool sender)
-      : w_(w), socket_(w.io), index_(index), conversation_(conversation), sender_(sender) {}
+      : w_(w), socket_(w.io), index_(index), conversation_(conversation), sender_(sender),
+        target_(w.opt.targets.empty() ? 0 : index % static_cast<int>(w.opt.targets.size())) {}
 
   void connect(const std::string& token) {
     std::string source = "127.0.0." + std::to_string(1 + index_ % std::max(1, w_.opt.sources));
     socket_.open(tcp::v4());
     socket_.bind(tcp::endpoint(asio::ip::make_address(source), 0));
-    socket_.connect(tcp::endpoint(asio::ip::make_address(w_.opt.host), w_.opt.port));
+    std::string host = w_.opt.targets.empty() ? w_.opt.host : w_.opt.targets[static_cast<std::size_t>(target_)].first;
+    unsigned short port = w_.opt.targets.empty() ? w_.opt.port : w_.opt.targets[static_cast<std::size_t>(target_)].second;
+    socket_.connect(tcp::endpoint(asio::ip::make_address(host), port));
     // The upgrade with Beast's HTTP parser, keeping whatever followed the
     // 101 (the server's hello may arrive in the same segment).
     http::request<http::empty_body> req{http::verb::get, "/ws?token=" + token + "&conv=" + std::to_string(conversation_), 11};
@@ -147,7 +154,7 @@ class Connection {
 
   void send_one() {
     std::string payload = "{\"id\":" + std::to_string(++sent_) + ",\"type\":\"message.send\",\"conversation_id\":" +
-                          std::to_string(conversation_) + ",\"text\":\"t=" + std::to_string(now_ns()) + " " +
+                          std::to_string(conversation_) + ",\"text\":\"t=" + std::to_string(now_ns()) + " h=" + std::to_string(target_) + " " +
                           w_.padding + "\"}";
     append_frame(out_, payload);
     flush();
@@ -227,9 +234,18 @@ class Connection {
       auto t = p.find("\"text\":\"t=");
       if (t != std::string_view::npos && w_.stats.measuring) {
         std::int64_t sent = 0;
-        for (std::size_t i = t + 10; i < p.size() && p[i] >= '0' && p[i] <= '9'; ++i) sent = sent * 10 + (p[i] - '0');
+        std::size_t i = t + 10;
+        for (; i < p.size() && p[i] >= '0' && p[i] <= '9'; ++i) sent = sent * 10 + (p[i] - '0');
+        int from = -1;
+        if (p.substr(i, 3) == " h=") {
+          from = 0;
+          for (i += 3; i < p.size() && p[i] >= '0' && p[i] <= '9'; ++i) from = from * 10 + (p[i] - '0');
+        }
         ++w_.stats.delivered;
-        w_.stats.latency_us.push_back(static_cast<std::uint32_t>(std::max<std::int64_t>(0, now_ns() - sent) / 1000));
+        bool crossed = w_.opt.targets.size() < 2 || from != target_;
+        if (crossed) {
+          w_.stats.latency_us.push_back(static_cast<std::uint32_t>(std::max<std::int64_t>(0, now_ns() - sent) / 1000));
+        }
       }
     } else if (p.starts_with("{\"type\":\"ack\"")) {
       if (w_.stats.measuring) ++w_.stats.acks;
@@ -264,6 +280,7 @@ class Connection {
   bool writing_ = false;
   std::string out_, inflight_, pending_;
   std::uint64_t sent_ = 0;
+  int target_ = 0;
 };
 
 std::string rest_create(const Options& opt, const std::string& token, const json::array& members) {
@@ -287,7 +304,8 @@ std::string rest_create(const Options& opt, const std::string& token, const json
 void usage() {
   std::cerr << "usage: switchboard-loadgen --port P --secret S [--connections N] [--conversation-size K]\n"
                "       [--senders S] [--window W | --rate MSGS_PER_S] [--seconds D] [--warmup D] [--sources A]\n"
-               "       [--text-bytes B] [--server-pid PID] [--peer] [--label NAME]\n";
+               "       [--text-bytes B] [--server-pid PID] [--peer] [--label NAME]\n"
+               "       [--targets HOST:PORT,HOST:PORT,...] [--user-offset N]\n";
 }
 
 }  // namespace
@@ -319,6 +337,20 @@ int main(int argc, char** argv) {
     else if (a == "--server-pid") o.server_pid = std::stoi(next());
     else if (a == "--peer") o.peer = true;
     else if (a == "--label") o.label = next();
+    else if (a == "--user-offset") o.user_offset = std::stoi(next());
+    else if (a == "--targets") {
+      // host:port,host:port,...
+      std::string list = next();
+      for (std::size_t at = 0; at < list.size();) {
+        auto comma = list.find(',', at);
+        std::string item = list.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+        auto colon = item.rfind(':');
+        o.targets.emplace_back(item.substr(0, colon), static_cast<unsigned short>(std::stoi(item.substr(colon + 1))));
+        at = comma == std::string::npos ? list.size() : comma + 1;
+      }
+      o.host = o.targets.front().first;
+      o.port = o.targets.front().second;
+    }
     else {
       usage();
       return 2;
@@ -335,7 +367,7 @@ int main(int argc, char** argv) {
   switchboard::host::TokenVerifier minter(auth);
   auto token = [&](int i) {
     auto wall = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
-    return minter.mint("u" + std::to_string(i), std::chrono::hours(2), wall.count());
+    return minter.mint("u" + std::to_string(o.user_offset + i), std::chrono::hours(2), wall.count());
   };
 
   int conversations = (o.connections + o.conversation_size - 1) / o.conversation_size;
@@ -347,7 +379,7 @@ int main(int argc, char** argv) {
     }
     json::array members;
     for (int i = c * o.conversation_size; i < std::min(o.connections, (c + 1) * o.conversation_size); ++i) {
-      members.emplace_back("u" + std::to_string(i));
+      members.emplace_back("u" + std::to_string(o.user_offset + i));
     }
     auto body = json::parse(rest_create(o, token(c * o.conversation_size), members));
     ids[static_cast<std::size_t>(c)] = body.at("conversation").at("id").as_int64();
@@ -430,6 +462,8 @@ int main(int argc, char** argv) {
                  {"sends_acked_per_s", static_cast<double>(w.stats.acks) / elapsed},
                  {"errors", w.stats.errors},
                  {"closed", w.closed},
+                 {"hosts", std::max<std::size_t>(1, o.targets.size())},
+                 {"latency_scope", o.targets.size() > 1 ? "cross-host deliveries" : "all deliveries"},
                  {"latency_ms_p50", pct(0.50)},
                  {"latency_ms_p99", pct(0.99)},
                  {"latency_ms_max", lat.empty() ? 0.0 : lat.back() / 1000.0},

@@ -133,14 +133,15 @@ void EventSequencer::check() {
     if (!waiting_.empty()) arm();
   }
   for (const auto& [id, range] : gaps) {
-    fill_(id, range.first, range.second, [alive = alive_, id = id](std::vector<SequencedEvent> events) {
-      std::lock_guard lock(alive->mutex);
-      if (alive->self) alive->self->filled(id, std::move(events));
-    });
+    fill_(id, range.first, range.second,
+          [alive = alive_, id = id, before = range.second](std::vector<SequencedEvent> events) {
+            std::lock_guard lock(alive->mutex);
+            if (alive->self) alive->self->filled(id, before, std::move(events));
+          });
   }
 }
 
-void EventSequencer::filled(ConversationId id, std::vector<SequencedEvent> events) {
+void EventSequencer::filled(ConversationId id, Seq before, std::vector<SequencedEvent> events) {
   std::lock_guard lock(mutex_);
   auto it = states_.find(id);
   if (it == states_.end()) return;
@@ -150,16 +151,30 @@ void EventSequencer::filled(ConversationId id, std::vector<SequencedEvent> event
     Seq seq = event.meta->seq;
     if (seq < state.next) continue;  // arrived on the bus meanwhile
     if (!state.held.empty() && seq >= state.held.begin()->first) break;
-    if (seq > state.next) break;  // storage lacks one too: skipped below
+    if (seq > state.next) {
+      // Storage has no event between: none will come (seq is gap-free in
+      // storage; this is a failed or lagging read). Move on to what it has.
+      skipped_.add(static_cast<std::uint64_t>(seq - state.next));
+      state.next = seq;
+    }
     release_(id, std::move(event));
     filled_events_.add();
     ++state.next;
   }
-  // Whatever storage could not supply is skipped: waiting longer would hold
-  // everything after it. Clients see the jump in seq and resume.
   if (!state.held.empty() && state.held.begin()->first > state.next) {
-    skipped_.add(static_cast<std::uint64_t>(state.held.begin()->first - state.next));
-    state.next = state.held.begin()->first;
+    bool probe = before == std::numeric_limits<Seq>::max();  // not asked for this gap
+    if (!probe && state.next < before) {
+      // The gap this read was for is still open: storage could not supply
+      // it (or failed). Waiting longer would hold everything after it, so
+      // skip it; clients see the jump in seq and resume.
+      skipped_.add(static_cast<std::uint64_t>(state.held.begin()->first - state.next));
+      state.next = state.held.begin()->first;
+    } else {
+      // A newer gap opened after this read was asked for: give it its own wait.
+      state.waiting_since = std::chrono::steady_clock::now();
+      waiting_.insert(id);
+      arm();
+    }
   }
   release_in_order(id, state);
   if (!state.tracked && state.held.empty()) {

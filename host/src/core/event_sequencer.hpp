@@ -65,7 +65,7 @@ class EventSequencer {
   void release_in_order(ConversationId id, State& state);  // lock held
   void arm();                                              // lock held
   void check();
-  void filled(ConversationId id, std::vector<SequencedEvent> events);
+  void filled(ConversationId id, Seq before, std::vector<SequencedEvent> events);
 
   // Storage answers may come after this object is gone: they go through this.
   struct Alive {

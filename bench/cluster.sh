@@ -1,0 +1,163 @@
+#!/bin/sh
+# Cluster benchmarks on this machine, against real servers: PostgreSQL and
+# PgBouncer (tests/servers/with-postgres.sh) and a nats-server started here.
+# Prints one JSON line per run (bench/summarize.py makes the table).
+#
+#   bench/cluster.sh latency [seconds] [repetitions]
+#     Three hosts on 127.0.0.2-4 (pinned to core 0; the generator to core 1),
+#     1,000 connections spread over them in conversations of 10, an offered
+#     200 messages/s (2,000 deliveries/s): send-to-receive latency of deliveries that crossed
+#     hosts, for bus-nats and bus-sql, and for one host alone (bus-gochannel,
+#     same storage) as the peer measured in the same run.
+#   bench/cluster.sh capacity [connections]
+#     Six hosts on 127.0.0.2-7, several generator processes: how many
+#     authenticated WebSocket connections the machine holds at once (no
+#     process may have more than ~20,000 open files here), while a trickle of
+#     messages checks that they are alive.
+set -eu
+cd "$(dirname "$0")/.."
+mode=${1:-latency}
+[ $# -gt 0 ] && shift
+if [ -z "${DATABASE_URL:-}" ]; then
+  exec tests/servers/with-postgres.sh "$0" "$mode" "$@"
+fi
+build=build
+loadgen=$build/bin/switchboard-loadgen
+[ -x "$loadgen" ] || cmake --build $build
+ulimit -n "$(ulimit -Hn)"
+work=$(mktemp -d)
+pids=
+nats_pid=
+cleanup() {
+  for p in $pids $nats_pid; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+secret=bench-secret-0123456789
+nats_port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+nats_server=$(command -v nats-server || echo /usr/sbin/nats-server)
+"$nats_server" -a 127.0.0.1 -p "$nats_port" >"$work/nats.log" 2>&1 &
+nats_pid=$!
+
+# host_config NAME BUS STORAGE_URL: a config for one host of a shape.
+host_config() {
+  name=$1 bus=$2 url=$3
+  case $bus in
+    nats) bus_table="plugin = \"bus-nats\"
+[bus.config]
+url = \"nats://127.0.0.1:$nats_port\"" ;;
+    sql) bus_table="plugin = \"bus-sql\"
+[bus.config]
+backend = \"postgres\"
+url = \"$url\"
+poll_interval_ms = 50" ;;
+    gochannel) bus_table="plugin = \"bus-gochannel\"" ;;
+  esac
+  cat >"$work/$name.toml" <<TOML
+[server]
+listen = "\${LISTEN}"
+threads = 1
+commands_per_second = 1000000
+command_burst = 1000000
+[auth]
+algorithm = "HS256"
+secret = "$secret"
+[log]
+level = "info"
+[bus]
+$bus_table
+[storage]
+plugin = "storage-postgres"
+[storage.config]
+url = "$url"
+pool_size = 2
+writers = 1
+TOML
+}
+
+# start_hosts CONFIG COUNT: hosts on 127.0.0.2, .3, ...; sets $targets.
+start_hosts() {
+  config=$1 count=$2
+  targets= pids=
+  i=0
+  while [ $i -lt "$count" ]; do
+    addr=127.0.0.$((i + 2))
+    LISTEN=$addr:0 taskset -c 0 $build/bin/switchboard serve --config "$config" >"$work/host$i.log" 2>&1 &
+    pids="$pids $!"
+    i=$((i + 1))
+  done
+  i=0
+  while [ $i -lt "$count" ]; do
+    port=
+    for _ in $(seq 200); do
+      port=$(grep -o 'listening address=[0-9.]*:[0-9]*' "$work/host$i.log" 2>/dev/null | cut -d= -f2 || true)
+      [ -n "$port" ] && break
+      sleep 0.05
+    done
+    [ -n "$port" ] || { cat "$work/host$i.log" >&2; exit 1; }
+    targets="$targets${targets:+,}$port"
+    i=$((i + 1))
+  done
+}
+
+stop_hosts() {
+  for p in $pids; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in $pids; do wait "$p" 2>/dev/null || true; done
+  pids=
+}
+
+offset=1000000
+latency() {
+  seconds=${1:-10}
+  repetitions=${2:-1}
+  for _ in $(seq "$repetitions"); do
+    for shape in single:gochannel:1 nats:nats:3 sql:sql:3; do
+      label=${shape%%:*} rest=${shape#*:}
+      bus=${rest%%:*} count=${rest#*:}
+      url=$DATABASE_URL
+      [ "$bus" = sql ] && url=$DATABASE_URL_POOLED
+      host_config "$label" "$bus" "$url"
+      start_hosts "$work/$label.toml" "$count"
+      taskset -c 1 $loadgen --targets "$targets" --secret "$secret" --seconds "$seconds" --warmup 2 \
+        --connections 1000 --conversation-size 10 --senders 1 --rate 200 \
+        --user-offset "$offset" --label "cluster-$label/latency-200"
+      offset=$((offset + 100000))  # fresh users each run: the database is shared
+      stop_hosts
+    done
+  done
+}
+
+capacity() {
+  total=${1:-100000}
+  hosts=6
+  generators=6
+  host_config capacity nats "$DATABASE_URL"
+  # Each host holds total/hosts connections: under the per-process file limit.
+  start_hosts "$work/capacity.toml" $hosts
+  per=$((total / generators))
+  gen_pids=
+  g=0
+  while [ $g -lt $generators ]; do
+    $loadgen --targets "$targets" --secret "$secret" --seconds 20 --warmup 1 \
+      --connections $per --conversation-size 100 --senders 1 --rate 20 --user-offset $((g * per)) \
+      --label "cluster-capacity/generator-$g" >"$work/gen$g.json" 2>"$work/gen$g.err" &
+    gen_pids="$gen_pids $!"
+    g=$((g + 1))
+  done
+  for p in $gen_pids; do wait "$p" || true; done
+  g=0
+  while [ $g -lt $generators ]; do
+    cat "$work/gen$g.json"
+    [ -s "$work/gen$g.err" ] && sed 's/^/# /' "$work/gen$g.err" >&2
+    g=$((g + 1))
+  done
+  # What the hosts said they held, from their own metrics.
+  for t in $(echo "$targets" | tr ',' ' '); do
+    printf '{"label":"cluster-capacity/host","target":"%s","connections":%s}\n' "$t" \
+      "$(curl -s "http://$t/metrics" | awk '/^switchboard_connections /{print $2}')"
+  done
+  stop_hosts
+}
+
+"$mode" "$@"
