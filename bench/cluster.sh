@@ -76,14 +76,14 @@ writers = 1
 TOML
 }
 
-# start_hosts CONFIG COUNT: hosts on 127.0.0.2, .3, ...; sets $targets.
+# start_hosts CONFIG COUNT [PIN]: hosts on 127.0.0.2, .3, ...; sets $targets.
 start_hosts() {
-  config=$1 count=$2
+  config=$1 count=$2 pin=${3:-}
   targets= pids=
   i=0
   while [ $i -lt "$count" ]; do
     addr=127.0.0.$((i + 2))
-    LISTEN=$addr:0 taskset -c 0 $build/bin/switchboard serve --config "$config" >"$work/host$i.log" 2>&1 &
+    LISTEN=$addr:0 ${pin:+taskset -c $pin} $build/bin/switchboard serve --config "$config" >"$work/host$i.log" 2>&1 &
     pids="$pids $!"
     i=$((i + 1))
   done
@@ -118,7 +118,7 @@ latency() {
       url=$DATABASE_URL
       [ "$bus" = sql ] && url=$DATABASE_URL_POOLED
       host_config "$label" "$bus" "$url"
-      start_hosts "$work/$label.toml" "$count"
+      start_hosts "$work/$label.toml" "$count" 0
       taskset -c 1 $loadgen --targets "$targets" --secret "$secret" --seconds "$seconds" --warmup 2 \
         --connections 1000 --conversation-size 10 --senders 1 --rate 200 \
         --user-offset "$offset" --label "cluster-$label/latency-200"
@@ -133,17 +133,30 @@ capacity() {
   hosts=6
   generators=6
   host_config capacity nats "$DATABASE_URL"
+  sed -i 's/^pool_size = 2/pool_size = 4/' "$work/capacity.toml"
   # Each host holds total/hosts connections: under the per-process file limit.
+  # Not pinned: connecting 100,000 clients is the whole machine's work.
   start_hosts "$work/capacity.toml" $hosts
   per=$((total / generators))
   gen_pids=
   g=0
   while [ $g -lt $generators ]; do
-    $loadgen --targets "$targets" --secret "$secret" --seconds 20 --warmup 1 \
+    $loadgen --targets "$targets" --secret "$secret" --seconds 60 --warmup 1 \
       --connections $per --conversation-size 100 --senders 1 --rate 20 --user-offset $((g * per)) \
       --label "cluster-capacity/generator-$g" >"$work/gen$g.json" 2>"$work/gen$g.err" &
     gen_pids="$gen_pids $!"
     g=$((g + 1))
+  done
+  # While the generators hold their connections: the most the hosts held at once.
+  best=0
+  while kill -0 $gen_pids 2>/dev/null; do
+    sum=0
+    for t in $(echo "$targets" | tr ',' ' '); do
+      n=$(curl -s -m 2 "http://$t/metrics" | awk '/^switchboard_connections /{print $2}')
+      sum=$((sum + ${n:-0}))
+    done
+    [ "$sum" -gt "$best" ] && best=$sum
+    sleep 2
   done
   for p in $gen_pids; do wait "$p" || true; done
   g=0
@@ -152,11 +165,9 @@ capacity() {
     [ -s "$work/gen$g.err" ] && sed 's/^/# /' "$work/gen$g.err" >&2
     g=$((g + 1))
   done
-  # What the hosts said they held, from their own metrics.
-  for t in $(echo "$targets" | tr ',' ' '); do
-    printf '{"label":"cluster-capacity/host","target":"%s","connections":%s}\n' "$t" \
-      "$(curl -s "http://$t/metrics" | awk '/^switchboard_connections /{print $2}')"
-  done
+  printf '{"label":"cluster-capacity/total","hosts":%s,"generators":%s,"offered_connections":%s,"max_connections_held":%s,"host_rss_kib":[%s]}\n' \
+    $hosts $generators $((per * generators)) "$best" \
+    "$(for p in $pids; do awk '/VmRSS/{print $2}' /proc/$p/status; done | paste -sd,)"
   stop_hosts
 }
 
