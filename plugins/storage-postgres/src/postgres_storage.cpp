@@ -5,10 +5,10 @@
 #include <limits>
 #include <pqxx/result>
 #include <pqxx/transaction>
-#include <random>
 
 #include "schema.hpp"
 #include "switchboard/plugin.hpp"
+#include "switchboard/storage_support.hpp"
 
 namespace postgres_storage {
 
@@ -23,15 +23,6 @@ constexpr const char* kMessageColumns =
 constexpr const char* kConversationColumns = "c.id, c.kind, c.name, c.creator, c.epoch, c.last_seq, c.created_at";
 constexpr const char* kRecordColumns =
     "feature, conversation_id, key, message_id, user_id, number, value, updated_at";
-
-std::string random_epoch() {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::uint64_t v = rng();
-  std::string out(16, '0');
-  for (int i = 15; i >= 0; --i, v >>= 4) out[static_cast<std::size_t>(i)] = kHex[v & 0xf];
-  return out;
-}
 
 std::int64_t i64(const pqxx::field& f) { return f.as<std::int64_t>(); }
 std::string str(const pqxx::field& f) { return f.is_null() ? std::string() : f.as<std::string>(); }
@@ -138,13 +129,21 @@ bool lock_conversation(Tx& tx, ConversationId id) {
   return !tx.exec_params("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE", id).empty();
 }
 
+// The tail of an edit or delete: the event for the updated message row,
+// with the message's state after the write attached.
+Result<MessageWrite> message_changed(Tx& tx, const pqxx::row& updated, EventDraft event, TimeMs now) {
+  Message after = message_from(updated, 0);
+  auto seq = next_seq(tx, after.conversation_id);
+  if (!seq) return seq.error();
+  event.message_id = after.id;
+  Event appended = insert_event(tx, after.conversation_id, *seq, std::move(event), now);
+  appended.message = after;
+  return MessageWrite{std::move(after), true, std::move(appended)};
+}
+
 bool valid_draft(const EventDraft& e) { return !e.type.empty(); }
 Error bad_event() { return make_error(Errc::bad_request, "event type is empty"); }
 
-std::string direct_key(std::string a, std::string b) {
-  if (b < a) std::swap(a, b);
-  return std::to_string(a.size()) + ":" + a + std::to_string(b.size()) + ":" + b;
-}
 
 }  // namespace
 
@@ -220,13 +219,13 @@ void PostgresStorage::create_conversation(ConversationDraft draft, Completion<Co
   write<ConversationCreated>(
       [draft = std::move(draft), now](Tx& tx) -> Result<ConversationCreated> {
         std::string key;
-        if (draft.kind == ConversationKind::direct) key = direct_key(draft.members[0].user_id, draft.members[1].user_id);
+        if (draft.kind == ConversationKind::direct) key = direct_pair_key(draft.members[0].user_id, draft.members[1].user_id);
         // One direct conversation per pair, even when two hosts race: the
         // loser's insert does nothing and it reads the winner's row.
         auto ins = tx.exec_params(
             "INSERT INTO conversations (kind, name, creator, epoch, last_seq, direct_key, created_at) "
             "VALUES ($1, $2, $3, $4, 0, NULLIF($5, ''), $6) ON CONFLICT (direct_key) DO NOTHING RETURNING id",
-            std::string(to_string(draft.kind)), draft.name, draft.creator, random_epoch(), key, now);
+            std::string(to_string(draft.kind)), draft.name, draft.creator, new_epoch(), key, now);
         if (ins.empty()) {
           auto existing = tx.exec_params(std::string("SELECT ") + kConversationColumns +
                                              " FROM conversations c WHERE c.direct_key = $1",
@@ -279,7 +278,7 @@ void PostgresStorage::list_conversations(UserId user, ConversationPage page, Com
 void PostgresStorage::reset_stream(ConversationId id, Completion<Conversation> done) {
   write<Conversation>(
       [id](Tx& tx) -> Result<Conversation> {
-        auto r = tx.exec_params("UPDATE conversations SET epoch = $2 WHERE id = $1", id, random_epoch());
+        auto r = tx.exec_params("UPDATE conversations SET epoch = $2 WHERE id = $1", id, new_epoch());
         if (r.affected_rows() == 0) return conversation_not_found(id);
         return *load_conversation(tx, id);
       },
@@ -404,14 +403,7 @@ void PostgresStorage::edit_message(MessageId id, std::string text, EventDraft ev
                                       "m.deleted RETURNING " + std::string(kMessageColumns),
                                       id, text, now);
         if (updated.empty()) return make_error(Errc::conflict, "message " + std::to_string(id) + " is deleted");
-        auto seq = next_seq(tx, message->conversation_id);
-        if (!seq) return seq.error();
-        Message after = message_from(updated[0], 0);
-        EventDraft e = event;
-        e.message_id = id;
-        Event appended = insert_event(tx, message->conversation_id, *seq, std::move(e), now);
-        appended.message = after;
-        return MessageWrite{std::move(after), true, std::move(appended)};
+        return message_changed(tx, updated[0], event, now);
       },
       std::move(done));
 }
@@ -429,14 +421,7 @@ void PostgresStorage::delete_message(MessageId id, EventDraft event, Completion<
                                       "WHERE m.id = $1 AND NOT m.deleted RETURNING " + std::string(kMessageColumns),
                                       id);
         if (updated.empty()) return MessageWrite{*load_message(tx, id), false, std::nullopt};
-        auto seq = next_seq(tx, message->conversation_id);
-        if (!seq) return seq.error();
-        Message after = message_from(updated[0], 0);
-        EventDraft e = event;
-        e.message_id = id;
-        Event appended = insert_event(tx, message->conversation_id, *seq, std::move(e), now);
-        appended.message = after;
-        return MessageWrite{std::move(after), true, std::move(appended)};
+        return message_changed(tx, updated[0], event, now);
       },
       std::move(done));
 }
@@ -536,16 +521,7 @@ void PostgresStorage::change_record(RecordChange change, Completion<RecordOutcom
         tx.exec_params("SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2 || ':' || $3, 0))", r.feature,
                        r.conversation_id, r.key);
         auto existing = load_record(tx, r.feature, r.conversation_id, r.key);
-        bool write = false;
-        switch (change.op) {
-          case RecordOp::put:
-            write = !existing || existing->message_id != r.message_id || existing->user != r.user ||
-                    existing->number != r.number || existing->value != r.value;
-            break;
-          case RecordOp::insert: write = !existing; break;
-          case RecordOp::raise: write = !existing || r.number > existing->number; break;
-          case RecordOp::remove: break;
-        }
+        bool write = record_change_applies(change.op, existing, r);
         RecordOutcome out;
         if (change.op == RecordOp::remove) {
           if (!existing) return out;

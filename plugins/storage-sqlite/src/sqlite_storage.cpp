@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <filesystem>
 #include <limits>
-#include <random>
 
 #include "schema.hpp"
 #include "switchboard/plugin.hpp"
+#include "switchboard/storage_support.hpp"
 
 namespace sqlite_storage {
 
@@ -20,15 +20,6 @@ constexpr const char* kMessageColumns =
 constexpr const char* kConversationColumns = "c.id, c.kind, c.name, c.creator, c.epoch, c.last_seq, c.created_at";
 constexpr const char* kRecordColumns =
     "feature, conversation_id, key, message_id, user_id, number, value, updated_at";
-
-std::string random_epoch() {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::uint64_t v = rng();
-  std::string out(16, '0');
-  for (int i = 15; i >= 0; --i, v >>= 4) out[static_cast<std::size_t>(i)] = kHex[v & 0xf];
-  return out;
-}
 
 Message message_from(const Statement& st, int c) {
   Message m;
@@ -144,11 +135,6 @@ bool valid_draft(const EventDraft& e) { return !e.type.empty(); }
 
 Error bad_event() { return make_error(Errc::bad_request, "event type is empty"); }
 
-// Unambiguous for any user ids: each is prefixed by its length.
-std::string direct_key(std::string a, std::string b) {
-  if (b < a) std::swap(a, b);
-  return std::to_string(a.size()) + ":" + a + std::to_string(b.size()) + ":" + b;
-}
 
 }  // namespace
 
@@ -251,7 +237,7 @@ void SqliteStorage::create_conversation(ConversationDraft draft, Completion<Conv
       [draft = std::move(draft), now](Database& db) mutable -> Result<ConversationCreated> {
         std::optional<std::string> key;
         if (draft.kind == ConversationKind::direct) {
-          key = direct_key(draft.members[0].user_id, draft.members[1].user_id);
+          key = direct_pair_key(draft.members[0].user_id, draft.members[1].user_id);
           Statement& find = db.prepare("SELECT id FROM conversations WHERE direct_key = ?1");
           find.bind(1, *key);
           if (find.step()) {
@@ -263,7 +249,7 @@ void SqliteStorage::create_conversation(ConversationDraft draft, Completion<Conv
         Statement& ins = db.prepare(
             "INSERT INTO conversations (kind, name, creator, epoch, last_seq, direct_key, created_at) "
             "VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6)");
-        ins.bind(1, to_string(draft.kind)).bind(2, draft.name).bind(3, draft.creator).bind(4, random_epoch());
+        ins.bind(1, to_string(draft.kind)).bind(2, draft.name).bind(3, draft.creator).bind(4, new_epoch());
         if (key) {
           ins.bind(5, *key);
         } else {
@@ -319,7 +305,7 @@ void SqliteStorage::reset_stream(ConversationId id, Completion<Conversation> don
   writer_->submit<Conversation>(
       [id](Database& db) -> Result<Conversation> {
         Statement& st = db.prepare("UPDATE conversations SET epoch = ?2 WHERE id = ?1");
-        st.bind(1, id).bind(2, random_epoch()).run();
+        st.bind(1, id).bind(2, new_epoch()).run();
         if (db.changes() == 0) return make_error(Errc::not_found, "conversation " + std::to_string(id) + " not found");
         return *load_conversation(db, id);
       },
@@ -577,16 +563,7 @@ void SqliteStorage::change_record(RecordChange change, Completion<RecordOutcome>
       [change = std::move(change), now](Database& db) mutable -> Result<RecordOutcome> {
         Record& r = change.record;
         auto existing = load_record(db, r.feature, r.conversation_id, r.key);
-        bool write = false;
-        switch (change.op) {
-          case RecordOp::put:
-            write = !existing || existing->message_id != r.message_id || existing->user != r.user ||
-                    existing->number != r.number || existing->value != r.value;
-            break;
-          case RecordOp::insert: write = !existing; break;
-          case RecordOp::raise: write = !existing || r.number > existing->number; break;
-          case RecordOp::remove: break;
-        }
+        bool write = record_change_applies(change.op, existing, r);
         RecordOutcome out;
         if (change.op == RecordOp::remove) {
           if (!existing) return out;

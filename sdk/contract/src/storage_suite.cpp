@@ -157,25 +157,22 @@ TEST_F(StorageContract, DirectConversationIsCreatedOncePerPairEvenUnderRaces) {
   EXPECT_EQ(bad.code(), Errc::bad_request);
 }
 
-TEST_F(StorageContract, SeqIsGapFreeUnderConcurrentAppends) {
-  constexpr int kThreads = 8;
-  constexpr int kEach = 50;
-  UserId alice = unique("alice");
-  Conversation c = group({{alice, Role::owner}});
-  std::vector<std::thread> threads;
+// One thread per entry of `writers`, each keeping `each` appends in flight
+// on its storage instance, as a busy host does; the acknowledged seqs, sorted.
+std::vector<Seq> append_concurrently(const std::vector<std::shared_ptr<Storage>>& writers, ConversationId c,
+                                     const UserId& author, int each, std::atomic<int>& failures) {
   std::mutex mutex;
   std::vector<Seq> acked;
-  std::atomic<int> failures{0};
-  for (int t = 0; t < kThreads; ++t) {
+  std::vector<std::thread> threads;
+  for (std::size_t t = 0; t < writers.size(); ++t) {
     threads.emplace_back([&, t] {
-      // Each thread keeps several appends in flight, as a busy host does.
       std::vector<std::future<Result<MessageWrite>>> inflight;
-      for (int i = 0; i < kEach; ++i) {
+      for (int i = 0; i < each; ++i) {
         auto promise = std::make_shared<std::promise<Result<MessageWrite>>>();
         inflight.push_back(promise->get_future());
-        storage->append_message(MessageDraft{c.id, alice, std::to_string(t) + "/" + std::to_string(i)},
-                                ev("message.new", alice),
-                                [promise](Result<MessageWrite> r) { promise->set_value(std::move(r)); });
+        writers[t]->append_message(MessageDraft{c, author, std::to_string(t) + "/" + std::to_string(i)},
+                                   ev("message.new", author),
+                                   [promise](Result<MessageWrite> r) { promise->set_value(std::move(r)); });
       }
       for (auto& f : inflight) {
         auto r = f.get();
@@ -189,8 +186,18 @@ TEST_F(StorageContract, SeqIsGapFreeUnderConcurrentAppends) {
     });
   }
   for (auto& t : threads) t.join();
-  ASSERT_EQ(failures.load(), 0);
   std::sort(acked.begin(), acked.end());
+  return acked;
+}
+
+TEST_F(StorageContract, SeqIsGapFreeUnderConcurrentAppends) {
+  constexpr int kThreads = 8;
+  constexpr int kEach = 50;
+  UserId alice = unique("alice");
+  Conversation c = group({{alice, Role::owner}});
+  std::atomic<int> failures{0};
+  auto acked = append_concurrently(std::vector<std::shared_ptr<Storage>>(kThreads, storage), c.id, alice, kEach, failures);
+  ASSERT_EQ(failures.load(), 0);
   EXPECT_EQ(acked, range(1, kThreads * kEach)) << "acknowledged seqs have gaps or duplicates";
   auto page = events(c.id, Direction::forward, 0, 1000);
   ASSERT_TRUE(page.ok());
@@ -214,34 +221,9 @@ TEST_F(StorageContract, SeqIsGapFreeAcrossInstancesSharingTheDatabase) {
   auto seen = wait<Conversation>([&](auto done) { hosts.back()->get_conversation(c.id, done); });
   if (!seen.ok() && seen.error().code == Errc::not_found) GTEST_SKIP() << "instances do not share a database";
   ASSERT_TRUE(seen.ok()) << seen.error().message;
-  std::mutex mutex;
-  std::vector<Seq> acked;
   std::atomic<int> failures{0};
-  std::vector<std::thread> threads;
-  for (int h = 0; h < kInstances; ++h) {
-    threads.emplace_back([&, h] {
-      std::vector<std::future<Result<MessageWrite>>> inflight;
-      for (int i = 0; i < kEach; ++i) {
-        auto promise = std::make_shared<std::promise<Result<MessageWrite>>>();
-        inflight.push_back(promise->get_future());
-        hosts[h]->append_message(MessageDraft{c.id, alice, std::to_string(h) + "/" + std::to_string(i)},
-                                 ev("message.new", alice),
-                                 [promise](Result<MessageWrite> r) { promise->set_value(std::move(r)); });
-      }
-      for (auto& f : inflight) {
-        auto r = f.get();
-        if (!r.ok()) {
-          ++failures;
-          continue;
-        }
-        std::lock_guard lock(mutex);
-        acked.push_back(r->event->seq);
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
+  auto acked = append_concurrently(hosts, c.id, alice, kEach, failures);
   ASSERT_EQ(failures.load(), 0);
-  std::sort(acked.begin(), acked.end());
   EXPECT_EQ(acked, range(1, kInstances * kEach)) << "acknowledged seqs have gaps or duplicates across instances";
   auto page = events(c.id, Direction::forward, 0, 1000);
   ASSERT_TRUE(page.ok());
