@@ -13,6 +13,8 @@
 #include <set>
 #include <thread>
 
+#include <pqxx/pqxx>
+
 #include "support/chat_helpers.hpp"
 #include "support/host_process.hpp"
 #include "support/nats_server.hpp"
@@ -418,6 +420,51 @@ TEST_F(Cluster, ASigkilledHostLosesNothingAndItsUsersGoOfflineAndResumeElsewhere
     got[seq] = text;
   }
   for (const auto& [seq, text] : acked) EXPECT_EQ(got[seq], text) << "carol never got seq " << seq;
+}
+
+// An ephemeral frame for conversation `id` in the hosts' bus envelope ("SB1"
+// and length-prefixed fields), as another host would publish it.
+std::string bus_envelope(std::int64_t id, const std::string& frame) {
+  std::string out = "SB1";
+  for (std::string field : {std::string("another-host"), std::to_string(id), std::string("0"), std::string(),
+                            std::string(), std::string("0"), std::string("0"), frame}) {
+    out += std::to_string(field.size()) + ":" + field;
+  }
+  return out;
+}
+
+TEST_F(Cluster, BusSqlDeliversARowWhoseTransactionCommittedLate) {
+  if (shape() != "sql-postgres") GTEST_SKIP() << "concerns bus-sql on PostgreSQL";
+  std::string alice_id = unique("alice");
+  auto alice = connect(1, alice_id);
+  auto conversation = group(*alice, {unique("bob")});
+  ASSERT_GT(conversation, 0);
+  alice->drain();
+  auto row = [&](pqxx::transaction_base& tx, const std::string& text) {
+    std::string frame = json::serialize(json::object{{"type", "probe"}, {"conversation_id", conversation}, {"text", text}});
+    std::string payload = bus_envelope(conversation, frame);
+    tx.exec_params("INSERT INTO " + table + " (subject, payload) VALUES ($1, $2)",
+                   "conv." + std::to_string(conversation), pqxx::binarystring(payload.data(), payload.size()));
+  };
+  // A publisher's transaction inserts first but commits last (a slow host);
+  // another commits meanwhile. Reading by id alone would pass the first row
+  // before it is visible and never return to it.
+  pqxx::connection slow_connection(env("DATABASE_URL")), fast_connection(env("DATABASE_URL"));
+  pqxx::work slow(slow_connection);
+  row(slow, "first");
+  {
+    pqxx::work fast(fast_connection);
+    row(fast, "second");
+    fast.commit();
+  }
+  EXPECT_FALSE(alice->next_of("probe", 500ms)) << "a row was delivered past an open older transaction";
+  slow.commit();
+  auto first = alice->next_of("probe", 5s);
+  ASSERT_TRUE(first) << "the row committed late was skipped";
+  EXPECT_EQ(first->at("text").as_string(), "first");
+  auto second = alice->next_of("probe", 5s);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->at("text").as_string(), "second");
 }
 
 TEST_F(Cluster, NatsOutageTurnsReadyFalseAndResumeFillsTheGap) {
