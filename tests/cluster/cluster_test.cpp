@@ -247,7 +247,6 @@ TEST_F(Cluster, EveryMemberGetsEveryMessageOnceAndInSeqOrder) {
       EXPECT_EQ(seq_of(frames[i]), static_cast<std::int64_t>(i) + 2) << users[u] << " got events out of order";
     }
     EXPECT_EQ(texts, expected) << users[u] << " got duplicates or strangers";
-    EXPECT_TRUE(clients[u]->silent_for(300ms) || true);
     auto extra = clients[u]->next_of("message.new", 300ms);
     EXPECT_FALSE(extra) << users[u] << " got a message twice";
   }
@@ -287,9 +286,7 @@ TEST_F(Cluster, PresenceIsClusterWide) {
   auto bob = connect(1, bob_id);
   auto conversation = group(*alice, {bob_id, carol_id});
   ASSERT_GT(conversation, 0);
-  auto asker = connect(2, unique("dave"));
-  // dave is not a member: carol asks instead, from host 2.
-  auto carol = connect(2, carol_id);
+  auto carol = connect(2, carol_id);  // asks from host 2
   auto has = [](std::set<std::string> want) {
     return [want](const std::set<std::string>& got) { return got == want; };
   };
@@ -318,7 +315,6 @@ TEST_F(Cluster, PresenceIsClusterWide) {
     }
   }
   EXPECT_TRUE(told);
-  (void)asker;
 }
 
 TEST_F(Cluster, ASigkilledHostLosesNothingAndItsUsersGoOfflineAndResumeElsewhere) {
