@@ -111,6 +111,7 @@ offset=1000000
 latency() {
   seconds=${1:-10}
   repetitions=${2:-1}
+  rate=${RATE:-200}  # messages/s offered in total; RATE=2000 shows where the writes saturate
   for _ in $(seq "$repetitions"); do
     for shape in single:gochannel:1 nats:nats:3 sql:sql:3; do
       label=${shape%%:*} rest=${shape#*:}
@@ -120,8 +121,8 @@ latency() {
       host_config "$label" "$bus" "$url"
       start_hosts "$work/$label.toml" "$count" 0
       taskset -c 1 $loadgen --targets "$targets" --secret "$secret" --seconds "$seconds" --warmup 2 \
-        --connections 1000 --conversation-size 10 --senders 1 --rate 200 \
-        --user-offset "$offset" --label "cluster-$label/latency-200"
+        --connections 1000 --conversation-size 10 --senders 1 --rate "$rate" \
+        --user-offset "$offset" --label "cluster-$label/latency-$rate"
       offset=$((offset + 100000))  # fresh users each run: the database is shared
       stop_hosts
     done

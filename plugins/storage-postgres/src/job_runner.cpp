@@ -142,9 +142,14 @@ void JobRunner::run_batch(Connection& connection, std::vector<std::unique_ptr<Jo
           // Nothing to isolate: a failed job only means nothing to commit.
           commit = batch.front()->run(tx);
         } else {
-          for (auto& job : batch) {
-            tx.exec("SAVEPOINT job");
-            tx.exec(job->run(tx) ? "RELEASE SAVEPOINT job" : "ROLLBACK TO SAVEPOINT job");
+          // Each job in its own savepoint; closing one and opening the next
+          // go together in one round trip.
+          tx.exec("SAVEPOINT job");
+          for (std::size_t i = 0; i < batch.size(); ++i) {
+            bool ok = batch[i]->run(tx);
+            bool last = i + 1 == batch.size();
+            std::string next = ok ? "RELEASE SAVEPOINT job" : "ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job";
+            tx.exec(last ? next : next + "; SAVEPOINT job");
           }
         }
         if (commit) {

@@ -355,15 +355,21 @@ void PostgresStorage::append_message(MessageDraft draft, EventDraft event, Compl
   TimeMs now = clock_.now_ms();
   write<MessageWrite>(
       [draft = std::move(draft), event = std::move(event), now](Tx& tx) -> Result<MessageWrite> {
-        // Lock the conversation first, so a client key sent to two hosts at
-        // once is seen by the second.
-        if (!lock_conversation(tx, draft.conversation_id)) return conversation_not_found(draft.conversation_id);
+        // The seq first: it locks the conversation, so a client key sent to
+        // two hosts at once is seen by the second. (A refused write gives the
+        // seq back with its savepoint.)
+        auto seq = next_seq(tx, draft.conversation_id);
+        if (!seq) return seq.error();
         if (!draft.client_key.empty()) {
           auto found = tx.exec_params(std::string("SELECT ") + kMessageColumns +
                                           " FROM messages m WHERE m.conversation_id = $1 AND m.author = $2"
                                           " AND m.client_key = $3",
                                       draft.conversation_id, draft.author, draft.client_key);
-          if (!found.empty()) return MessageWrite{message_from(found[0], 0), false, std::nullopt};
+          if (!found.empty()) {
+            // Nothing is appended: give the seq back.
+            tx.exec_params("UPDATE conversations SET last_seq = last_seq - 1 WHERE id = $1", draft.conversation_id);
+            return MessageWrite{message_from(found[0], 0), false, std::nullopt};
+          }
         }
         if (draft.reply_to != 0) {
           auto target = load_message(tx, draft.reply_to);
@@ -372,19 +378,19 @@ void PostgresStorage::append_message(MessageDraft draft, EventDraft event, Compl
                                                    " not found in this conversation");
           }
         }
-        auto seq = next_seq(tx, draft.conversation_id);
-        if (!seq) return seq.error();
+        // The message and its event in one statement: one round trip.
+        std::string payload = event.payload.empty() ? std::string("{}") : event.payload;
         auto ins = tx.exec_params(
-            "INSERT INTO messages AS m (conversation_id, seq, author, text, reply_to, attachments, client_key, "
-            "created_at) VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), $8) RETURNING " +
-                std::string(kMessageColumns),
+            "WITH m AS (INSERT INTO messages (conversation_id, seq, author, text, reply_to, attachments, client_key, "
+            "created_at) VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), $8) RETURNING *), "
+            "e AS (INSERT INTO events (conversation_id, seq, type, actor, message_id, payload, created_at) "
+            "SELECT m.conversation_id, m.seq, $9, $10, m.id, $11, m.created_at FROM m) "
+            "SELECT " + std::string(kMessageColumns) + " FROM m",
             draft.conversation_id, *seq, draft.author, draft.text, draft.reply_to,
-            draft.attachments.empty() ? std::string("[]") : draft.attachments, draft.client_key, now);
+            draft.attachments.empty() ? std::string("[]") : draft.attachments, draft.client_key, now, event.type,
+            event.actor, payload);
         Message message = message_from(ins[0], 0);
-        EventDraft e = event;
-        e.message_id = message.id;
-        Event appended = insert_event(tx, draft.conversation_id, *seq, std::move(e), now);
-        appended.message = message;
+        Event appended{draft.conversation_id, *seq, event.type, event.actor, message.id, payload, now, message};
         return MessageWrite{std::move(message), true, std::move(appended)};
       },
       std::move(done));
