@@ -107,6 +107,18 @@ TEST_F(Sequencing, AJoinHereStartsSequencingAndReadsWhatTheSubscriptionMissed) {
   EXPECT_EQ(delivered, (std::vector<Seq>{7, 8, 9}));
 }
 
+TEST_F(Sequencing, ASessionsLoadedPositionStartsSequencingThere) {
+  // A session loaded the conversation at seq 10; 11 is late on the bus when
+  // 12 arrives first: 11 is still delivered, before 12, and 10 never.
+  stored = {10, 11, 12};
+  sequencer.track(1, 10);
+  sequencer.offer(1, event(12));
+  sequencer.offer(1, event(10));
+  EXPECT_TRUE(delivered.empty());
+  sequencer.offer(1, event(11));
+  EXPECT_EQ(delivered, (std::vector<Seq>{11, 12}));
+}
+
 TEST_F(Sequencing, AnOlderReadNeverSkipsANewerGap) {
   // The join's read is in flight when a new gap opens (9 is late on the
   // bus); its answer predates 9 and must not count as "storage lacks 9".

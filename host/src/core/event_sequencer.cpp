@@ -31,9 +31,17 @@ void EventSequencer::stop() {
   timer_->cancel();
 }
 
-void EventSequencer::track(ConversationId id) {
+void EventSequencer::track(ConversationId id, Seq known_last) {
   std::lock_guard lock(mutex_);
-  states_[id].tracked = true;
+  State& state = states_[id];
+  state.tracked = true;
+  if (state.next == 0 && known_last > 0) {
+    state.next = known_last + 1;
+    state.probe = true;
+    state.waiting_since = std::chrono::steady_clock::now();
+    waiting_.insert(id);
+    arm();
+  }
 }
 
 void EventSequencer::untrack(ConversationId id) {

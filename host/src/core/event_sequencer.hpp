@@ -45,7 +45,11 @@ class EventSequencer {
 
   // Any thread.
   void offer(ConversationId id, SequencedEvent event);
-  void track(ConversationId id);
+  // A session here is in the conversation; `known_last`, if given, is the
+  // conversation's last seq as storage showed it to that session: sequencing
+  // starts after it (and reads storage once after `wait` for what the bus
+  // subscription missed meanwhile).
+  void track(ConversationId id, Seq known_last = 0);
   // Whether a user has a session on this host: a join event for them starts
   // sequencing the conversation at once, before their session subscribes.
   void set_local_user_check(std::function<bool(const UserId&)> check) { is_local_ = std::move(check); }

@@ -164,10 +164,10 @@ void Fanout::on_bus_message(std::string_view subject, std::string_view payload) 
   }
 }
 
-void Fanout::add_interest(ConversationId id) {
+void Fanout::add_interest(ConversationId id, Seq known_last) {
   std::lock_guard lock(interest_mutex_);
   if (interest_[id]++ == 0) {
-    sequencer_->track(id);
+    sequencer_->track(id, known_last);
     if (auto s = bus_.subscribe(subject(id)); !s) {
       log_.warn("bus subscribe failed", {{"conversation_id", std::to_string(id)}, {"error", s.error().message}});
     }

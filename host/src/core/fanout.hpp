@@ -46,7 +46,7 @@ class Fanout {
   void on_bus_message(std::string_view subject, std::string_view payload);
 
   // Worker threads: a worker has its first / lost its last session in `id`.
-  void add_interest(ConversationId id);
+  void add_interest(ConversationId id, Seq known_last = 0);
   void remove_interest(ConversationId id);
   void count_deliveries(std::size_t n) { deliveries_.add(n); }
 

@@ -51,11 +51,11 @@ void Worker::detach(WsSession* session) {
   for (ConversationId id : conversations) unsubscribe(session, id);
 }
 
-void Worker::subscribe(WsSession* session, ConversationId id) {
+void Worker::subscribe(WsSession* session, ConversationId id, Seq known_last) {
   if (session->in(id)) return;
   session->add_conversation(id);
   auto& list = members_[id];
-  if (list.empty()) fanout_.add_interest(id);
+  if (list.empty()) fanout_.add_interest(id, known_last);
   list.push_back(session);
 }
 

@@ -50,7 +50,8 @@ class Worker {
   // Worker thread only.
   void attach(WsSession* session);
   void detach(WsSession* session);
-  void subscribe(WsSession* session, ConversationId id);
+  // `known_last`: the conversation's last seq as the session loaded it (0: unknown).
+  void subscribe(WsSession* session, ConversationId id, Seq known_last = 0);
   void unsubscribe(WsSession* session, ConversationId id);
   void deliver(ConversationId id, const std::shared_ptr<const std::string>& frame,
                const std::shared_ptr<const DeliveryMeta>& meta);

@@ -52,13 +52,13 @@ void CommandDispatcher::load_conversations(std::shared_ptr<WsSession> session, C
           session->post([](WsSession& s) { s.close(close_code::internal_error, "storage unavailable, retry"); });
           return;
         }
-        std::vector<ConversationId> ids;
-        for (const auto& c : r.value()) ids.push_back(c.id);
+        std::vector<std::pair<ConversationId, Seq>> ids;  // and each one's last seq
+        for (const auto& c : r.value()) ids.emplace_back(c.id, c.last_seq);
         bool more = ids.size() == static_cast<std::size_t>(kPage);
-        ConversationId last = ids.empty() ? 0 : ids.back();
+        ConversationId last = ids.empty() ? 0 : ids.back().first;
         std::size_t total = loaded + ids.size();
         session->post([this, ids = std::move(ids), more, last, total](WsSession& s) {
-          for (ConversationId id : ids) s.worker().subscribe(&s, id);
+          for (const auto& [id, last_seq] : ids) s.worker().subscribe(&s, id, last_seq);
           if (more) {
             load_conversations(s.shared_from_this(), last, total);
             return;
