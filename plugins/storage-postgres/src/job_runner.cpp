@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <future>
+#include <pqxx/nontransaction>
 #include <pqxx/transaction>
 
 namespace postgres_storage {
@@ -126,7 +127,11 @@ void JobRunner::run_batch(Connection& connection, std::vector<std::unique_ptr<Jo
         reconnects_.add();
         reconnected = true;
       }
-      if (options_.read_only) {
+      if (options_.read_only && !batch.front()->needs_snapshot()) {
+        // One statement, one round trip, in autocommit.
+        pqxx::nontransaction tx(*connection.pq);
+        for (auto& job : batch) job->run(tx);
+      } else if (options_.read_only) {
         pqxx::read_transaction tx(*connection.pq);
         bool ok = true;
         for (auto& job : batch) ok = job->run(tx) && ok;

@@ -39,14 +39,19 @@ class Job {
   virtual bool run(pqxx::transaction_base& tx) = 0;
   // After the transaction: committed, or failed with `error`.
   virtual void finish(const switchboard::Error* error) = 0;
+  // Reads only: false for a single statement, which needs no transaction
+  // (saves the BEGIN and COMMIT round trips).
+  virtual bool needs_snapshot() const { return true; }
 };
 
 template <class T>
 class TypedJob final : public Job {
  public:
   using Body = std::function<switchboard::Result<T>(pqxx::transaction_base&)>;
-  TypedJob(Body body, std::function<void(switchboard::Result<T>)> done)
-      : body_(std::move(body)), done_(std::move(done)) {}
+  TypedJob(Body body, std::function<void(switchboard::Result<T>)> done, bool snapshot = true)
+      : body_(std::move(body)), done_(std::move(done)), snapshot_(snapshot) {}
+
+  bool needs_snapshot() const override { return snapshot_; }
 
   bool run(pqxx::transaction_base& tx) override {
     try {
@@ -70,6 +75,7 @@ class TypedJob final : public Job {
   Body body_;
   std::function<void(switchboard::Result<T>)> done_;
   std::optional<switchboard::Result<T>> result_;
+  bool snapshot_ = true;
 };
 
 struct RunnerOptions {
@@ -86,8 +92,9 @@ class JobRunner {
   ~JobRunner();  // runs what is queued, then stops
 
   template <class T>
-  void submit(typename TypedJob<T>::Body body, std::function<void(switchboard::Result<T>)> done) {
-    enqueue(std::make_unique<TypedJob<T>>(std::move(body), std::move(done)));
+  void submit(typename TypedJob<T>::Body body, std::function<void(switchboard::Result<T>)> done,
+              bool snapshot = true) {
+    enqueue(std::make_unique<TypedJob<T>>(std::move(body), std::move(done), snapshot));
   }
 
   // Blocks until every job submitted before it has finished.

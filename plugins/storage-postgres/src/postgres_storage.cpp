@@ -142,6 +142,8 @@ Result<MessageWrite> message_changed(Tx& tx, const pqxx::row& updated, EventDraf
 }
 
 bool valid_draft(const EventDraft& e) { return !e.type.empty(); }
+
+constexpr bool kOneStatement = false;  // read(..., kOneStatement): no snapshot needed
 Error bad_event() { return make_error(Errc::bad_request, "event type is empty"); }
 
 
@@ -258,7 +260,7 @@ void PostgresStorage::get_conversation(ConversationId id, Completion<Conversatio
         if (auto c = load_conversation(tx, id)) return *c;
         return conversation_not_found(id);
       },
-      std::move(done));
+      std::move(done), kOneStatement);
 }
 
 void PostgresStorage::list_conversations(UserId user, ConversationPage page, Completion<std::vector<Conversation>> done) {
@@ -272,7 +274,7 @@ void PostgresStorage::list_conversations(UserId user, ConversationPage page, Com
         for (const auto& row : r) out.push_back(conversation_from(row));
         return out;
       },
-      std::move(done));
+      std::move(done), kOneStatement);
 }
 
 void PostgresStorage::reset_stream(ConversationId id, Completion<Conversation> done) {
@@ -332,7 +334,7 @@ void PostgresStorage::get_member(ConversationId id, UserId user, Completion<Memb
         if (auto m = load_member(tx, id, user)) return *m;
         return make_error(Errc::not_found, user + " is not a member of conversation " + std::to_string(id));
       },
-      std::move(done));
+      std::move(done), kOneStatement);
 }
 
 void PostgresStorage::list_members(ConversationId id, Completion<std::vector<Member>> done) {
@@ -438,7 +440,7 @@ void PostgresStorage::get_message(MessageId id, Completion<Message> done) {
         if (auto m = load_message(tx, id)) return *m;
         return make_error(Errc::not_found, "message " + std::to_string(id) + " not found");
       },
-      std::move(done));
+      std::move(done), kOneStatement);
 }
 
 void PostgresStorage::append_event(ConversationId id, EventDraft event, Completion<Event> done) {
@@ -505,7 +507,7 @@ void PostgresStorage::count_events(EventCount query, Completion<std::int64_t> do
             query.conversation_id, query.after, query.type, query.not_actor, query.skip_deleted_messages);
         return i64(r[0][0]);
       },
-      std::move(done));
+      std::move(done), kOneStatement);
 }
 
 void PostgresStorage::change_record(RecordChange change, Completion<RecordOutcome> done) {
@@ -582,7 +584,7 @@ void PostgresStorage::list_records(RecordQuery query, Completion<std::vector<Rec
         for (const auto& row : r) out.push_back(record_from(row));
         return out;
       },
-      std::move(done));
+      std::move(done), kOneStatement);
 }
 
 Status PostgresStorage::flush() { return writer_->flush(); }

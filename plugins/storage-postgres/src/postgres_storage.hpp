@@ -63,9 +63,10 @@ class PostgresStorage final : public switchboard::Storage {
   void write(typename TypedJob<T>::Body body, switchboard::Completion<T> done) {
     writer_->submit<T>(std::move(body), std::move(done));
   }
+  // `snapshot` false: the body runs one statement (no transaction needed).
   template <class T>
-  void read(typename TypedJob<T>::Body body, switchboard::Completion<T> done) {
-    reader_->submit<T>(std::move(body), std::move(done));
+  void read(typename TypedJob<T>::Body body, switchboard::Completion<T> done, bool snapshot = true) {
+    reader_->submit<T>(std::move(body), std::move(done), snapshot);
   }
   void maintain_partitions();
 
