@@ -15,6 +15,7 @@
 
 #include <pqxx/pqxx>
 
+#include "core/bus_wire.hpp"
 #include "support/chat_helpers.hpp"
 #include "support/host_process.hpp"
 #include "support/nats_server.hpp"
@@ -418,14 +419,19 @@ TEST_F(Cluster, ASigkilledHostLosesNothingAndItsUsersGoOfflineAndResumeElsewhere
   for (const auto& [seq, text] : acked) EXPECT_EQ(got[seq], text) << "carol never got seq " << seq;
 }
 
-// An ephemeral frame for conversation `id` in the hosts' bus envelope ("SB1"
-// and length-prefixed fields), as another host would publish it.
+// An ephemeral frame for conversation `id` in the hosts' bus envelope, as
+// another host would publish it: origin, conversation, seq 0, no except, no
+// only, no joins, no leaves, the frame.
 std::string bus_envelope(std::int64_t id, const std::string& frame) {
   std::string out = "SB1";
-  for (std::string field : {std::string("another-host"), std::to_string(id), std::string("0"), std::string(),
-                            std::string(), std::string("0"), std::string("0"), frame}) {
-    out += std::to_string(field.size()) + ":" + field;
-  }
+  host::wire::put(out, "another-host");
+  host::wire::put(out, id);
+  host::wire::put(out, std::int64_t{0});
+  host::wire::put(out, "");
+  host::wire::put(out, "");
+  host::wire::put_users(out, {});
+  host::wire::put_users(out, {});
+  host::wire::put(out, frame);
   return out;
 }
 

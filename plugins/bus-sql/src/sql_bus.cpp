@@ -49,14 +49,12 @@ class SqlBus final : public Bus {
         auto url = config.string("url");
         if (!url) config.fail("url", "is required when backend = \"postgres\"");
         if (config.string("path")) config.fail("path", "is for backend = \"sqlite\"");
-        publish_log_ = std::make_unique<PostgresLog>(*url, table);
-        poll_log_ = std::make_unique<PostgresLog>(*url, table);
+        log_table_ = std::make_unique<PostgresLog>(*url, table);
       } else if (backend_ == "sqlite") {
         auto path = config.string("path");
         if (!path) config.fail("path", "is required when backend = \"sqlite\"");
         if (config.string("url")) config.fail("url", "is for backend = \"postgres\"");
-        publish_log_ = std::make_unique<SqliteLog>(*path, table);
-        poll_log_ = std::make_unique<SqliteLog>(*path, table);
+        log_table_ = std::make_unique<SqliteLog>(*path, table);
       } else {
         config.fail("backend", "must be \"postgres\" or \"sqlite\"");
       }
@@ -178,7 +176,7 @@ class SqlBus final : public Bus {
       // or the bus closes; the queue meanwhile fills up and then refuses.
       for (int attempt = 0;; ++attempt) {
         try {
-          publish_log_->append(batch);
+          log_table_->append(batch);
           published_.add(batch.size());
           set_error(publish_error_, {});
           break;
@@ -210,9 +208,9 @@ class SqlBus final : public Bus {
       lock.unlock();
       std::vector<BusRow> rows;
       try {
-        rows = poll_log_->poll(kLimit);
+        rows = log_table_->poll(kLimit);
         if (Clock::now() >= next_prune) {
-          pruned_.add(poll_log_->prune(retention_));
+          pruned_.add(log_table_->prune(retention_));
           next_prune = Clock::now() + std::max<Clock::duration>(retention_ / 4, std::chrono::seconds(1));
         }
         set_error(poll_error_, {});
@@ -242,8 +240,8 @@ class SqlBus final : public Bus {
   std::chrono::milliseconds retention_{60000};
   std::size_t batch_max_ = 500;
   std::size_t queue_bytes_ = 64 << 20;
-  std::unique_ptr<MessageLog> publish_log_;
-  std::unique_ptr<MessageLog> poll_log_;
+  // One connection appends (publisher thread), another polls and prunes (poller thread).
+  std::unique_ptr<MessageLog> log_table_;
 
   // Delivery: the handler runs under mutex_, so unsubscribe and stop wait for it.
   std::mutex mutex_;

@@ -21,12 +21,17 @@ class SqliteLog final : public MessageLog {
 
  private:
   sqlite3* open(const std::string& path);
+  void close();
+  sqlite3_stmt* prepare(sqlite3* db, const std::string& sql);
   void exec(sqlite3* db, const std::string& sql);
   [[noreturn]] void fail(sqlite3* db, const std::string& what);
 
   std::string table_;
-  sqlite3* writer_ = nullptr;
-  sqlite3* reader_ = nullptr;
+  sqlite3* writer_ = nullptr;  // append (the publisher's thread)
+  sqlite3* reader_ = nullptr;  // poll and prune (the poller's thread)
+  sqlite3_stmt* insert_ = nullptr;
+  sqlite3_stmt* select_ = nullptr;
+  sqlite3_stmt* delete_ = nullptr;
   std::int64_t cursor_ = 0;
 };
 
