@@ -134,5 +134,41 @@ TEST(WsFrame, ReportsTheCloseCode) {
   EXPECT_EQ(r.close, 1001);
 }
 
+TEST(WsFrame, OneByteSegmentsOfALargeFrameStayLinear) {
+  // 4 MiB fed one byte at a time: a parser that re-copied what it holds on
+  // every read would move ~8 TB here and never finish.
+  std::string payload(4 << 20, 'q');
+  std::string frame = client_frame(0x81, payload);
+  FrameParser p(8 << 20);
+  Recorder r;
+  std::string why;
+  for (std::size_t i = 0; i < frame.size(); ++i) {
+    char byte = frame[i];
+    ASSERT_EQ(p.feed(&byte, 1, r, why), 0) << "at byte " << i << ": " << why;
+  }
+  ASSERT_EQ(r.texts.size(), 1u);
+  EXPECT_EQ(r.texts[0].size(), payload.size());
+  EXPECT_EQ(p.buffered(), 0u);
+}
+
+TEST(WsFrame, RefusesCloseCodesAndReasonsAPeerMayNotSend) {
+  for (std::uint16_t code : {0, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, 65535}) {
+    FrameParser p(1024);
+    Recorder r;
+    std::string payload{static_cast<char>(code >> 8), static_cast<char>(code & 0xFF)};
+    EXPECT_EQ(feed(p, r, client_frame(0x88, payload)), close_code::protocol_error) << "code " << code;
+  }
+  for (std::uint16_t code : {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999}) {
+    FrameParser p(1024);
+    Recorder r;
+    std::string payload{static_cast<char>(code >> 8), static_cast<char>(code & 0xFF)};
+    EXPECT_EQ(feed(p, r, client_frame(0x88, payload + "ok")), 0) << "code " << code;
+    EXPECT_EQ(r.close, code);
+  }
+  FrameParser p(1024);
+  Recorder r;
+  EXPECT_EQ(feed(p, r, client_frame(0x88, std::string("\x03\xe8", 2) + "bad \xff")), close_code::protocol_error);
+}
+
 }  // namespace
 }  // namespace switchboard::host

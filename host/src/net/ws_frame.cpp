@@ -174,6 +174,19 @@ std::size_t FrameParser::parse_frame(char* data, std::size_t size, Handler& hand
         code = static_cast<std::uint16_t>((static_cast<unsigned char>(payload[0]) << 8) |
                                           static_cast<unsigned char>(payload[1]));
         reason = {payload + 2, n - 2};
+        // RFC 6455 7.4: codes a peer may send are 1000-1003, 1007-1014
+        // (IANA-registered) and 3000-4999; 1004-1006 and 1015 are never sent.
+        bool known = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
+        if (!known) {
+          close = close_code::protocol_error;
+          why = "close code " + std::to_string(code) + " is not one a peer may send";
+          return total;
+        }
+        if (!valid_utf8(reason)) {
+          close = close_code::protocol_error;
+          why = "close reason is not valid UTF-8";
+          return total;
+        }
       }
       closed_ = true;
       handler.on_close(code, reason);
@@ -221,28 +234,66 @@ std::size_t FrameParser::parse_frame(char* data, std::size_t size, Handler& hand
   return total;
 }
 
+namespace {
+
+// Bytes the frame starting at `data` needs in all: its header if that is
+// incomplete, else header, mask and payload. 0: not even two bytes yet.
+std::size_t frame_needs(const char* data, std::size_t size) {
+  if (size < 2) return 2;
+  auto b1 = static_cast<unsigned char>(data[1]);
+  std::uint64_t len = b1 & 0x7F;
+  std::size_t header = len == 126 ? 4 : len == 127 ? 10 : 2;
+  std::size_t mask = (b1 & 0x80) ? 4 : 0;
+  if (size < header) return header;
+  if (len == 126) {
+    len = (static_cast<std::uint64_t>(static_cast<unsigned char>(data[2])) << 8) | static_cast<unsigned char>(data[3]);
+  } else if (len == 127) {
+    len = 0;
+    for (int i = 0; i < 8; ++i) len = (len << 8) | static_cast<unsigned char>(data[2 + i]);
+  }
+  // parse_frame refuses anything this large before its payload arrives.
+  if (len > (std::uint64_t{1} << 40)) return header + mask;
+  return header + mask + static_cast<std::size_t>(len);
+}
+
+}  // namespace
+
 std::uint16_t FrameParser::feed(char* input, std::size_t input_size, Handler& handler, std::string& why) {
   std::uint16_t close = 0;
+  // An unfinished frame from earlier reads is topped up with only the bytes
+  // it still needs, and parsed once it is whole (or its header is refused):
+  // every byte is copied at most once, however the input is segmented.
+  while (!pending_.empty() && input_size > 0 && !closed_) {
+    std::size_t needs = frame_needs(pending_.data(), pending_.size());
+    std::size_t take = std::min(input_size, needs > pending_.size() ? needs - pending_.size() : 0);
+    pending_.append(input, take);
+    input += take;
+    input_size -= take;
+    std::size_t used = parse_frame(pending_.data(), pending_.size(), handler, close, why);
+    if (close) return close;
+    if (used == 0) {
+      if (take == 0) {  // cannot happen: a frame with all it needs parses
+        why = "unparsable frame";
+        return close_code::protocol_error;
+      }
+      continue;  // the header grew, its full size is known now; or wait for more
+    }
+    std::string().swap(pending_);
+  }
+  if (!pending_.empty()) return 0;
   // Frames complete within `input` are parsed (and unmasked) in place; only
   // the tail of an unfinished frame is copied into pending_.
-  std::string joined;
-  char* data = input;
-  std::size_t size = input_size;
-  if (!pending_.empty()) {
-    pending_.append(input, input_size);
-    joined.swap(pending_);
-    data = joined.data();
-    size = joined.size();
-  }
   std::size_t offset = 0;
-  while (offset < size && !closed_) {
-    std::size_t used = parse_frame(data + offset, size - offset, handler, close, why);
+  while (offset < input_size && !closed_) {
+    std::size_t used = parse_frame(input + offset, input_size - offset, handler, close, why);
     if (close) return close;
     if (used == 0) break;
     offset += used;
   }
-  if (offset < size && !closed_) pending_.assign(data + offset, size - offset);
-  if (pending_.empty() && pending_.capacity() > 0) std::string().swap(pending_);
+  if (offset < input_size && !closed_) {
+    // Grows geometrically as bytes arrive, never to a size the peer announced.
+    pending_.assign(input + offset, input_size - offset);
+  }
   return 0;
 }
 

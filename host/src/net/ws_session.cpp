@@ -289,7 +289,13 @@ void WsSession::close(std::uint16_t code, std::string_view reason, bool drop_que
   queued_bytes_ += frame->size();
   queue_.push_back(Outbound{frame, false});
   shutdown_after_write_ = true;
-  if (!writing_) write();
+  // Written in the worker's flush pass, never from here: close() is reached
+  // from send() while the worker iterates a conversation's members, and a
+  // write that fails would finish() and detach this session from that list.
+  if (!writing_ && !dirty_) {
+    dirty_ = true;
+    worker_.mark_dirty(shared_from_this());
+  }
   if (was_starting) read();  // to see the peer's answer
 }
 

@@ -88,6 +88,16 @@ std::shared_ptr<PluginLibrary> PluginLibrary::open(const std::filesystem::path& 
     refuse(file, who + " has no " + kFactorySymbol + " symbol (export it with SWITCHBOARD_PLUGIN)");
   }
   self->factory_ = &self->library_->get_alias<PluginFactory>(kFactorySymbol);
+  // Accepted: the library stays mapped until the process exits, even after
+  // its objects are destroyed and the handle is closed. A plugin's code may
+  // still be referenced then: a std::function it built, held in a storage
+  // queue or an io_context, or a thread it started and detached.
+  if (void* pinned = dlopen(file.c_str(), RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE)) {
+    dlclose(pinned);  // drops the extra reference; RTLD_NODELETE stays
+  } else {
+    const char* detail = dlerror();
+    refuse(file, "cannot pin the library in memory: " + std::string(detail ? detail : "dlopen failed"));
+  }
   return self;
 }
 

@@ -175,6 +175,7 @@ int serve(const HostConfig& config, PluginSet& plugins, HostServices& services, 
   // Writes acknowledged already are committed; this waits for in-flight ones,
   // whose completions may still reach the features: stop those after.
   auto flushed = storage.flush();
+  storage.stop();
   features.stop();
   if (!flushed) {
     log.error("storage flush failed", {{"error", flushed.error().message}});

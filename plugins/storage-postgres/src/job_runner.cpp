@@ -18,56 +18,71 @@ JobRunner::JobRunner(RunnerOptions options, switchboard::Logger& log, switchboar
       retries_(metrics.counter("storage_postgres_" + options_.name + "_retries_total",
                                "Transactions run again after a deadlock, serialization failure or lost connection")),
       reconnects_(metrics.counter("storage_postgres_" + options_.name + "_connects_total",
-                                  "Connections opened to PostgreSQL")) {
-  for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this] { run(); });
+                                  "Connections opened to PostgreSQL")),
+      refused_(metrics.counter("storage_postgres_" + options_.name + "_refused_total",
+                               "Jobs refused with unavailable: queue full (queue_max) or storage stopping")),
+      running_(static_cast<std::size_t>(options_.threads), 0) {
+  for (int i = 0; i < options_.threads; ++i) {
+    threads_.emplace_back([this, i] { run(static_cast<std::size_t>(i)); });
+  }
 }
 
-JobRunner::~JobRunner() {
+JobRunner::~JobRunner() { stop(); }
+
+void JobRunner::stop() {
   {
     std::lock_guard lock(mutex_);
+    if (stopped_) return;
     stopping_ = true;
+    stopped_ = true;
   }
   wake_.notify_all();
+  // Each thread leaves once the queue is empty: everything accepted runs.
   for (auto& t : threads_) t.join();
+  threads_.clear();
 }
 
 void JobRunner::enqueue(std::unique_ptr<Job> job) {
+  const char* refused = nullptr;
   {
     std::lock_guard lock(mutex_);
-    if (!stopping_) {
-      queue_.push_back(std::move(job));
-      job = nullptr;
+    if (stopping_) {
+      refused = "storage-postgres: stopping";
+    } else if (queue_.size() >= options_.queue_max) {
+      refused = "storage-postgres: too many operations waiting (queue_max); retry later";
+    } else {
+      queue_.push_back(Queued{next_ticket_++, std::move(job)});
     }
   }
-  if (job) {
-    Error closed{Errc::unavailable, "storage-postgres: closing"};
-    job->finish(&closed);
+  if (refused) {
+    refused_.add();
+    Error error{Errc::unavailable, refused};
+    job->finish(&error);
     return;
   }
   wake_.notify_one();
 }
 
-switchboard::Status JobRunner::flush() {
-  std::promise<switchboard::Status> done;
-  auto future = done.get_future();
-  // With several threads, a marker per thread: each finishes only after the
-  // jobs its thread took before it.
-  auto left = std::make_shared<std::atomic<int>>(options_.threads);
-  auto failed = std::make_shared<std::optional<Error>>();
-  auto failed_mutex = std::make_shared<std::mutex>();
-  for (int i = 0; i < options_.threads; ++i) {
-    submit<bool>([](pqxx::transaction_base&) -> switchboard::Result<bool> { return true; },
-                 [&done, left, failed, failed_mutex](switchboard::Result<bool> r) {
-                   if (!r) {
-                     std::lock_guard lock(*failed_mutex);
-                     *failed = r.error();
-                   }
-                   if (left->fetch_sub(1) == 1) {
-                     done.set_value(*failed ? switchboard::Status{**failed} : switchboard::Status{});
-                   }
-                 });
+std::uint64_t JobRunner::oldest_unfinished() const {
+  std::uint64_t oldest = queue_.empty() ? next_ticket_ : queue_.front().ticket;
+  for (std::uint64_t t : running_) {
+    if (t != 0 && t < oldest) oldest = t;
   }
-  return future.get();
+  return oldest;
+}
+
+switchboard::Status JobRunner::flush() {
+  std::unique_lock lock(mutex_);
+  std::uint64_t last = next_ticket_ - 1;  // every job submitted before this call
+  std::uint64_t failures_before = failures_;
+  // A batch holds contiguous tickets and finishes as a whole, so once the
+  // oldest unfinished ticket is past `last`, every earlier job is done —
+  // including those another thread was still committing when we were called.
+  finished_.wait(lock, [&] { return oldest_unfinished() > last; });
+  if (failures_ > failures_before && last_failure_ && last_failure_ticket_ <= last) {
+    return switchboard::Status{*last_failure_};
+  }
+  return {};
 }
 
 void JobRunner::probe() {
@@ -95,25 +110,40 @@ void JobRunner::mark(bool ok, const std::string& error) {
   if (!was && ok) log_.info("PostgreSQL available again", {{"runner", options_.name}});
 }
 
-void JobRunner::run() {
+void JobRunner::run(std::size_t index) {
   Connection connection;
   std::vector<std::unique_ptr<Job>> batch;
   std::unique_lock lock(mutex_);
   for (;;) {
     wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
     if (queue_.empty() && stopping_) return;
+    std::uint64_t first = queue_.front().ticket;
     while (!queue_.empty() && batch.size() < options_.batch_max) {
-      batch.push_back(std::move(queue_.front()));
+      batch.push_back(std::move(queue_.front().job));
       queue_.pop_front();
     }
+    running_[index] = first;
     lock.unlock();
-    run_batch(connection, batch);
+    std::optional<Error> failed;
+    try {
+      failed = run_batch(connection, batch);
+    } catch (...) {
+      // A completion threw: nothing of ours may leave this thread.
+      log_.error("a storage completion threw; it was ignored", {{"runner", options_.name}});
+    }
     batch.clear();
     lock.lock();
+    running_[index] = 0;
+    if (failed) {
+      ++failures_;
+      last_failure_ = std::move(failed);
+      last_failure_ticket_ = first;
+    }
+    finished_.notify_all();
   }
 }
 
-void JobRunner::run_batch(Connection& connection, std::vector<std::unique_ptr<Job>>& batch) {
+std::optional<Error> JobRunner::run_batch(Connection& connection, std::vector<std::unique_ptr<Job>>& batch) {
   constexpr int kAttempts = 5;
   std::optional<Error> failure;
   for (int attempt = 1;; ++attempt) {
@@ -184,7 +214,14 @@ void JobRunner::run_batch(Connection& connection, std::vector<std::unique_ptr<Jo
       retries_.add();
     }
   }
-  for (auto& job : batch) job->finish(failure ? &*failure : nullptr);
+  for (auto& job : batch) {
+    try {
+      job->finish(failure ? &*failure : nullptr);
+    } catch (...) {
+      log_.error("a storage completion threw; it was ignored", {{"runner", options_.name}});
+    }
+  }
+  return failure;
 }
 
 }  // namespace postgres_storage

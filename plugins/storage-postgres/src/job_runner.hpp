@@ -84,12 +84,15 @@ struct RunnerOptions {
   int threads = 1;
   std::size_t batch_max = 1;
   bool read_only = false;
+  // Jobs waiting for a connection at most; past it a job is refused at once
+  // with `unavailable` instead of growing the queue until memory runs out.
+  std::size_t queue_max = 10000;
 };
 
 class JobRunner {
  public:
   JobRunner(RunnerOptions options, switchboard::Logger& log, switchboard::Metrics& metrics);
-  ~JobRunner();  // runs what is queued, then stops
+  ~JobRunner();  // stop()
 
   template <class T>
   void submit(typename TypedJob<T>::Body body, std::function<void(switchboard::Result<T>)> done,
@@ -97,8 +100,13 @@ class JobRunner {
     enqueue(std::make_unique<TypedJob<T>>(std::move(body), std::move(done), snapshot));
   }
 
-  // Blocks until every job submitted before it has finished.
+  // Blocks until every job submitted before it has finished (its completion
+  // returned), whichever thread runs it. Failed if any of them failed to commit.
   switchboard::Status flush();
+  // Refuses new jobs (`unavailable`, completed at once on the caller's
+  // thread), runs every job already queued to its completion, joins the
+  // threads. Idempotent; after it returns no completion runs.
+  void stop();
   // False after a connection or commit failed, until a transaction succeeds.
   bool healthy() const noexcept { return healthy_.load(); }
   // While unhealthy: queues one trivial transaction (at most one at a time)
@@ -110,9 +118,16 @@ class JobRunner {
   struct Connection {
     std::unique_ptr<pqxx::connection> pq;
   };
+  struct Queued {
+    std::uint64_t ticket;
+    std::unique_ptr<Job> job;
+  };
   void enqueue(std::unique_ptr<Job> job);
-  void run();
-  void run_batch(Connection& connection, std::vector<std::unique_ptr<Job>>& batch);
+  void run(std::size_t index);
+  // The batch's failure, if it did not commit.
+  std::optional<switchboard::Error> run_batch(Connection& connection, std::vector<std::unique_ptr<Job>>& batch);
+  // The oldest ticket not finished yet (queued or running); next_ticket_ if none.
+  std::uint64_t oldest_unfinished() const;
   void mark(bool ok, const std::string& error);
 
   RunnerOptions options_;
@@ -121,10 +136,22 @@ class JobRunner {
   switchboard::Counter& retries_;
   switchboard::Counter& reconnects_;
 
+  switchboard::Counter& refused_;
+
   mutable std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<std::unique_ptr<Job>> queue_;
+  std::condition_variable wake_;      // runners: work or stop
+  std::condition_variable finished_;  // flush: a batch finished
+  std::deque<Queued> queue_;
+  std::uint64_t next_ticket_ = 1;
+  // Per runner thread: the first ticket of the batch it runs (0: idle).
+  std::vector<std::uint64_t> running_;
+  // Batches that failed to commit: how many, and the last one's error and
+  // its oldest ticket (for flush's answer).
+  std::uint64_t failures_ = 0;
+  std::optional<switchboard::Error> last_failure_;
+  std::uint64_t last_failure_ticket_ = 0;
   bool stopping_ = false;
+  bool stopped_ = false;
   std::atomic<bool> healthy_{true};
   std::atomic<bool> probing_{false};
   std::string last_error_;

@@ -158,6 +158,8 @@ PostgresStorage::PostgresStorage(PluginContext& context) : clock_(context.clock(
   if (writers < 1 || writers > 64) config.fail("writers", "must be between 1 and 64");
   auto batch_max = config.integer_or("batch_max", 256);
   if (batch_max < 1) config.fail("batch_max", "must be at least 1");
+  auto queue_max = config.integer_or("queue_max", 10000);
+  if (queue_max < 1) config.fail("queue_max", "must be at least 1");
   months_ahead_ = static_cast<int>(config.integer_or("partitions_ahead", 3));
   if (months_ahead_ < 1 || months_ahead_ > 24) config.fail("partitions_ahead", "must be between 1 and 24 months");
 
@@ -176,23 +178,31 @@ PostgresStorage::PostgresStorage(PluginContext& context) : clock_(context.clock(
     throw std::runtime_error("storage-postgres: cannot prepare the database: " + to_error(e).message);
   }
   writer_ = std::make_unique<JobRunner>(
-      RunnerOptions{"writer", url_, static_cast<int>(writers), static_cast<std::size_t>(batch_max), false}, log_,
+      RunnerOptions{"writer", url_, static_cast<int>(writers), static_cast<std::size_t>(batch_max), false,
+                    static_cast<std::size_t>(queue_max)},
+      log_, context.metrics());
+  reader_ = std::make_unique<JobRunner>(
+      RunnerOptions{"reader", url_, static_cast<int>(pool_size), 1, true, static_cast<std::size_t>(queue_max)}, log_,
       context.metrics());
-  reader_ = std::make_unique<JobRunner>(RunnerOptions{"reader", url_, static_cast<int>(pool_size), 1, true}, log_,
-                                        context.metrics());
   maintenance_ = std::thread([this] { maintain_partitions(); });
   log_.info("storage open", {{"pool_size", std::to_string(pool_size)}, {"writers", std::to_string(writers)}});
 }
 
-PostgresStorage::~PostgresStorage() {
+PostgresStorage::~PostgresStorage() { stop(); }
+
+void PostgresStorage::stop() {
   {
     std::lock_guard lock(maintenance_mutex_);
+    if (stopping_) return;
     stopping_ = true;
   }
   maintenance_wake_.notify_all();
   maintenance_.join();
-  writer_.reset();  // runs everything queued before closing
-  reader_.reset();
+  // Each runner refuses new jobs, then runs what it accepted to completion.
+  // A completion that chains into the other runner is refused once that one
+  // is stopping: its caller gets `unavailable`, exactly once.
+  writer_->stop();
+  reader_->stop();
 }
 
 // Keeps the next months' partitions created ahead, so writes never land in

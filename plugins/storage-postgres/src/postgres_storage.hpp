@@ -56,6 +56,7 @@ class PostgresStorage final : public switchboard::Storage {
                     switchboard::Completion<std::vector<switchboard::Record>> done) override;
 
   switchboard::Status flush() override;
+  void stop() override;
   switchboard::Health health() const override;
 
  private:

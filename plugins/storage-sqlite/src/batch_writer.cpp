@@ -1,7 +1,6 @@
 #include "batch_writer.hpp"
 
 #include <chrono>
-#include <future>
 
 namespace sqlite_storage {
 
@@ -15,48 +14,58 @@ Error to_error(const std::exception& e) {
   return Error{Errc::internal, e.what()};
 }
 
-BatchWriter::BatchWriter(std::unique_ptr<Database> db, std::size_t batch_max, switchboard::Logger& log,
-                         switchboard::Metrics& metrics)
+BatchWriter::BatchWriter(std::unique_ptr<Database> db, std::size_t batch_max, std::size_t queue_max,
+                         switchboard::Logger& log, switchboard::Metrics& metrics)
     : db_(std::move(db)),
       batch_max_(batch_max),
+      queue_max_(queue_max),
       log_(log),
       commit_seconds_(metrics.histogram("storage_sqlite_commit_seconds", "Time to commit one batch of writes")),
       batches_(metrics.counter("storage_sqlite_batches_total", "Write batches committed")),
+      refused_(metrics.counter("storage_sqlite_refused_total",
+                               "Operations refused with unavailable: queue full (queue_max) or storage stopping")),
       thread_([this] { run(); }) {}
 
-BatchWriter::~BatchWriter() {
+BatchWriter::~BatchWriter() { stop(); }
+
+void BatchWriter::stop() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
   wake_.notify_all();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
 }
 
 void BatchWriter::enqueue(std::unique_ptr<WriteJob> job) {
+  const char* refused = nullptr;
   {
     std::lock_guard lock(mutex_);
-    if (!stopping_) {
+    if (stopping_) {
+      refused = "storage-sqlite: stopping";
+    } else if (queue_.size() >= queue_max_) {
+      refused = "storage-sqlite: too many writes waiting (queue_max); retry later";
+    } else {
       queue_.push_back(std::move(job));
-      job = nullptr;
+      ++submitted_;
     }
   }
-  if (job) {
-    Error closed{Errc::unavailable, "storage-sqlite: closing"};
-    job->finish(&closed);
+  if (refused) {
+    refused_.add();
+    Error error{Errc::unavailable, refused};
+    job->finish(&error);
     return;
   }
   wake_.notify_one();
 }
 
 switchboard::Status BatchWriter::flush() {
-  std::promise<switchboard::Status> done;
-  auto future = done.get_future();
-  submit<bool>([](Database&) -> switchboard::Result<bool> { return true; },
-               [&done](switchboard::Result<bool> r) {
-                 done.set_value(r.ok() ? switchboard::Status{} : switchboard::Status{r.error()});
-               });
-  return future.get();
+  std::unique_lock lock(mutex_);
+  std::uint64_t last = submitted_;
+  std::uint64_t failures_before = failures_;
+  finished_.wait(lock, [&] { return finished_count_ >= last; });
+  if (failures_ > failures_before && last_failure_) return switchboard::Status{*last_failure_};
+  return {};
 }
 
 bool BatchWriter::healthy() const noexcept {
@@ -80,13 +89,20 @@ void BatchWriter::run() {
       queue_.pop_front();
     }
     lock.unlock();
-    commit_batch(batch);
+    std::size_t size = batch.size();
+    std::optional<Error> failed = commit_batch(batch);
     batch.clear();
     lock.lock();
+    finished_count_ += size;
+    if (failed) {
+      ++failures_;
+      last_failure_ = std::move(failed);
+    }
+    finished_.notify_all();
   }
 }
 
-void BatchWriter::commit_batch(std::deque<std::unique_ptr<WriteJob>>& batch) {
+std::optional<Error> BatchWriter::commit_batch(std::deque<std::unique_ptr<WriteJob>>& batch) {
   auto started = std::chrono::steady_clock::now();
   std::optional<Error> failure;
   try {
@@ -122,7 +138,14 @@ void BatchWriter::commit_batch(std::deque<std::unique_ptr<WriteJob>>& batch) {
     batches_.add();
     commit_seconds_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   }
-  for (auto& job : batch) job->finish(failure ? &*failure : nullptr);
+  for (auto& job : batch) {
+    try {
+      job->finish(failure ? &*failure : nullptr);
+    } catch (...) {
+      log_.error("a storage completion threw; it was ignored");
+    }
+  }
+  return failure;
 }
 
 }  // namespace sqlite_storage

@@ -61,17 +61,23 @@ class TypedJob final : public WriteJob {
 
 class BatchWriter {
  public:
-  BatchWriter(std::unique_ptr<Database> db, std::size_t batch_max, switchboard::Logger& log,
+  // At most `queue_max` writes wait; past it a write is refused at once with
+  // `unavailable` instead of growing the queue until memory runs out.
+  BatchWriter(std::unique_ptr<Database> db, std::size_t batch_max, std::size_t queue_max, switchboard::Logger& log,
               switchboard::Metrics& metrics);
-  ~BatchWriter();  // commits what is queued, then stops
+  ~BatchWriter();  // stop()
 
   template <class T>
   void submit(std::function<switchboard::Result<T>(Database&)> body, std::function<void(switchboard::Result<T>)> done) {
     enqueue(std::make_unique<TypedJob<T>>(std::move(body), std::move(done)));
   }
 
-  // Blocks until every write submitted before it is committed.
+  // Blocks until every write submitted before it is committed and its
+  // completion returned. Never call it from a completion.
   switchboard::Status flush();
+  // Refuses new writes (`unavailable`, completed at once on the caller's
+  // thread), commits what is queued, joins the thread. Idempotent.
+  void stop();
   // False after a commit failed, until one succeeds again.
   bool healthy() const noexcept;
   std::string last_error() const;
@@ -79,17 +85,25 @@ class BatchWriter {
  private:
   void enqueue(std::unique_ptr<WriteJob> job);
   void run();
-  void commit_batch(std::deque<std::unique_ptr<WriteJob>>& batch);
+  // The batch's failure, if it did not commit.
+  std::optional<switchboard::Error> commit_batch(std::deque<std::unique_ptr<WriteJob>>& batch);
 
   std::unique_ptr<Database> db_;
   const std::size_t batch_max_;
+  const std::size_t queue_max_;
   switchboard::Logger& log_;
   switchboard::Histogram& commit_seconds_;
   switchboard::Counter& batches_;
+  switchboard::Counter& refused_;
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
+  std::condition_variable finished_;  // flush: a batch finished
   std::deque<std::unique_ptr<WriteJob>> queue_;
+  std::uint64_t submitted_ = 0;  // writes accepted so far
+  std::uint64_t finished_count_ = 0;  // of those, finished (in order: one thread, FIFO)
+  std::uint64_t failures_ = 0;   // batches that failed to commit
+  std::optional<switchboard::Error> last_failure_;
   bool stopping_ = false;
   bool healthy_ = true;
   std::string last_error_;

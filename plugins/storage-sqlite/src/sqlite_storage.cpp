@@ -151,6 +151,8 @@ SqliteStorage::SqliteStorage(PluginContext& context)
   auto readers = config.integer_or("readers", 4);
   if (readers < 1 || readers > 64) config.fail("readers", "must be between 1 and 64");
   auto busy_timeout_ms = config.integer_or("busy_timeout_ms", 5000);
+  auto queue_max = config.integer_or("queue_max", 10000);
+  if (queue_max < 1) config.fail("queue_max", "must be at least 1");
   if (busy_timeout_ms < 0) config.fail("busy_timeout_ms", "must not be negative");
 
   std::filesystem::path file(path_);
@@ -169,56 +171,52 @@ SqliteStorage::SqliteStorage(PluginContext& context)
     log_.info("schema migrated", {{"path", path_}, {"from", std::to_string(before)},
                                   {"to", std::to_string(kSchemaVersion)}});
   }
+  std::vector<std::unique_ptr<Database>> read_connections;
   for (std::int64_t i = 0; i < readers; ++i) {
-    auto reader = std::make_unique<Reader>();
-    reader->db = std::make_unique<Database>(path_, static_cast<int>(busy_timeout_ms), false);
-    reader->db->exec("PRAGMA query_only = ON");
-    readers_.push_back(std::move(reader));
+    auto reader = std::make_unique<Database>(path_, static_cast<int>(busy_timeout_ms), false);
+    reader->exec("PRAGMA query_only = ON");
+    read_connections.push_back(std::move(reader));
   }
-  writer_ = std::make_unique<BatchWriter>(std::move(writer), static_cast<std::size_t>(batch_max), log_,
-                                          context.metrics());
+  readers_ = std::make_unique<ReadPool>(std::move(read_connections), static_cast<std::size_t>(queue_max), log_,
+                                        context.metrics());
+  writer_ = std::make_unique<BatchWriter>(std::move(writer), static_cast<std::size_t>(batch_max),
+                                          static_cast<std::size_t>(queue_max), log_, context.metrics());
   log_.info("storage open", {{"path", path_}, {"synchronous", synchronous}});
 }
 
-SqliteStorage::~SqliteStorage() {
-  writer_.reset();  // commits everything queued before closing
+SqliteStorage::~SqliteStorage() { stop(); }
+
+void SqliteStorage::stop() {
+  // Each refuses new calls, then runs what it accepted to completion. A read
+  // completion that chains into a write is refused once the writer stops
+  // (its caller gets `unavailable`, exactly once), and the other way round.
+  readers_->stop();
+  writer_->stop();
 }
 
 template <class T, class Body>
-void SqliteStorage::read(Body&& body, Completion<T>& done) {
-  std::optional<Result<T>> result;
-  {
-    // Any free connection; if all are busy, wait on one chosen by thread.
-    Reader* reader = nullptr;
-    std::unique_lock<std::mutex> lock;
-    for (auto& r : readers_) {
-      std::unique_lock<std::mutex> attempt(r->mutex, std::try_to_lock);
-      if (attempt.owns_lock()) {
-        reader = r.get();
-        lock = std::move(attempt);
-        break;
-      }
+void SqliteStorage::read(Body body, Completion<T> done) {
+  readers_->submit([body = std::move(body), done = std::move(done)](Database* db) mutable {
+    if (!db) {
+      done(make_error(Errc::unavailable, "storage-sqlite: too many reads waiting (queue_max), or stopping; retry later"));
+      return;
     }
-    if (!reader) {
-      std::size_t pick = std::hash<std::thread::id>{}(std::this_thread::get_id()) % readers_.size();
-      reader = readers_[pick].get();
-      lock = std::unique_lock<std::mutex>(reader->mutex);
-    }
+    std::optional<Result<T>> result;
     try {
-      reader->db->exec("BEGIN");  // one snapshot for the whole read
-      result.emplace(body(*reader->db));
-      reader->db->exec("COMMIT");
+      db->exec("BEGIN");  // one snapshot for the whole read
+      result.emplace(body(*db));
+      db->exec("COMMIT");
     } catch (const std::exception& e) {
-      if (!sqlite3_get_autocommit(reader->db->handle())) {
+      if (!sqlite3_get_autocommit(db->handle())) {
         try {
-          reader->db->exec("ROLLBACK");
+          db->exec("ROLLBACK");
         } catch (const std::exception&) {
         }
       }
       result.emplace(to_error(e));
     }
-  }
-  done(std::move(*result));
+    done(std::move(*result));
+  });
 }
 
 void SqliteStorage::create_conversation(ConversationDraft draft, Completion<ConversationCreated> done) {
@@ -283,13 +281,13 @@ void SqliteStorage::get_conversation(ConversationId id, Completion<Conversation>
         if (auto c = load_conversation(db, id)) return *c;
         return make_error(Errc::not_found, "conversation " + std::to_string(id) + " not found");
       },
-      done);
+      std::move(done));
 }
 
 void SqliteStorage::list_conversations(UserId user, ConversationPage page,
                                        Completion<std::vector<Conversation>> done) {
   read<std::vector<Conversation>>(
-      [&user, page](Database& db) -> Result<std::vector<Conversation>> {
+      [user = std::move(user), page](Database& db) -> Result<std::vector<Conversation>> {
         Statement& st = db.prepare(std::string("SELECT ") + kConversationColumns +
                                    " FROM members mb JOIN conversations c ON c.id = mb.conversation_id"
                                    " WHERE mb.user_id = ?1 AND c.id > ?2 ORDER BY c.id LIMIT ?3");
@@ -298,7 +296,7 @@ void SqliteStorage::list_conversations(UserId user, ConversationPage page,
         while (st.step()) out.push_back(conversation_from(st));
         return out;
       },
-      done);
+      std::move(done));
 }
 
 void SqliteStorage::reset_stream(ConversationId id, Completion<Conversation> done) {
@@ -356,11 +354,11 @@ void SqliteStorage::remove_member(ConversationId id, UserId user, EventDraft eve
 
 void SqliteStorage::get_member(ConversationId id, UserId user, Completion<Member> done) {
   read<Member>(
-      [id, &user](Database& db) -> Result<Member> {
+      [id, user = std::move(user)](Database& db) -> Result<Member> {
         if (auto m = load_member(db, id, user)) return *m;
         return make_error(Errc::not_found, user + " is not a member of conversation " + std::to_string(id));
       },
-      done);
+      std::move(done));
 }
 
 void SqliteStorage::list_members(ConversationId id, Completion<std::vector<Member>> done) {
@@ -378,7 +376,7 @@ void SqliteStorage::list_members(ConversationId id, Completion<std::vector<Membe
         }
         return out;
       },
-      done);
+      std::move(done));
 }
 
 void SqliteStorage::append_message(MessageDraft draft, EventDraft event, Completion<MessageWrite> done) {
@@ -474,7 +472,7 @@ void SqliteStorage::get_message(MessageId id, Completion<Message> done) {
         if (auto m = load_message(db, id)) return *m;
         return make_error(Errc::not_found, "message " + std::to_string(id) + " not found");
       },
-      done);
+      std::move(done));
 }
 
 void SqliteStorage::append_event(ConversationId id, EventDraft event, Completion<Event> done) {
@@ -532,12 +530,12 @@ void SqliteStorage::read_events(EventQuery query, Completion<EventPage> done) {
         if (!forward) std::reverse(page.events.begin(), page.events.end());
         return page;
       },
-      done);
+      std::move(done));
 }
 
 void SqliteStorage::count_events(EventCount query, Completion<std::int64_t> done) {
   read<std::int64_t>(
-      [&query](Database& db) -> Result<std::int64_t> {
+      [query = std::move(query)](Database& db) -> Result<std::int64_t> {
         Statement& st = db.prepare(
             "SELECT count(*) FROM events e LEFT JOIN messages m ON e.message_id != 0 AND m.id = e.message_id"
             " WHERE e.conversation_id = ?1 AND e.seq > ?2 AND e.type = ?3 AND e.actor != ?4"
@@ -549,7 +547,7 @@ void SqliteStorage::count_events(EventCount query, Completion<std::int64_t> done
         st.reset();
         return n;
       },
-      done);
+      std::move(done));
 }
 
 void SqliteStorage::change_record(RecordChange change, Completion<RecordOutcome> done) {
@@ -598,7 +596,7 @@ void SqliteStorage::change_record(RecordChange change, Completion<RecordOutcome>
 void SqliteStorage::list_records(RecordQuery query, Completion<std::vector<Record>> done) {
   if (query.feature.empty()) return done(make_error(Errc::bad_request, "record query needs a feature"));
   read<std::vector<Record>>(
-      [&query](Database& db) -> Result<std::vector<Record>> {
+      [query = std::move(query)](Database& db) -> Result<std::vector<Record>> {
         std::string sql = std::string("SELECT ") + kRecordColumns + " FROM records WHERE feature = ?1";
         int next = 2;
         if (query.conversation_id != 0) sql += " AND conversation_id = ?" + std::to_string(next++);
@@ -633,7 +631,7 @@ void SqliteStorage::list_records(RecordQuery query, Completion<std::vector<Recor
         while (st.step()) out.push_back(record_from(st));
         return out;
       },
-      done);
+      std::move(done));
 }
 
 Status SqliteStorage::flush() { return writer_->flush(); }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "batch_writer.hpp"
+#include "read_pool.hpp"
 #include "database.hpp"
 #include "switchboard/storage.hpp"
 
@@ -52,22 +53,18 @@ class SqliteStorage final : public switchboard::Storage {
                     switchboard::Completion<std::vector<switchboard::Record>> done) override;
 
   switchboard::Status flush() override;
+  void stop() override;
   switchboard::Health health() const override;
 
  private:
-  struct Reader {
-    std::mutex mutex;
-    std::unique_ptr<Database> db;
-  };
-
-  // Runs `body` on a read connection, turning exceptions into an Error.
+  // Runs `body` on a read connection's thread, turning exceptions into an Error.
   template <class T, class Body>
-  void read(Body&& body, switchboard::Completion<T>& done);
+  void read(Body body, switchboard::Completion<T> done);
 
   switchboard::Clock& clock_;
   switchboard::Logger& log_;
   std::string path_;
-  std::vector<std::unique_ptr<Reader>> readers_;
+  std::unique_ptr<ReadPool> readers_;
   std::unique_ptr<BatchWriter> writer_;
 };
 

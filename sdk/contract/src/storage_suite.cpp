@@ -586,5 +586,91 @@ TEST_F(StorageContract, FlushSucceedsAndStorageIsHealthy) {
   EXPECT_TRUE(h.ok) << h.detail;
 }
 
+// Writes from several threads while flush() is called: when flush returns,
+// the completion of every write submitted before it has returned — also when
+// another writer connection was still committing them.
+TEST_F(StorageContract, FlushWaitsForWritesStillCommitting) {
+  UserId alice = unique("alice");
+  std::vector<Conversation> conversations;
+  for (int i = 0; i < 8; ++i) conversations.push_back(group({{alice, Role::owner}}));
+  for (int round = 0; round < 5; ++round) {
+    constexpr int kWrites = 400;
+    std::atomic<int> completed{0};
+    for (int i = 0; i < kWrites; ++i) {
+      MessageDraft d{conversations[static_cast<std::size_t>(i) % conversations.size()].id, alice,
+                     "in flight " + std::to_string(i), 0, "[]", ""};
+      storage->append_message(d, ev("message.new", alice), [&completed](Result<MessageWrite>) {
+        completed.fetch_add(1);
+      });
+    }
+    auto flushed = storage->flush();
+    EXPECT_TRUE(flushed.ok()) << flushed.error().message;
+    ASSERT_EQ(completed.load(), kWrites) << "round " << round << ": flush returned before every write it follows";
+  }
+}
+
+// stop(): every call accepted before it completes exactly once, every call
+// after it is refused with unavailable at once, and nothing runs afterwards.
+TEST_F(StorageContract, StopFinishesAcceptedCallsOnceAndRefusesLaterOnes) {
+  UserId alice = unique("alice");
+  Conversation c = group({{alice, Role::owner}});
+  constexpr int kCalls = 600;
+  std::vector<std::atomic<int>> calls(kCalls);
+  std::vector<std::atomic<bool>> acknowledged(kCalls);
+  std::atomic<int> completions{0};
+  std::atomic<bool> stop_returned{false};
+  std::atomic<int> after_stop{0};
+  auto note = [&](int i, bool ok) {
+    calls[static_cast<std::size_t>(i)].fetch_add(1);
+    if (ok) acknowledged[static_cast<std::size_t>(i)] = true;
+    if (stop_returned && ok) after_stop.fetch_add(1);
+    completions.fetch_add(1);
+  };
+  std::thread caller([&] {
+    for (int i = 0; i < kCalls; ++i) {
+      if (i % 3 == 2) {
+        storage->read_events(EventQuery{c.id, Direction::backward, 0, 50},
+                             [&note, i](Result<EventPage> r) { note(i, r.ok()); });
+      } else {
+        MessageDraft d{c.id, alice, "before stop " + std::to_string(i), 0, "[]", "stop-" + std::to_string(i)};
+        storage->append_message(d, ev("message.new", alice), [&note, i](Result<MessageWrite> r) { note(i, r.ok()); });
+      }
+    }
+  });
+  // Stop while the caller is still submitting: some calls are accepted, the rest refused.
+  while (completions.load() < kCalls / 10) std::this_thread::yield();
+  storage->stop();
+  stop_returned = true;
+  caller.join();
+  storage->stop();  // idempotent
+  for (int i = 0; i < kCalls; ++i) {
+    ASSERT_EQ(calls[static_cast<std::size_t>(i)].load(), 1) << "call " << i << " completed "
+                                                             << calls[static_cast<std::size_t>(i)].load() << " times";
+  }
+  EXPECT_EQ(after_stop.load(), 0) << "a call accepted before stop() completed after it returned";
+  int refused_later = 0;
+  std::atomic<int> late{0};
+  storage->get_conversation(c.id, [&](Result<Conversation> r) {
+    EXPECT_EQ(r.code(), Errc::unavailable) << "a call after stop() must be refused";
+    ++refused_later;
+    late.fetch_add(1);
+  });
+  EXPECT_EQ(refused_later, 1) << "a call after stop() completes at once, on the caller's thread";
+  int before_destroy = completions.load();
+  storage.reset();
+  EXPECT_EQ(completions.load(), before_destroy) << "a completion ran after stop() returned";
+  EXPECT_EQ(late.load(), 1);
+
+  storage = plugin_under_test().make_storage();
+  auto page = events(c.id, Direction::forward, 0, 1000);
+  ASSERT_TRUE(page.ok()) << page.error().message;
+  std::set<std::string> stored;
+  for (const auto& e : page->events) stored.insert(e.message->client_key);
+  for (int i = 0; i < kCalls; ++i) {
+    if (i % 3 == 2 || !acknowledged[static_cast<std::size_t>(i)]) continue;
+    EXPECT_TRUE(stored.count("stop-" + std::to_string(i))) << "acknowledged write " << i << " lost by stop()";
+  }
+}
+
 }  // namespace
 }  // namespace switchboard::contract

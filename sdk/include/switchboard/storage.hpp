@@ -19,6 +19,9 @@ namespace switchboard {
 // callers' writes into one commit. The completion runs exactly once, on a
 // storage thread or on the caller's thread before the call returns; it must
 // not block. A write's completion runs only after the write is durable.
+// Operations never block their caller: no I/O, lock wait or busy wait on the
+// calling thread (a host worker). A storage with too much waiting answers
+// `unavailable` at once instead of queueing without bound.
 template <class T>
 using Completion = std::function<void(Result<T>)>;
 
@@ -159,8 +162,17 @@ class SWITCHBOARD_API Storage : public Plugin {
   virtual void change_record(RecordChange change, Completion<RecordOutcome> done) = 0;
   virtual void list_records(RecordQuery query, Completion<std::vector<Record>> done) = 0;
 
-  // Waits until every write accepted so far is durable (graceful stop).
+  // Waits until every write accepted before the call is durable and its
+  // completion has returned, whichever thread runs it. Never called from a
+  // completion.
   virtual Status flush() = 0;
+  // The host's last call before destroying the storage: from now on refuse
+  // every new operation with `unavailable` (completed at once), finish every
+  // operation already accepted (reads and writes) and run its completion
+  // exactly once, then return. After stop() returns no completion runs.
+  // Idempotent. Completions that run during stop() may call the storage again
+  // and are refused like any new call.
+  virtual void stop() = 0;
   virtual Health health() const = 0;
 };
 
