@@ -240,7 +240,8 @@ HostConfig parse_config(std::string_view text, const std::filesystem::path& file
   if (const toml::table* server = v.table(root, "server", "server")) {
     v.only_keys(*server, "server",
                 {"listen", "threads", "origins", "max_frame_bytes", "ping_interval_seconds", "idle_timeout_seconds",
-                 "outbound_queue_bytes", "commands_per_second", "command_burst", "max_connections"});
+                 "outbound_queue_bytes", "commands_per_second", "command_burst", "max_connections",
+                 "command_timeout_seconds"});
     ServerConfig& sc = config.server;
     if (auto listen = v.string(*server, "listen", "server.listen")) {
       auto colon = listen->rfind(':');
@@ -258,6 +259,7 @@ HostConfig parse_config(std::string_view text, const std::filesystem::path& file
     v.integer(*server, "commands_per_second", "server.commands_per_second", 1, 1000000, sc.commands_per_second);
     v.integer(*server, "command_burst", "server.command_burst", 1, 1000000, sc.command_burst);
     v.integer(*server, "max_connections", "server.max_connections", 0, 10000000, sc.max_connections);
+    v.integer(*server, "command_timeout_seconds", "server.command_timeout_seconds", 1, 3600, sc.command_timeout_seconds);
   }
 
   if (const toml::table* auth = v.table(root, "auth", "auth")) {

@@ -42,7 +42,8 @@ struct ServerConfig {
   std::int64_t outbound_queue_bytes = 1 << 20;
   std::int64_t commands_per_second = 50;
   std::int64_t command_burst = 100;
-  std::int64_t max_connections = 0;  // 0: no limit beyond the file descriptor limit
+  std::int64_t max_connections = 0;  // 0: derived from the file descriptor limit
+  std::int64_t command_timeout_seconds = 30;  // a command unanswered this long gets `internal`
 };
 
 struct AuthSection {

@@ -421,8 +421,8 @@ void ChatService::decorate(ConversationId id, json::array events, std::function<
   if (decorators.empty() || ids.empty()) return done(std::move(events));
   gather<std::vector<MessageDecoration>>(
       decorators.size(),
-      [&decorators, id, &ids](std::size_t i, Completion<std::vector<MessageDecoration>> next) {
-        decorators[i]->decorate(id, ids, next);
+      [this, &decorators, id, &ids](std::size_t i, Completion<std::vector<MessageDecoration>> next) {
+        features_.decorate(*decorators[i], id, ids, next);
       },
       [fields = decoration_fields(decorators), events = std::move(events),
        done = std::move(done)](std::vector<Result<std::vector<MessageDecoration>>> all) mutable {
@@ -491,25 +491,6 @@ void ChatService::presence(const Caller& caller, const json::object& args, Respo
       }
       done(json::value(json::object{{"conversation_id", id}, {"online", std::move(online)}}));
     }));
-  });
-}
-
-void ChatService::announce_presence(const UserId& user, bool online) { announce_page(user, online, 0); }
-
-// One page of the user's conversations, one ephemeral event in each, then the next page.
-void ChatService::announce_page(const UserId& user, bool online, ConversationId after) {
-  constexpr int kPage = 500;
-  storage_.list_conversations(user, ConversationPage{after, kPage}, [this, user, online](Result<std::vector<Conversation>> r) {
-    if (!r || r->empty()) return;
-    for (const auto& c : r.value()) {
-      json::object frame;
-      frame["type"] = "presence.update";
-      frame["conversation_id"] = c.id;
-      frame["user_id"] = user;
-      frame["status"] = online ? "online" : "offline";
-      fanout_.deliver_ephemeral_here(c.id, json::serialize(frame), user);
-    }
-    if (r->size() == static_cast<std::size_t>(kPage)) announce_page(user, online, r->back().id);
   });
 }
 

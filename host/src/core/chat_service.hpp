@@ -48,15 +48,12 @@ class ChatService {
   // conversation exists) or not_found (it does not).
   void with_member(ConversationId id, const UserId& user, Respond done, std::function<void(Member)> then);
 
-  // Tells the members of the user's conversations that they came or went.
-  void announce_presence(const UserId& user, bool online);
 
   // Adds each decorating feature's data to the messages in `events`.
   void decorate(ConversationId id, boost::json::array events, std::function<void(boost::json::array)> done);
 
  private:
   void timed(std::int64_t started_ns);
-  void announce_page(const UserId& user, bool online, ConversationId after);
 
   Storage& storage_;
   Fanout& fanout_;

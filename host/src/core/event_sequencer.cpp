@@ -44,8 +44,9 @@ void EventSequencer::track(ConversationId id, Seq known_last) {
   }
 }
 
-void EventSequencer::untrack(ConversationId id) {
+void EventSequencer::untrack(ConversationId id, const std::function<bool()>& still_wanted) {
   std::lock_guard lock(mutex_);
+  if (still_wanted && still_wanted()) return;
   auto it = states_.find(id);
   if (it == states_.end()) return;
   // Nobody here is left to receive them, but keep the order for anyone

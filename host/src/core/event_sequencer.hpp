@@ -19,7 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "net/worker.hpp"
+#include "core/delivery_meta.hpp"
 #include "switchboard/services.hpp"
 
 namespace switchboard::host {
@@ -53,7 +53,9 @@ class EventSequencer {
   // Whether a user has a session on this host: a join event for them starts
   // sequencing the conversation at once, before their session subscribes.
   void set_local_user_check(std::function<bool(const UserId&)> check) { is_local_ = std::move(check); }
-  void untrack(ConversationId id);
+  // No session here is in the conversation any more, unless `still_wanted`
+  // (checked under the sequencer's lock) says one came meanwhile.
+  void untrack(ConversationId id, const std::function<bool()>& still_wanted = {});
   void stop();
 
  private:

@@ -1,6 +1,8 @@
 #include "core/fanout.hpp"
 
 #include <boost/json/parse.hpp>
+#include <algorithm>
+#include <boost/asio/post.hpp>
 #include <chrono>
 
 #include "core/bus_wire.hpp"
@@ -37,36 +39,78 @@ DeliveryMeta delivery_meta(const Event& event) {
   return meta;
 }
 
-Fanout::Fanout(Bus& bus, Storage& storage, Logger& log, Metrics& metrics, std::string origin)
+Fanout::Fanout(Bus& bus, Storage& storage, boost::asio::io_context& control, Logger& log, Metrics& metrics,
+               FanoutOptions options)
     : bus_(bus),
       storage_(storage),
+      control_(control),
       log_(log),
-      metrics_(metrics),
-      origin_(std::move(origin)),
+      options_(std::move(options)),
       deliveries_(metrics.counter("fanout_deliveries_total", "Event frames handed to local sessions")),
       bus_errors_(metrics.counter("bus_publish_errors_total", "Publishes the bus refused")),
-      bus_seconds_(metrics.histogram("bus_publish_seconds", "Time to hand one event to the bus")) {}
-
-void Fanout::set_workers(std::vector<Worker*> workers, std::chrono::milliseconds reorder_wait) {
-  workers_ = std::move(workers);
-  sequencer_ = std::make_unique<EventSequencer>(
-      workers_.front()->io(), reorder_wait,
-      [this](ConversationId id, SequencedEvent e) { deliver_local(id, std::move(e.frame), std::move(e.meta)); },
-      [this](ConversationId id, Seq after, Seq before, std::function<void(std::vector<SequencedEvent>)> done) {
-        fill_gap(id, after, before, std::move(done));
-      },
-      metrics_);
+      handler_failures_(metrics.counter("worker_handler_exceptions_total",
+                                        "Exceptions that escaped a handler on a worker thread (the worker ran on)")),
+      bus_seconds_(metrics.histogram("bus_publish_seconds", "Time to hand one event to the bus")) {
+  std::size_t threads = std::clamp<std::size_t>(options_.threads, 1, 64);  // one bit each in the interest maps
+  for (std::size_t i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>(i, *this));
+  // Sequencers sharded by conversation, each with its own lock and its
+  // timers on one worker: no lock shared by every conversation.
+  std::size_t shards = std::max<std::size_t>(16, threads * 4);
+  for (std::size_t i = 0; i < shards; ++i) {
+    sequencers_.push_back(std::make_unique<EventSequencer>(
+        workers_[i % threads]->io(), options_.reorder_wait,
+        [this](ConversationId id, SequencedEvent e) { deliver_local(id, std::move(e.frame), std::move(e.meta)); },
+        [this](ConversationId id, Seq after, Seq before, std::function<void(std::vector<SequencedEvent>)> done) {
+          fill_gap(id, after, before, std::move(done));
+        },
+        metrics));
+    sequencers_.back()->set_local_user_check([this](const UserId& user) { return has_session(user); });
+  }
 }
 
-void Fanout::start() {
+Fanout::~Fanout() { stop_workers(); }
+
+std::vector<Worker*> Fanout::workers() const {
+  std::vector<Worker*> out;
+  for (const auto& w : workers_) out.push_back(w.get());
+  return out;
+}
+
+void Fanout::start(std::chrono::seconds sweep_every) {
+  for (auto& w : workers_) w->start(sweep_every);
   if (auto s = bus_.subscribe(kJoinsSubject); !s) {
     log_.warn("bus subscribe failed: members joining on other hosts will not be told live",
               {{"subject", kJoinsSubject}, {"error", s.error().message}});
   }
 }
 
-void Fanout::stop() {
-  if (sequencer_) sequencer_->stop();
+void Fanout::stop_sequencing() {
+  for (auto& s : sequencers_) s->stop();
+}
+
+void Fanout::stop_workers() {
+  for (auto& w : workers_) w->stop();
+}
+
+void Fanout::handler_failed(std::size_t worker, const char* what) {
+  handler_failures_.add();
+  log_.error("an exception escaped a handler; the worker runs on", {{"worker", std::to_string(worker)}, {"error", what}});
+}
+
+bool Fanout::has_session(const UserId& user) const {
+  std::lock_guard lock(users_mutex_);
+  return users_here_.count(user) > 0;
+}
+
+void Fanout::user_attached(const UserId& user) {
+  std::lock_guard lock(users_mutex_);
+  ++users_here_[user];
+}
+
+void Fanout::user_detached(const UserId& user) {
+  std::lock_guard lock(users_mutex_);
+  auto it = users_here_.find(user);
+  if (it != users_here_.end() && --it->second <= 0) users_here_.erase(it);
 }
 
 // Events a gap lacks, from storage, framed as their publisher framed them.
@@ -92,9 +136,9 @@ void Fanout::fill_gap(ConversationId id, Seq after, Seq before, std::function<vo
 void Fanout::publish(const Event& event) {
   std::string json = event_frame(event);
   auto meta = std::make_shared<const DeliveryMeta>(delivery_meta(event));
-  sequencer_->offer(event.conversation_id, SequencedEvent{shared_frame(Opcode::text, json), meta});
+  sequencer(event.conversation_id).offer(event.conversation_id, SequencedEvent{shared_frame(Opcode::text, json), meta});
   send_to_bus(event.conversation_id, *meta, json);
-  if (local_event_) local_event_(event);
+  if (local_event_) boost::asio::post(control_, [this, event] { local_event_(event); });
 }
 
 void Fanout::deliver_ephemeral_here(ConversationId id, std::string_view json, const UserId& except) {
@@ -111,16 +155,28 @@ void Fanout::publish_ephemeral(ConversationId id, std::string_view json, const U
   send_to_bus(id, *meta, json);
 }
 
+std::uint64_t Fanout::interested_workers(ConversationId id) {
+  InterestShard& sh = shard(id);
+  std::lock_guard lock(sh.mutex);
+  auto it = sh.workers.find(id);
+  return it == sh.workers.end() ? 0 : it->second;
+}
+
 void Fanout::deliver_local(ConversationId id, std::shared_ptr<const std::string> frame,
                            std::shared_ptr<const DeliveryMeta> meta) {
-  for (Worker* w : workers_) {
+  // An event that adds members goes to every worker: the new members'
+  // sessions may be on workers without members of the conversation yet.
+  std::uint64_t mask = meta->join.empty() ? interested_workers(id) : ~std::uint64_t{0};
+  for (std::size_t i = 0; i < workers_.size() && mask; ++i, mask >>= 1) {
+    if (!(mask & 1)) continue;
+    Worker* w = workers_[i].get();
     w->post([w, id, frame, meta] { w->deliver(id, frame, meta); });
   }
 }
 
 void Fanout::send_to_bus(ConversationId id, const DeliveryMeta& meta, std::string_view json) {
   std::string payload = "SB1";
-  put(payload, origin_);
+  put(payload, options_.origin);
   put(payload, std::to_string(id));
   put(payload, std::to_string(meta.seq));
   put(payload, meta.except);
@@ -153,35 +209,65 @@ void Fanout::on_bus_message(std::string_view subject, std::string_view payload) 
     log_.warn("malformed bus message ignored", {{"subject", subject}});
     return;
   }
-  if (origin == origin_) return;  // delivered locally when published
+  if (origin == options_.origin) return;  // delivered locally when published
   meta->seq = seq;
   meta->except = std::string(except);
   meta->only = std::string(only);
   if (seq > 0) {
-    sequencer_->offer(id, SequencedEvent{shared_frame(Opcode::text, json), std::move(meta)});
+    sequencer(id).offer(id, SequencedEvent{shared_frame(Opcode::text, json), std::move(meta)});
   } else {
     deliver_local(id, shared_frame(Opcode::text, json), meta);
   }
 }
 
-void Fanout::add_interest(ConversationId id, Seq known_last) {
-  std::lock_guard lock(interest_mutex_);
-  if (interest_[id]++ == 0) {
-    sequencer_->track(id, known_last);
-    if (auto s = bus_.subscribe(subject(id)); !s) {
-      log_.warn("bus subscribe failed", {{"conversation_id", std::to_string(id)}, {"error", s.error().message}});
-    }
+void Fanout::first_member(std::size_t worker, ConversationId id, Seq known_last) {
+  bool first_here = false;
+  {
+    InterestShard& sh = shard(id);
+    std::lock_guard lock(sh.mutex);
+    std::uint64_t& mask = sh.workers[id];
+    first_here = mask == 0;
+    mask |= std::uint64_t{1} << worker;
   }
+  if (!first_here) return;
+  sequencer(id).track(id, known_last);
+  // The subscription follows on the control executor; what the bus carries
+  // before it takes effect is read from storage by the sequencer's probe.
+  boost::asio::post(control_, [this, id] { reconcile(id); });
 }
 
-void Fanout::remove_interest(ConversationId id) {
-  std::lock_guard lock(interest_mutex_);
-  auto it = interest_.find(id);
-  if (it == interest_.end()) return;
-  if (--it->second == 0) {
-    interest_.erase(it);
+void Fanout::last_member_left(std::size_t worker, ConversationId id) {
+  bool last_here = false;
+  {
+    InterestShard& sh = shard(id);
+    std::lock_guard lock(sh.mutex);
+    auto it = sh.workers.find(id);
+    if (it == sh.workers.end()) return;
+    it->second &= ~(std::uint64_t{1} << worker);
+    if (it->second == 0) {
+      sh.workers.erase(it);
+      last_here = true;
+    }
+  }
+  if (!last_here) return;
+  // Unless a session came back meanwhile (checked under the sequencer's lock).
+  sequencer(id).untrack(id, [this, id] { return interested_workers(id) != 0; });
+  boost::asio::post(control_, [this, id] { reconcile(id); });
+}
+
+void Fanout::reconcile(ConversationId id) {
+  bool wanted = interested_workers(id) != 0;
+  bool subscribed = subscribed_.count(id) > 0;
+  if (wanted == subscribed) return;
+  if (wanted) {
+    if (auto s = bus_.subscribe(subject(id)); !s) {
+      log_.warn("bus subscribe failed", {{"conversation_id", std::to_string(id)}, {"error", s.error().message}});
+      return;
+    }
+    subscribed_.insert(id);
+  } else {
     (void)bus_.unsubscribe(subject(id));
-    sequencer_->untrack(id);
+    subscribed_.erase(id);
   }
 }
 

@@ -1,39 +1,61 @@
 // Delivery of conversation events to every member online: framed once,
-// handed to each local worker, and published on the bus (subject
-// "conv.<id>"; "joins" for events that add members) for the other hosts,
-// which deliver it to their own sessions.
+// handed to the workers that have sessions in the conversation, and
+// published on the bus (subject "conv.<id>"; "joins" for events that add
+// members) for the other hosts, which deliver it to their own sessions.
 // A host subscribes to a conversation's subject only while one of its
 // sessions is in that conversation.
+//
+// Owns the workers (one io_context and thread each) and the sequencers that
+// put each conversation's events in seq order (sharded by conversation, each
+// with its own lock). Which workers have members of which conversation is
+// kept in sharded maps; bus (un)subscriptions are reconciled on the control
+// executor, so no lock is ever held across a call into the bus.
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <boost/asio/io_context.hpp>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
+#include "core/delivery_meta.hpp"
 #include "core/event_sequencer.hpp"
 #include "net/worker.hpp"
 #include "switchboard/bus.hpp"
-#include "switchboard/storage.hpp"
 #include "switchboard/services.hpp"
+#include "switchboard/storage.hpp"
 
 namespace switchboard::host {
 
-class Fanout {
- public:
-  Fanout(Bus& bus, Storage& storage, Logger& log, Metrics& metrics, std::string origin);
+struct FanoutOptions {
+  std::string origin;  // this host, on the bus
+  std::size_t threads = 1;
+  std::chrono::milliseconds reorder_wait{250};
+};
 
-  // Before any event: events are sequenced on the first worker's timers.
-  void set_workers(std::vector<Worker*> workers, std::chrono::milliseconds reorder_wait);
-  // Subscribes to the joins subject (after the bus started).
-  void start();
-  void stop();
-  void set_local_user_check(std::function<bool(const UserId&)> check) {
-    sequencer_->set_local_user_check(std::move(check));
-  }
+class Fanout final : public WorkerListener {
+ public:
+  // `control`: a serial executor for bus (un)subscriptions and local-event hooks.
+  Fanout(Bus& bus, Storage& storage, boost::asio::io_context& control, Logger& log, Metrics& metrics,
+         FanoutOptions options);
+  ~Fanout() override;  // stops the workers if still running
+
+  std::size_t size() const { return workers_.size(); }
+  Worker& worker(std::size_t i) { return *workers_[i]; }
+  std::vector<Worker*> workers() const;
+
+  // Starts the workers' threads, subscribes to the joins subject.
+  void start(std::chrono::seconds sweep_every);
+  // Stops sequencing (pending gap reads are ignored).
+  void stop_sequencing();
+  // Stops every worker's io_context and joins its thread.
+  void stop_workers();
+
   static constexpr std::string_view kJoinsSubject = "joins";
 
   // Any thread.
@@ -41,18 +63,35 @@ class Fanout {
   void publish_ephemeral(ConversationId id, std::string_view json, const UserId& except, const UserId& only = {});
   // To this host's sessions only (each host announces what it sees itself).
   void deliver_ephemeral_here(ConversationId id, std::string_view json, const UserId& except);
-  // Called with every event published from this host (committed here), once.
+  // Called with every event published from this host (committed here), once,
+  // on the control executor.
   void on_local_event(std::function<void(const Event&)> hook) { local_event_ = std::move(hook); }
   void on_bus_message(std::string_view subject, std::string_view payload);
-
-  // Worker threads: a worker has its first / lost its last session in `id`.
-  void add_interest(ConversationId id, Seq known_last = 0);
-  void remove_interest(ConversationId id);
-  void count_deliveries(std::size_t n) { deliveries_.add(n); }
+  // Whether a session of `user` is attached on this host.
+  bool has_session(const UserId& user) const;
 
   static std::string subject(ConversationId id) { return "conv." + std::to_string(id); }
 
+  // WorkerListener (worker threads).
+  void first_member(std::size_t worker, ConversationId id, Seq known_last) override;
+  void last_member_left(std::size_t worker, ConversationId id) override;
+  void user_attached(const UserId& user) override;
+  void user_detached(const UserId& user) override;
+  void delivered(std::size_t frames) override { deliveries_.add(frames); }
+  void handler_failed(std::size_t worker, const char* what) override;
+
  private:
+  struct InterestShard {
+    std::mutex mutex;
+    std::unordered_map<ConversationId, std::uint64_t> workers;  // bit i: worker i has members
+  };
+  static constexpr std::size_t kShards = 64;
+
+  InterestShard& shard(ConversationId id) { return interest_[static_cast<std::size_t>(id) % kShards]; }
+  EventSequencer& sequencer(ConversationId id) { return *sequencers_[static_cast<std::size_t>(id) % sequencers_.size()]; }
+  std::uint64_t interested_workers(ConversationId id);
+  // Control executor: subscribes or unsubscribes `id` to match the interest.
+  void reconcile(ConversationId id);
   void deliver_local(ConversationId id, std::shared_ptr<const std::string> frame,
                      std::shared_ptr<const DeliveryMeta> meta);
   void send_to_bus(ConversationId id, const DeliveryMeta& meta, std::string_view json);
@@ -60,17 +99,24 @@ class Fanout {
 
   Bus& bus_;
   Storage& storage_;
+  boost::asio::io_context& control_;
   Logger& log_;
-  Metrics& metrics_;
-  std::unique_ptr<EventSequencer> sequencer_;
-  std::string origin_;
-  std::vector<Worker*> workers_;
+  FanoutOptions options_;
   Counter& deliveries_;
   Counter& bus_errors_;
+  Counter& handler_failures_;
   Histogram& bus_seconds_;
-  std::mutex interest_mutex_;
-  std::unordered_map<ConversationId, int> interest_;
   std::function<void(const Event&)> local_event_;
+
+  std::array<InterestShard, kShards> interest_;
+  std::unordered_set<ConversationId> subscribed_;  // control executor only
+
+  mutable std::mutex users_mutex_;
+  std::unordered_map<UserId, int> users_here_;  // workers with a session of each user
+
+  // Destroyed first the sequencers, then the workers whose io_contexts run their timers.
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::unique_ptr<EventSequencer>> sequencers_;
 };
 
 // Which sessions an event (un)subscribes: member.join / member.leave carry

@@ -3,6 +3,8 @@
 #include <boost/json/parse.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/serialize.hpp>
+#include <atomic>
+#include <boost/asio/post.hpp>
 #include <stdexcept>
 
 namespace switchboard::host {
@@ -40,8 +42,114 @@ std::vector<std::string> path_segments(std::string_view path) {
   return out;
 }
 
-FeatureRegistry::FeatureRegistry(Storage& storage, Fanout& fanout, boost::asio::io_context& timers, Logger& log)
-    : storage_(storage), fanout_(fanout), timers_(timers), log_(log) {}
+FeatureRegistry::FeatureRegistry(Storage& storage, Fanout& fanout, boost::asio::io_context& control, Logger& log,
+                                 const Lifeline& lifeline, FirewallMetrics metrics)
+    : storage_(storage), fanout_(fanout), control_(control), log_(log), lifeline_(lifeline), metrics_(metrics) {}
+
+namespace {
+
+// The name a feature gave itself, for logs: its first command type.
+std::string feature_name(Feature& f) {
+  try {
+    auto types = f.command_types();
+    return types.empty() ? std::string("a feature") : "the feature answering \"" + types.front() + "\"";
+  } catch (...) {
+    return "a feature";
+  }
+}
+
+// A callback the feature must call exactly once: later calls are dropped
+// and counted; none runs after the host stopped.
+template <class T>
+struct Once {
+  std::atomic<bool> answered{false};
+  T callback;
+  explicit Once(T c) : callback(std::move(c)) {}
+};
+
+}  // namespace
+
+template <class Call>
+bool FeatureRegistry::firewalled(const char* what, Feature& feature, Call&& call) noexcept {
+  try {
+    std::forward<Call>(call)();
+    return true;
+  } catch (const std::exception& e) {
+    metrics_.plugin_exceptions.add();
+    log_.error("a feature threw; the host carries on", {{"feature", feature_name(feature)}, {"in", what}, {"error", e.what()}});
+  } catch (...) {
+    metrics_.plugin_exceptions.add();
+    log_.error("a feature threw; the host carries on", {{"feature", feature_name(feature)}, {"in", what}});
+  }
+  return false;
+}
+
+template <class Hook>
+void FeatureRegistry::each_feature_later(const char* what, Hook hook) {
+  boost::asio::post(control_, lifeline_.guard([this, what, hook = std::move(hook)] {
+    for (const auto& f : features_) firewalled(what, *f, [&] { hook(*f); });
+  }));
+}
+
+void FeatureRegistry::handle_command(Feature& feature, const Caller& caller, const Command& command, Reply reply) {
+  auto once = std::make_shared<Once<Reply>>(std::move(reply));
+  Reply guarded = [once, metrics = metrics_, line = lifeline_.guard([](Once<Reply>& o, Result<std::string>& r) {
+                     o.callback(std::move(r));
+                   })](Result<std::string> r) mutable {
+    if (once->answered.exchange(true)) {
+      metrics.duplicate_answers.add();
+      return;
+    }
+    line(*once, r);
+  };
+  if (!firewalled("handle_command", feature, [&] { feature.handle_command(caller, command, guarded); })) {
+    if (!once->answered.exchange(true)) {
+      once->callback(Error{Errc::internal, "the feature handling \"" + std::string(command.type) + "\" failed"});
+    }
+  }
+}
+
+void FeatureRegistry::handle_http(Feature& feature, const Caller& caller, const HttpRequest& request, HttpReply reply) {
+  auto once = std::make_shared<Once<HttpReply>>(std::move(reply));
+  HttpReply guarded = [once, metrics = metrics_, line = lifeline_.guard([](Once<HttpReply>& o, HttpResponse& r) {
+                         o.callback(std::move(r));
+                       })](HttpResponse r) mutable {
+    if (once->answered.exchange(true)) {
+      metrics.duplicate_answers.add();
+      return;
+    }
+    line(*once, r);
+  };
+  if (!firewalled("handle_http", feature, [&] { feature.handle_http(caller, request, guarded); })) {
+    if (!once->answered.exchange(true)) {
+      once->callback(HttpResponse{500, R"({"error":{"code":"internal","message":"the feature handling this route failed"}})"});
+    }
+  }
+}
+
+void FeatureRegistry::decorate(Feature& feature, ConversationId conversation, std::vector<MessageId> messages,
+                               Completion<std::vector<MessageDecoration>> done) {
+  using Done = Completion<std::vector<MessageDecoration>>;
+  auto once = std::make_shared<Once<Done>>(std::move(done));
+  Done guarded = [once, metrics = metrics_,
+                  line = lifeline_.guard([](Once<Done>& o, Result<std::vector<MessageDecoration>>& r) {
+                    o.callback(std::move(r));
+                  })](Result<std::vector<MessageDecoration>> r) mutable {
+    if (once->answered.exchange(true)) {
+      metrics.duplicate_answers.add();
+      return;
+    }
+    line(*once, r);
+  };
+  if (!firewalled("decorate", feature, [&] { feature.decorate(conversation, std::move(messages), guarded); })) {
+    // History still answers, without this feature's decorations.
+    if (!once->answered.exchange(true)) once->callback(std::vector<MessageDecoration>{});
+  }
+}
+
+void FeatureRegistry::publish_event(const Event& event) {
+  if (lifeline_.open()) fanout_.publish(event);
+}
 
 void FeatureRegistry::start(const std::vector<std::shared_ptr<Feature>>& features,
                             const std::vector<std::string>& reserved_types) {
@@ -59,12 +167,12 @@ void FeatureRegistry::start(const std::vector<std::shared_ptr<Feature>>& feature
       routes_.push_back(Route{r.method, path_segments(r.pattern), f.get()});
     }
     if (!f->decoration_field().empty()) decorators_.push_back(f.get());
-    f->start(*this);
+    f->start(*this);  // control plane: what it throws stops the host's start
   }
 }
 
 void FeatureRegistry::stop() noexcept {
-  for (const auto& f : features_) f->stop();
+  for (const auto& f : features_) firewalled("stop", *f, [&] { f->stop(); });
   features_.clear();
   commands_.clear();
   routes_.clear();
@@ -110,31 +218,43 @@ std::string FeatureRegistry::ephemeral_frame(ConversationId id, std::string_view
 
 void FeatureRegistry::publish_ephemeral(ConversationId id, std::string_view type, std::string_view payload_json,
                                         const UserId& except) {
-  fanout_.publish_ephemeral(id, ephemeral_frame(id, type, payload_json), except);
+  if (lifeline_.open()) fanout_.publish_ephemeral(id, ephemeral_frame(id, type, payload_json), except);
 }
 
 void FeatureRegistry::send_to_member(ConversationId id, const UserId& member, std::string_view type,
                                      std::string_view payload_json) {
-  fanout_.publish_ephemeral(id, ephemeral_frame(id, type, payload_json), {}, member);
+  if (lifeline_.open()) fanout_.publish_ephemeral(id, ephemeral_frame(id, type, payload_json), {}, member);
 }
 
 void FeatureRegistry::after(std::chrono::milliseconds delay, std::function<void()> task) {
-  auto timer = std::make_shared<boost::asio::steady_timer>(timers_, delay);
-  timer->async_wait([timer, task = std::move(task)](const boost::system::error_code& ec) {
+  if (!lifeline_.open()) return;
+  auto timer = std::make_shared<boost::asio::steady_timer>(control_, delay);
+  timer->async_wait([timer, task = lifeline_.guard([this, task = std::move(task)] {
+                       try {
+                         task();
+                       } catch (const std::exception& e) {
+                         metrics_.plugin_exceptions.add();
+                         log_.error("a feature's timer threw; the host carries on", {{"error", e.what()}});
+                       } catch (...) {
+                         metrics_.plugin_exceptions.add();
+                         log_.error("a feature's timer threw; the host carries on");
+                       }
+                     })](const boost::system::error_code& ec) mutable {
     if (!ec) task();
   });
 }
 
 void FeatureRegistry::event_committed(const Event& event) {
-  for (const auto& f : features_) f->on_event(event);
+  // Already on the control executor (Fanout posts local events there).
+  for (const auto& f : features_) firewalled("on_event", *f, [&] { f->on_event(event); });
 }
 
 void FeatureRegistry::session_opened(const Caller& caller) {
-  for (const auto& f : features_) f->on_session_opened(caller);
+  each_feature_later("on_session_opened", [caller](Feature& f) { f.on_session_opened(caller); });
 }
 
 void FeatureRegistry::session_closed(const Caller& caller) {
-  for (const auto& f : features_) f->on_session_closed(caller);
+  each_feature_later("on_session_closed", [caller](Feature& f) { f.on_session_closed(caller); });
 }
 
 }  // namespace switchboard::host

@@ -171,7 +171,7 @@ void RestApi::handle(const HttpRequestMessage& req, std::function<void(HttpRespo
   auto route = features_.for_route(std::string(http::to_string(method)), boost::urls::parse_origin_form(req.target())->encoded_path());
   if (route.feature) {
     HttpRequest request{http::to_string(method), path, route.params, req.body()};
-    route.feature->handle_http(caller, request, [reply, head = head_of(req)](HttpResponse r) {
+    features_.handle_http(*route.feature, caller, request, [reply, head = head_of(req)](HttpResponse r) {
       reply(respond(head, static_cast<http::status>(r.status), std::move(r.body)));
     });
     return;

@@ -2,12 +2,11 @@
 
 #include <boost/asio/post.hpp>
 
-#include "core/fanout.hpp"
 #include "net/ws_session.hpp"
 
 namespace switchboard::host {
 
-Worker::Worker(std::size_t index, Fanout& fanout) : index_(index), fanout_(fanout) {}
+Worker::Worker(std::size_t index, WorkerListener& listener) : index_(index), listener_(listener) {}
 
 Worker::~Worker() { stop(); }
 
@@ -16,7 +15,18 @@ void Worker::start(std::chrono::seconds sweep_every) {
   sweep();
   thread_ = std::thread([this] {
     auto guard = boost::asio::make_work_guard(io_);
-    io_.run();
+    // An exception escaping a handler (a bug) costs that handler, never the
+    // process: report it and run on.
+    for (;;) {
+      try {
+        io_.run();
+        return;
+      } catch (const std::exception& e) {
+        listener_.handler_failed(index_, e.what());
+      } catch (...) {
+        listener_.handler_failed(index_, "unknown exception");
+      }
+    }
   });
 }
 
@@ -32,7 +42,9 @@ void Worker::join() {
 void Worker::attach(WsSession* session) {
   session->worker_slot = sessions_.size();
   sessions_.push_back(session);
-  users_[session->user()].push_back(session);
+  auto& mine = users_[session->user()];
+  if (mine.empty()) listener_.user_attached(session->user());
+  mine.push_back(session);
 }
 
 void Worker::detach(WsSession* session) {
@@ -44,7 +56,10 @@ void Worker::detach(WsSession* session) {
   }
   if (auto it = users_.find(session->user()); it != users_.end()) {
     std::erase(it->second, session);
-    if (it->second.empty()) users_.erase(it);
+    if (it->second.empty()) {
+      users_.erase(it);
+      listener_.user_detached(session->user());
+    }
   }
   // Copy: unsubscribe edits the session's list.
   auto conversations = session->conversations();
@@ -55,7 +70,7 @@ void Worker::subscribe(WsSession* session, ConversationId id, Seq known_last) {
   if (session->in(id)) return;
   session->add_conversation(id);
   auto& list = members_[id];
-  if (list.empty()) fanout_.add_interest(id, known_last);
+  if (list.empty()) listener_.first_member(index_, id, known_last);
   list.push_back(session);
 }
 
@@ -67,7 +82,7 @@ void Worker::unsubscribe(WsSession* session, ConversationId id) {
   std::erase(it->second, session);
   if (it->second.empty()) {
     members_.erase(it);
-    fanout_.remove_interest(id);
+    listener_.last_member_left(index_, id);
   }
 }
 
@@ -87,7 +102,7 @@ void Worker::deliver(ConversationId id, const std::shared_ptr<const std::string>
         ++delivered;
       }
     }
-    fanout_.count_deliveries(delivered);
+    listener_.delivered(delivered);
   } else if (auto it = members_.find(id); it != members_.end()) {
     std::size_t delivered = 0;
     for (WsSession* s : it->second) {
@@ -95,7 +110,7 @@ void Worker::deliver(ConversationId id, const std::shared_ptr<const std::string>
       s->deliver(id, frame, *meta);
       ++delivered;
     }
-    fanout_.count_deliveries(delivered);
+    listener_.delivered(delivered);
   }
   for (const auto& user : meta->leave) {
     if (auto it = users_.find(user); it != users_.end()) {

@@ -14,31 +14,38 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/delivery_meta.hpp"
 #include "switchboard/types.hpp"
 
 namespace switchboard::host {
 
 class WsSession;
-class Fanout;
 
-// Who must be (un)subscribed when an event is delivered, and its seq.
-struct DeliveryMeta {
-  Seq seq = 0;                    // 0: ephemeral
-  std::vector<UserId> join;       // subscribe these users' sessions first
-  std::vector<UserId> leave;      // unsubscribe them after delivering
-  UserId except;                  // do not deliver to this user (ephemeral events)
-  UserId only;                    // deliver to this user only (ephemeral events)
+// What a worker tells the owner of delivery about its sessions (Fanout
+// implements it). Called on the worker's thread.
+class WorkerListener {
+ public:
+  virtual ~WorkerListener() = default;
+  // The worker's first session in `id` / its last one left.
+  virtual void first_member(std::size_t worker, ConversationId id, Seq known_last) = 0;
+  virtual void last_member_left(std::size_t worker, ConversationId id) = 0;
+  // A session of `user` attached to / detached from this worker.
+  virtual void user_attached(const UserId& user) = 0;
+  virtual void user_detached(const UserId& user) = 0;
+  virtual void delivered(std::size_t frames) = 0;
+  // An exception escaped a handler on this worker (it keeps running).
+  virtual void handler_failed(std::size_t worker, const char* what) = 0;
 };
 
 class Worker {
  public:
-  Worker(std::size_t index, Fanout& fanout);
+  Worker(std::size_t index, WorkerListener& listener);
   ~Worker();
 
   boost::asio::io_context& io() { return io_; }
   std::size_t index() const { return index_; }
   void start(std::chrono::seconds sweep_every);
-  void stop();  // stops the io_context and joins the thread
+  void stop();  // stops the io_context and joins the thread; handlers still queued never run
   void join();
 
   // Any thread.
@@ -66,7 +73,7 @@ class Worker {
   void sweep();
 
   std::size_t index_;
-  Fanout& fanout_;
+  WorkerListener& listener_;
   boost::asio::io_context io_{1};
   boost::asio::steady_timer sweep_timer_{io_};
   std::chrono::seconds sweep_every_{5};

@@ -299,7 +299,27 @@ void WsSession::close(std::uint16_t code, std::string_view reason, bool drop_que
   if (was_starting) read();  // to see the peer's answer
 }
 
+std::shared_ptr<PendingAnswer> WsSession::expect_answer(std::string timeout_frame) {
+  auto pending = std::make_shared<PendingAnswer>();
+  pending->timeout = settings_.command_timeout;
+  pending->progressed();
+  pending->timeout_frame = std::move(timeout_frame);
+  if (pending_.size() >= 64) std::erase_if(pending_, [](const auto& p) { return p->answered.load(); });
+  pending_.push_back(pending);
+  return pending;
+}
+
 void WsSession::tick(Clock::time_point now) {
+  if (!pending_.empty()) {
+    std::erase_if(pending_, [&](const std::shared_ptr<PendingAnswer>& p) {
+      if (p->answered.load()) return true;
+      if (now.time_since_epoch().count() < p->deadline.load()) return false;
+      if (p->answered.exchange(true)) return true;
+      if (settings_.metrics.missing_answers) settings_.metrics.missing_answers->add();
+      send_text(p->timeout_frame);
+      return true;
+    });
+  }
   if (state_ == State::closing) {
     if (now > close_deadline_) finish();
     return;
@@ -325,6 +345,7 @@ void WsSession::finish() {
   head_ = head_offset_ = 0;
   queued_bytes_ = 0;
   replaying_.reset();
+  pending_.clear();
   if (settings_.metrics.connections) settings_.metrics.connections->add(-1);
   handler_.on_closed(*this);
   worker_.detach(this);

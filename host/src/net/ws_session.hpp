@@ -6,6 +6,7 @@
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -25,6 +26,20 @@ struct SessionMetrics {
   Counter* shed;         // ephemeral frames dropped for a slow reader
   Counter* slow_closes;  // sessions closed with 1008 for a full queue
   Gauge* connections;
+  Counter* missing_answers = nullptr;  // commands answered internal after their deadline
+};
+
+// A command waiting for its one answer: whoever flips `answered` first
+// sends it — the handler, or the session with `timeout_frame` once the
+// deadline has passed without progress.
+struct PendingAnswer {
+  std::atomic<bool> answered{false};
+  std::atomic<std::chrono::steady_clock::rep> deadline{0};  // steady_clock ticks
+  std::chrono::steady_clock::duration timeout{};
+  std::string timeout_frame;
+  // A long command (a resume of many conversations) moves its deadline on
+  // each step. Any thread.
+  void progressed() { deadline = (std::chrono::steady_clock::now() + timeout).time_since_epoch().count(); }
 };
 
 struct SessionSettings {
@@ -35,6 +50,7 @@ struct SessionSettings {
   std::size_t queue_bytes = 1 << 20;
   double commands_per_second = 50;
   double command_burst = 100;
+  std::chrono::seconds command_timeout{30};  // a command unanswered this long gets `internal`
 };
 
 class WsSession;
@@ -86,6 +102,9 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
   void add_conversation(ConversationId id);
   void remove_conversation(ConversationId id);
   const std::vector<ConversationId>& conversations() const { return conversations_; }
+
+  // Registers a command waiting for its answer (see PendingAnswer).
+  std::shared_ptr<PendingAnswer> expect_answer(std::string timeout_frame);
 
   // Resume: while a conversation replays, its live events are held back and
   // sent after the replay, without duplicates.
@@ -144,6 +163,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
   std::unique_ptr<std::unordered_map<ConversationId, std::vector<std::pair<Seq, std::shared_ptr<const std::string>>>>>
       replaying_;
   std::shared_ptr<void> held_;
+  std::vector<std::shared_ptr<PendingAnswer>> pending_;  // unanswered commands, oldest first
 };
 
 }  // namespace switchboard::host

@@ -27,8 +27,15 @@ std::string resume_frame(ConversationId id, bool recovered, const std::string& e
 }  // namespace
 
 CommandDispatcher::CommandDispatcher(ChatService& chat, FeatureRegistry& features, Storage& storage,
-                                     Presence& presence, const HostConfig& config, Logger& log)
-    : chat_(chat), features_(features), storage_(storage), presence_(presence), config_(config), log_(log) {
+                                     Presence& presence, const HostConfig& config, Logger& log,
+                                     FirewallMetrics firewall)
+    : chat_(chat),
+      features_(features),
+      storage_(storage),
+      presence_(presence),
+      config_(config),
+      log_(log),
+      firewall_(firewall) {
   for (const auto& [type, op] : ChatService::operations()) operations_.emplace(type, op);
 }
 
@@ -109,12 +116,21 @@ void CommandDispatcher::on_message(const std::shared_ptr<WsSession>& session, st
                                           "more than " + std::to_string(config_.server.commands_per_second) +
                                               " commands per second; slow down"));
   }
+  if (kind == "ping") return session->send_text(ack_frame(cid, json::object{}));
   Caller caller{session->user(), session->id()};
-  auto reply = [session, cid](Result<json::value> r) {
+  // Exactly one answer per command: the first one is sent, later ones are
+  // dropped and counted; past the deadline the session answers `internal`.
+  auto pending = session->expect_answer(error_frame(
+      cid, "internal", "no answer within " + std::to_string(config_.server.command_timeout_seconds) + " s"));
+  auto reply = [session, cid, pending, &duplicates = firewall_.duplicate_answers](Result<json::value> r) {
+    if (pending->answered.exchange(true)) {
+      duplicates.add();
+      return;
+    }
     session->post_text(r ? ack_frame(cid, r.value()) : error_frame(cid, error_code(r.code()), r.error().message));
   };
 
-  if (kind == "ping") return session->send_text(ack_frame(cid, json::object{}));
+
   if (kind == "subscribe") {
     const json::value* list = command.if_contains("positions");
     if (!list || !list->is_array()) return reply(field_error("positions", "expected an array"));
@@ -133,35 +149,36 @@ void CommandDispatcher::on_message(const std::shared_ptr<WsSession>& session, st
       if (!seq) return reply(field_error(at + ".seq", "is required (an integer)"));
       positions.push_back(Position{*conversation, *epoch, *seq});
     }
-    return resume(session, cid, std::move(positions), 0);
+    return resume(session, pending, cid, std::move(positions), 0);
   }
   if (auto op = operations_.find(kind); op != operations_.end()) {
     return (chat_.*(op->second))(caller, command, reply);
   }
   if (Feature* feature = features_.for_command(kind)) {
-    feature->handle_command(caller, Command{kind, text}, [session, cid](Result<std::string> r) {
-      if (!r) {
-        session->post_text(error_frame(cid, error_code(r.code()), r.error().message));
-        return;
-      }
+    features_.handle_command(*feature, caller, Command{kind, text}, [reply](Result<std::string> r) {
+      if (!r) return reply(r.error());
       std::error_code pec;
       json::value result = json::parse(r.value(), pec);
-      session->post_text(ack_frame(cid, pec ? json::value(json::object{}) : result));
+      reply(pec ? json::value(json::object{}) : std::move(result));
     });
     return;
   }
+  pending->answered = true;
   session->send_text(error_frame(cid, "unknown_type", "unknown command type \"" + std::string(kind) + "\""));
 }
 
-void CommandDispatcher::resume(std::shared_ptr<WsSession> session, json::value id, std::vector<Position> positions,
-                               std::size_t next) {
+void CommandDispatcher::resume(std::shared_ptr<WsSession> session, std::shared_ptr<PendingAnswer> pending,
+                               json::value id, std::vector<Position> positions, std::size_t next) {
   if (next == positions.size()) {
-    session->post_text(ack_frame(id, json::object{{"resumed", positions.size()}}));
+    if (!pending->answered.exchange(true)) {
+      session->post_text(ack_frame(id, json::object{{"resumed", positions.size()}}));
+    }
     return;
   }
+  pending->progressed();
   Position p = positions[next];
-  replay(session, p, [this, session, id, positions = std::move(positions), next]() mutable {
-    resume(session, id, std::move(positions), next + 1);
+  replay(session, p, [this, session, pending, id, positions = std::move(positions), next]() mutable {
+    resume(session, pending, id, std::move(positions), next + 1);
   });
 }
 

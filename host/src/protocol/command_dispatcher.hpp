@@ -20,7 +20,7 @@ namespace switchboard::host {
 class CommandDispatcher final : public SessionHandler {
  public:
   CommandDispatcher(ChatService& chat, FeatureRegistry& features, Storage& storage, Presence& presence,
-                    const HostConfig& config, Logger& log);
+                    const HostConfig& config, Logger& log, FirewallMetrics firewall);
 
   void on_open(const std::shared_ptr<WsSession>& session) override;
   void on_message(const std::shared_ptr<WsSession>& session, std::string_view text, bool rate_limited) override;
@@ -35,7 +35,8 @@ class CommandDispatcher final : public SessionHandler {
     Seq seq;
   };
   void load_conversations(std::shared_ptr<WsSession> session, ConversationId after, std::size_t loaded);
-  void resume(std::shared_ptr<WsSession> session, boost::json::value id, std::vector<Position> positions,
+  void resume(std::shared_ptr<WsSession> session, std::shared_ptr<PendingAnswer> pending, boost::json::value id,
+              std::vector<Position> positions,
               std::size_t next);
   void replay(std::shared_ptr<WsSession> session, Position position, std::function<void()> then);
   void replay_page(std::shared_ptr<WsSession> session, Position position, Seq from, std::function<void()> then);
@@ -46,6 +47,7 @@ class CommandDispatcher final : public SessionHandler {
   Presence& presence_;
   const HostConfig& config_;
   Logger& log_;
+  FirewallMetrics firewall_;
   std::map<std::string, ChatService::Operation, std::less<>> operations_;
   std::atomic<std::size_t> live_{0};
 };

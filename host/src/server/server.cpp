@@ -5,13 +5,7 @@
 #include <sstream>
 #include <thread>
 
-#include "core/chat_service.hpp"
-#include "core/fanout.hpp"
-#include "core/feature_registry.hpp"
-#include "core/cluster_presence.hpp"
-#include "http/rest_api.hpp"
-#include "net/listener.hpp"
-#include "protocol/command_dispatcher.hpp"
+#include "core/presence_announcement.hpp"
 
 namespace switchboard::host {
 
@@ -51,68 +45,9 @@ TokenVerifier load_auth(const HostConfig& config) {
   }
 }
 
-int serve(const HostConfig& config, PluginSet& plugins, HostServices& services, MetricsRegistry& metrics,
-          const sigset_t& stop_signals) {
-  ComponentLogger log(services.log, "host");
-  TokenVerifier verifier = load_auth(config);
-  Storage& storage = plugins.storage();
-  Bus& bus = plugins.bus();
+namespace {
 
-  std::string origin = random_origin();
-  Fanout fanout(bus, storage, log, metrics, origin);
-  std::size_t threads = config.server.threads > 0 ? static_cast<std::size_t>(config.server.threads)
-                                                  : std::max(1u, std::thread::hardware_concurrency());
-  std::vector<std::unique_ptr<Worker>> workers;
-  std::vector<Worker*> worker_ptrs;
-  for (std::size_t i = 0; i < threads; ++i) {
-    workers.push_back(std::make_unique<Worker>(i, fanout));
-    worker_ptrs.push_back(workers.back().get());
-  }
-  fanout.set_workers(worker_ptrs, std::chrono::milliseconds(config.cluster.reorder_wait_ms));
-
-  // Every host announces presence changes it sees to its own sessions.
-  ChatService* chat_ptr = nullptr;
-  PresenceTiming timing{std::chrono::seconds(config.chat.presence_grace_seconds),
-                        std::chrono::milliseconds(config.cluster.presence_heartbeat_ms),
-                        std::chrono::milliseconds(config.cluster.presence_lease_ms)};
-  ClusterPresence presence(bus, workers.front()->io(), origin, timing,
-                           [&chat_ptr](const UserId& user, bool online) {
-                             if (chat_ptr) chat_ptr->announce_presence(user, online);
-                           },
-                           log, metrics);
-
-  if (auto started = bus.start([&fanout, &presence](std::string_view subject, std::string_view payload) {
-        if (subject == ClusterPresence::kSubject) {
-          presence.on_bus_message(payload);
-        } else {
-          fanout.on_bus_message(subject, payload);
-        }
-      });
-      !started) {
-    log.error("bus failed to start", {{"error", started.error().message}});
-    return 1;
-  }
-
-  fanout.set_local_user_check([&presence](const UserId& user) { return presence.online_here(user); });
-  fanout.start();
-  FeatureRegistry features(storage, fanout, workers.front()->io(), log);
-  fanout.on_local_event([&features](const Event& e) { features.event_committed(e); });
-  ChatService chat(storage, fanout, presence, features, config.chat, metrics);
-  chat_ptr = &chat;
-  std::vector<std::string> core_types = {"ping", "subscribe"};
-  for (const auto& [type, op] : ChatService::operations()) core_types.push_back(type);
-  std::vector<std::shared_ptr<Feature>> feature_objects;
-  for (const auto& f : plugins.features()) feature_objects.push_back(f.object);
-  try {
-    features.start(feature_objects, core_types);
-  } catch (const std::exception& e) {
-    log.error("features cannot start", {{"error", e.what()}});
-    bus.stop();
-    return 1;
-  }
-
-  CommandDispatcher dispatcher(chat, features, storage, presence, config, log);
-  RestApi rest(chat, features, verifier, services.clock, metrics, storage, bus);
+SessionSettings session_settings(const HostConfig& config, MetricsRegistry& metrics, const FirewallMetrics& firewall) {
   SessionSettings settings;
   settings.max_message = static_cast<std::size_t>(config.server.max_frame_bytes);
   settings.ping_interval = std::chrono::seconds(config.server.ping_interval_seconds);
@@ -120,69 +55,181 @@ int serve(const HostConfig& config, PluginSet& plugins, HostServices& services, 
   settings.queue_bytes = static_cast<std::size_t>(config.server.outbound_queue_bytes);
   settings.commands_per_second = static_cast<double>(config.server.commands_per_second);
   settings.command_burst = static_cast<double>(config.server.command_burst);
+  settings.command_timeout = std::chrono::seconds(config.server.command_timeout_seconds);
   settings.metrics = SessionMetrics{
       &metrics.counter("frames_in_total", "WebSocket text frames received"),
       &metrics.counter("frames_out_total", "WebSocket frames written"),
       &metrics.counter("queue_drops_total", "Ephemeral frames shed for slow readers"),
       &metrics.counter("slow_consumer_closes_total", "Sessions closed with 1008 for a full outbound queue"),
       &metrics.gauge("connections", "Open WebSocket sessions"),
+      &firewall.missing_answers,
   };
-  std::atomic<std::uint64_t> next_session_id{0};
-  std::atomic<std::int64_t> open_connections{0};
-  ServerContext context{config, settings, dispatcher, rest, verifier, services.clock, log,
-                        metrics.counter("unauthorized_total", "Upgrades and requests refused with 401"),
-                        next_session_id, open_connections,
-                        metrics.counter("refused_connections_total", "Connections refused at [server] max_connections")};
+  return settings;
+}
 
-  std::unique_ptr<Listener> listener;
-  try {
-    listener = std::make_unique<Listener>(worker_ptrs, config.server.listen, context);
-  } catch (const std::exception& e) {
-    log.error(e.what());
-    features.stop();
-    bus.stop();
-    return 1;
+std::size_t worker_threads(const HostConfig& config) {
+  return config.server.threads > 0 ? static_cast<std::size_t>(config.server.threads)
+                                   : std::max(1u, std::thread::hardware_concurrency());
+}
+
+}  // namespace
+
+Server::Server(const HostConfig& config, PluginSet& plugins, HostServices& services, MetricsRegistry& metrics)
+    : config_(config),
+      plugins_(plugins),
+      log_(services.log, "host"),
+      verifier_(load_auth(config)),
+      origin_(random_origin()),
+      firewall_(FirewallMetrics::make(metrics)),
+      storage_(plugins.storage(), lifeline_, firewall_, log_),
+      settings_(session_settings(config, metrics, firewall_)),
+      control_([this](const char* what) {
+        firewall_.plugin_exceptions.add();
+        log_.error("an exception escaped a handler on the control thread", {{"error", what}});
+      }),
+      fanout_(plugins.bus(), storage_, control_.io(), log_, metrics,
+              FanoutOptions{origin_, worker_threads(config), std::chrono::milliseconds(config.cluster.reorder_wait_ms)}),
+      presence_(plugins.bus(), fanout_.worker(0).io(), origin_,
+                PresenceTiming{std::chrono::seconds(config.chat.presence_grace_seconds),
+                               std::chrono::milliseconds(config.cluster.presence_heartbeat_ms),
+                               std::chrono::milliseconds(config.cluster.presence_lease_ms)},
+                // Every host announces presence changes it sees to its own sessions.
+                [this](const UserId& user, bool online) {
+                  if (lifeline_.open()) announce_presence(storage_, fanout_, user, online);
+                },
+                log_, metrics),
+      features_(storage_, fanout_, control_.io(), log_, lifeline_, firewall_),
+      chat_(storage_, fanout_, presence_, features_, config.chat, metrics),
+      dispatcher_(chat_, features_, storage_, presence_, config, log_, firewall_),
+      rest_(chat_, features_, verifier_, services.clock, metrics, storage_, plugins.bus()),
+      context_{config,
+               settings_,
+               dispatcher_,
+               rest_,
+               verifier_,
+               services.clock,
+               log_,
+               metrics.counter("unauthorized_total", "Upgrades and requests refused with 401"),
+               next_session_id_,
+               open_connections_,
+               metrics.counter("refused_connections_total", "Connections refused at [server] max_connections")},
+      listener_(fanout_.workers(), config.server.listen, context_) {
+  fanout_.on_local_event([this](const Event& e) { features_.event_committed(e); });
+}
+
+Server::~Server() {
+  if (phase_ == Phase::started) stop();
+  // Whatever a plugin still holds (a completion, a timer) does nothing now.
+  lifeline_.close();
+  control_.stop();
+  fanout_.stop_workers();
+}
+
+void Server::on_bus_message(std::string_view subject, std::string_view payload) {
+  if (subject == ClusterPresence::kSubject) {
+    presence_.on_bus_message(payload);
+  } else {
+    fanout_.on_bus_message(subject, payload);
   }
-  auto sweep = std::chrono::seconds(std::clamp<std::int64_t>(config.server.ping_interval_seconds / 3, 1, 5));
-  for (auto& w : workers) w->start(sweep);
-  presence.start();
-  listener->start();
-  auto endpoint = listener->endpoint();
-  log.info("listening", {{"address", endpoint.address().to_string() + ":" + std::to_string(endpoint.port())},
-                         {"threads", std::to_string(threads)},
-                         {"bus", plugins.bus_plugin().info.name},
-                         {"storage", plugins.storage_plugin().info.name},
-                         {"features", std::to_string(plugins.features().size())}});
+}
 
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
-  log.info("stopping", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
+void Server::start() {
+  Lifeline* line = &lifeline_;
+  auto started = plugins_.bus().start(
+      [this, line](std::string_view subject, std::string_view payload) {
+        Lifeline::Entry entry(*line);
+        if (!entry) return;
+        try {
+          on_bus_message(subject, payload);
+        } catch (const std::exception& e) {
+          firewall_.plugin_exceptions.add();
+          log_.error("handling a bus message threw; it was dropped", {{"subject", subject}, {"error", e.what()}});
+        }
+      });
+  if (!started) throw std::runtime_error("bus failed to start: " + started.error().message);
+  bus_started_ = true;
+  control_.start();
+  std::vector<std::string> core_types = {"ping", "subscribe"};
+  for (const auto& [type, op] : ChatService::operations()) core_types.push_back(type);
+  std::vector<std::shared_ptr<Feature>> feature_objects;
+  for (const auto& f : plugins_.features()) feature_objects.push_back(f.object);
+  try {
+    features_.start(feature_objects, core_types);
+  } catch (const std::exception& e) {
+    features_.stop();
+    control_.stop();
+    plugins_.bus().stop();
+    bus_started_ = false;
+    throw std::runtime_error(std::string("features cannot start: ") + e.what());
+  }
+  auto sweep = std::chrono::seconds(std::clamp<std::int64_t>(config_.server.ping_interval_seconds / 3, 1, 5));
+  fanout_.start(sweep);
+  presence_.start();
+  listener_.start();
+  phase_ = Phase::started;
+  auto endpoint = listener_.endpoint();
+  log_.info("listening", {{"address", endpoint.address().to_string() + ":" + std::to_string(endpoint.port())},
+                          {"threads", std::to_string(fanout_.size())},
+                          {"bus", plugins_.bus_plugin().info.name},
+                          {"storage", plugins_.storage_plugin().info.name},
+                          {"features", std::to_string(plugins_.features().size())}});
+}
 
-  listener->stop();
-  for (auto& w : workers) {
-    Worker* worker = w.get();
+bool Server::stop() {
+  if (phase_ != Phase::started) return true;
+  phase_ = Phase::stopped;
+  // 1. No new connections; every session closed with 1001 (bounded wait).
+  listener_.stop();
+  for (std::size_t i = 0; i < fanout_.size(); ++i) {
+    Worker* worker = &fanout_.worker(i);
     worker->post([worker] { worker->close_all(1001, "server shutting down"); });
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(7);
-  while (dispatcher.live_sessions() > 0 && std::chrono::steady_clock::now() < deadline) {
+  while (dispatcher_.live_sessions() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  presence.stop();  // says goodbye: the others show these users offline now
-  fanout.stop();
-  bus.stop();
-  for (auto& w : workers) w->stop();
-  listener.reset();
-  // Writes acknowledged already are committed; this waits for in-flight ones,
-  // whose completions may still reach the features: stop those after.
-  auto flushed = storage.flush();
-  storage.stop();
-  features.stop();
+  // 2. The other hosts show this host's users offline now.
+  presence_.stop();
+  // 3. Features: no more timers or hooks (queued ones never run).
+  control_.stop();
+  features_.stop();
+  // 4. Storage: everything accepted is finished and answered once; new calls
+  //    are refused. Completions still reach live host objects here.
+  auto flushed = storage_.flush();
+  storage_.stop();
+  // 5. The bus: its handler is not running and never runs again.
+  fanout_.stop_sequencing();
+  if (bus_started_) plugins_.bus().stop();
+  bus_started_ = false;
+  // 6. Workers: joined; handlers still queued are destroyed, never run.
+  fanout_.stop_workers();
+  // 7. Anything a plugin still holds is a no-op from here on.
+  lifeline_.close();
   if (!flushed) {
-    log.error("storage flush failed", {{"error", flushed.error().message}});
+    log_.error("storage flush failed", {{"error", flushed.error().message}});
+    return false;
+  }
+  log_.info("stopped", {{"sessions_left", std::to_string(dispatcher_.live_sessions())}});
+  return true;
+}
+
+int serve(const HostConfig& config, PluginSet& plugins, HostServices& services, MetricsRegistry& metrics,
+          const sigset_t& stop_signals) {
+  ComponentLogger log(services.log, "host");
+  std::unique_ptr<Server> server;
+  try {
+    server = std::make_unique<Server>(config, plugins, services, metrics);
+    server->start();
+  } catch (const std::exception& e) {
+    log.error(e.what());
     return 1;
   }
-  log.info("stopped", {{"sessions_left", std::to_string(dispatcher.live_sessions())}});
-  return 0;
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  log.info("stopping", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  bool clean = server->stop();
+  server.reset();
+  return clean ? 0 : 1;
 }
 
 }  // namespace switchboard::host

@@ -1,24 +1,99 @@
-// `switchboard serve`: the host's parts wired together. Threading: one
-// worker (io_context + thread) per core owns its connections; storage and
-// the bus run on their plugins' threads and hand results back by posting to
-// the owning worker. Nothing on the delivery path takes a global lock.
+// `switchboard serve`: the one owner of the host's lifetime. Every part is a
+// member, declared in dependency order and built in the constructor — no
+// pointer is handed out before its object exists, nothing is wired later —
+// so destruction runs in the reverse order by construction.
+//
+// Threading: one worker (io_context + thread) per core owns its connections;
+// storage and the bus run on their plugins' threads and hand results back by
+// posting to the owning worker; feature hooks and timers and bus
+// (un)subscriptions run on the control executor. No global lock on the
+// delivery path.
+//
+// Phases: built → start() → stop(): stop accepting; close every session with
+// 1001; say goodbye to the cluster; stop the features' timers and hooks; stop
+// the storage (refuse new calls, finish and answer every accepted one); stop
+// the bus; stop the workers; close the lifeline (any callback a plugin still
+// holds becomes a no-op); then the destructor frees, in reverse order.
 #pragma once
 
 #include <signal.h>
 
+#include <atomic>
+#include <memory>
+#include <string>
+
 #include "auth/token_verifier.hpp"
 #include "config/host_config.hpp"
+#include "core/chat_service.hpp"
+#include "core/cluster_presence.hpp"
+#include "core/control_executor.hpp"
+#include "core/fanout.hpp"
+#include "core/feature_registry.hpp"
+#include "core/guarded_storage.hpp"
+#include "core/lifeline.hpp"
+#include "http/rest_api.hpp"
 #include "log/log_sink.hpp"
 #include "metrics/metrics_registry.hpp"
+#include "net/http_session.hpp"
+#include "net/listener.hpp"
 #include "plugins/plugin_set.hpp"
+#include "protocol/command_dispatcher.hpp"
 
 namespace switchboard::host {
 
 // Builds the verifier from [auth], reading key files. Throws ConfigError.
 TokenVerifier load_auth(const HostConfig& config);
 
-// Runs until one of `stop_signals` arrives, then stops gracefully: no new
-// connections, sessions closed with 1001, bus stopped, storage flushed.
+class Server {
+ public:
+  // Builds every part and binds the listener. Throws std::runtime_error (or
+  // ConfigError) naming what cannot be built; nothing is left running then.
+  Server(const HostConfig& config, PluginSet& plugins, HostServices& services, MetricsRegistry& metrics);
+  ~Server();  // stop(), if start() ran
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Starts the bus, features, workers, presence and the listener. Throws
+  // std::runtime_error if the bus or a feature cannot start (then stops what
+  // did start).
+  void start();
+  // Graceful stop, in the phases above. Idempotent. Returns false if the
+  // storage reported a failure while finishing its writes.
+  bool stop();
+
+  boost::asio::ip::tcp::endpoint endpoint() const { return listener_.endpoint(); }
+
+ private:
+  void on_bus_message(std::string_view subject, std::string_view payload);
+
+  const HostConfig& config_;
+  PluginSet& plugins_;
+  ComponentLogger log_;
+  TokenVerifier verifier_;
+  std::string origin_;
+  FirewallMetrics firewall_;
+  Lifeline lifeline_;
+  GuardedStorage storage_;
+  std::atomic<std::uint64_t> next_session_id_{0};
+  std::atomic<std::int64_t> open_connections_{0};
+  SessionSettings settings_;
+  ControlExecutor control_;
+  Fanout fanout_;
+  ClusterPresence presence_;
+  FeatureRegistry features_;
+  ChatService chat_;
+  CommandDispatcher dispatcher_;
+  RestApi rest_;
+  ServerContext context_;
+  Listener listener_;
+
+  enum class Phase { built, started, stopped };
+  Phase phase_ = Phase::built;
+  bool bus_started_ = false;
+};
+
+// Runs a Server until one of `stop_signals` arrives. Exit code: 0 after a
+// clean stop, 1 if it could not start or storage failed to finish.
 int serve(const HostConfig& config, PluginSet& plugins, HostServices& services, MetricsRegistry& metrics,
           const sigset_t& stop_signals);
 

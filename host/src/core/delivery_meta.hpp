@@ -1,0 +1,19 @@
+// What travels with a conversation event to the sessions that receive it.
+#pragma once
+
+#include <vector>
+
+#include "switchboard/types.hpp"
+
+namespace switchboard::host {
+
+// Who must be (un)subscribed when an event is delivered, and its seq.
+struct DeliveryMeta {
+  Seq seq = 0;                    // 0: ephemeral
+  std::vector<UserId> join;       // subscribe these users' sessions first
+  std::vector<UserId> leave;      // unsubscribe them after delivering
+  UserId except;                  // do not deliver to this user (ephemeral events)
+  UserId only;                    // deliver to this user only (ephemeral events)
+};
+
+}  // namespace switchboard::host
