@@ -269,7 +269,10 @@ long metric(std::uint16_t port, const std::string& name) {
 
 TEST(ChatSlowConsumer, ASlowReaderIsClosedWith1008AndOthersAreUnaffected) {
   // The default 1 MiB queue: a reader keeping up absorbs bursts, a stalled one fills it.
-  HostProcess host;
+  // The sender is a backend posting as fast as it can: no REST rate limit here.
+  HostOptions options;
+  options.server = "rest_requests_per_second = 1000000\nrest_burst = 1000000\n";
+  HostProcess host(options);
   auto alice = token_for("alice");
   auto created = http_request(host.port(), "POST", "/conversations", R"({"kind":"group","members":["bob","carol"]})", alice);
   ASSERT_EQ(created.status, 201);

@@ -241,7 +241,7 @@ HostConfig parse_config(std::string_view text, const std::filesystem::path& file
     v.only_keys(*server, "server",
                 {"listen", "threads", "origins", "max_frame_bytes", "ping_interval_seconds", "idle_timeout_seconds",
                  "outbound_queue_bytes", "commands_per_second", "command_burst", "max_connections",
-                 "command_timeout_seconds"});
+                 "command_timeout_seconds", "max_unauthenticated_per_ip", "rest_requests_per_second", "rest_burst"});
     ServerConfig& sc = config.server;
     if (auto listen = v.string(*server, "listen", "server.listen")) {
       auto colon = listen->rfind(':');
@@ -260,6 +260,11 @@ HostConfig parse_config(std::string_view text, const std::filesystem::path& file
     v.integer(*server, "command_burst", "server.command_burst", 1, 1000000, sc.command_burst);
     v.integer(*server, "max_connections", "server.max_connections", 0, 10000000, sc.max_connections);
     v.integer(*server, "command_timeout_seconds", "server.command_timeout_seconds", 1, 3600, sc.command_timeout_seconds);
+    v.integer(*server, "max_unauthenticated_per_ip", "server.max_unauthenticated_per_ip", 0, 10000000,
+              sc.max_unauthenticated_per_ip);
+    v.integer(*server, "rest_requests_per_second", "server.rest_requests_per_second", 1, 1000000,
+              sc.rest_requests_per_second);
+    v.integer(*server, "rest_burst", "server.rest_burst", 1, 1000000, sc.rest_burst);
   }
 
   if (const toml::table* auth = v.table(root, "auth", "auth")) {

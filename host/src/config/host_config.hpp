@@ -44,6 +44,9 @@ struct ServerConfig {
   std::int64_t command_burst = 100;
   std::int64_t max_connections = 0;  // 0: derived from the file descriptor limit
   std::int64_t command_timeout_seconds = 30;  // a command unanswered this long gets `internal`
+  std::int64_t max_unauthenticated_per_ip = 256;  // connections not authenticated yet, per address; 0: no limit
+  std::int64_t rest_requests_per_second = 200;    // per user (token bucket)
+  std::int64_t rest_burst = 400;
 };
 
 struct AuthSection {

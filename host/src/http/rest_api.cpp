@@ -1,6 +1,7 @@
 #include "http/rest_api.hpp"
 
 #include <boost/beast/http/field.hpp>
+#include <cmath>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
@@ -72,7 +73,8 @@ std::string request_token(const HttpRequestMessage& request) {
 }
 
 RestApi::RestApi(ChatService& chat, FeatureRegistry& features, const TokenVerifier& verifier, Clock& clock,
-                 MetricsRegistry& metrics, Storage& storage, Bus& bus)
+                 MetricsRegistry& metrics, Storage& storage, Bus& bus, double requests_per_second,
+                 double burst)
     : chat_(chat),
       features_(features),
       verifier_(verifier),
@@ -80,9 +82,50 @@ RestApi::RestApi(ChatService& chat, FeatureRegistry& features, const TokenVerifi
       metrics_(metrics),
       storage_(storage),
       bus_(bus),
-      requests_(metrics.counter("http_requests_total", "REST requests answered")) {}
+      requests_(metrics.counter("http_requests_total", "REST requests answered")),
+      rate_limited_(metrics.counter("http_rate_limited_total", "REST requests refused with 429 (per-user rate)")),
+      limiter_(requests_per_second, burst) {}
 
-void RestApi::handle(const HttpRequestMessage& req, std::function<void(HttpResponseMessage)> reply) {
+namespace {
+
+bool public_route(const HttpRequestMessage& req) {
+  if (req.method() != http::verb::get) return false;
+  auto url = boost::urls::parse_origin_form(req.target());
+  if (!url) return false;
+  auto path = url->path();
+  return path == "/health" || path == "/ready" || path == "/metrics";
+}
+
+}  // namespace
+
+Admission RestApi::admit(const HttpRequestMessage& req) {
+  Admission a;
+  if (public_route(req)) return a;
+  auto user = verifier_.verify(request_token(req), clock_.now_ms());
+  if (!user) {
+    auto res = respond(req, http::status::unauthorized, error_body("unauthorized", user.error().message));
+    res.set(http::field::www_authenticate, "Bearer");
+    res.keep_alive(false);  // its body, if any, is never read
+    a.refusal = std::move(res);
+    return a;
+  }
+  if (!limiter_.take(user.value())) {
+    rate_limited_.add();
+    auto wait = static_cast<long>(std::ceil(limiter_.wait_seconds(user.value())));
+    auto res = respond(req, http::status::too_many_requests,
+                       error_body("rate_limited", "too many requests for this user; retry after " +
+                                                      std::to_string(std::max(1L, wait)) + " s"));
+    res.set(http::field::retry_after, std::to_string(std::max(1L, wait)));
+    res.keep_alive(false);
+    a.refusal = std::move(res);
+    return a;
+  }
+  a.user = user.value();
+  return a;
+}
+
+void RestApi::handle(const HttpRequestMessage& req, const Admission& admission,
+                     std::function<void(HttpResponseMessage)> reply) {
   requests_.add();
   auto target = parse_target(req.target());
   if (!target) return reply(error(req, Errc::bad_request, "malformed request target"));
@@ -105,13 +148,8 @@ void RestApi::handle(const HttpRequestMessage& req, std::function<void(HttpRespo
     return reply(respond(req, http::status::ok, metrics_.render(), "text/plain; version=0.0.4"));
   }
 
-  auto user = verifier_.verify(request_token(req), clock_.now_ms());
-  if (!user) {
-    auto res = respond(req, http::status::unauthorized, error_body("unauthorized", user.error().message));
-    res.set(http::field::www_authenticate, "Bearer");
-    return reply(std::move(res));
-  }
-  Caller caller{user.value(), 0};
+  if (admission.user.empty()) return reply(error(req, Errc::not_found, "no such route"));
+  Caller caller{admission.user, 0};
 
   json::object args = target->query;
   if (method == http::verb::post || method == http::verb::put) {

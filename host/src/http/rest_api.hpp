@@ -6,7 +6,10 @@
 #include <boost/beast/http/string_body.hpp>
 #include <functional>
 
+#include <optional>
+
 #include "auth/token_verifier.hpp"
+#include "http/rate_limiter.hpp"
 #include "core/chat_service.hpp"
 #include "core/feature_registry.hpp"
 #include "metrics/metrics_registry.hpp"
@@ -20,13 +23,22 @@ using HttpResponseMessage = boost::beast::http::response<boost::beast::http::str
 // The token from "Authorization: Bearer" or "?token=" (empty if none).
 std::string request_token(const HttpRequestMessage& request);
 
+// Who may make a request, decided from its header alone, before any body is read.
+struct Admission {
+  std::optional<HttpResponseMessage> refusal;  // 401 or 429, sent instead (the body is never read)
+  UserId user;                                 // empty for the public routes (/health, /ready, /metrics)
+};
+
 class RestApi {
  public:
   RestApi(ChatService& chat, FeatureRegistry& features, const TokenVerifier& verifier, Clock& clock,
-          MetricsRegistry& metrics, Storage& storage, Bus& bus);
+          MetricsRegistry& metrics, Storage& storage, Bus& bus, double requests_per_second, double burst);
 
-  // `reply` may be called on any thread.
-  void handle(const HttpRequestMessage& request, std::function<void(HttpResponseMessage)> reply);
+  // From the request's header: the token, then the token's rate (per user).
+  Admission admit(const HttpRequestMessage& header);
+  // The whole request, once admitted. `reply` may be called on any thread.
+  void handle(const HttpRequestMessage& request, const Admission& admission,
+              std::function<void(HttpResponseMessage)> reply);
 
  private:
   ChatService& chat_;
@@ -37,6 +49,8 @@ class RestApi {
   Storage& storage_;
   Bus& bus_;
   Counter& requests_;
+  Counter& rate_limited_;
+  RateLimiter limiter_;
 };
 
 }  // namespace switchboard::host

@@ -15,13 +15,18 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 
 namespace {
-constexpr auto kRequestTimeout = std::chrono::seconds(30);
+// A request's header must arrive within this (slowloris), then its body;
+// a WebSocket handshake must complete within the header deadline too.
+constexpr auto kHeaderTimeout = std::chrono::seconds(10);
+constexpr auto kBodyTimeout = std::chrono::seconds(30);
 constexpr std::size_t kBodyLimit = 1 << 20;
 }  // namespace
 
-HttpSession::HttpSession(Worker& worker, boost::asio::ip::tcp::socket socket, ServerContext& context)
+HttpSession::HttpSession(Worker& worker, boost::asio::ip::tcp::socket socket, ServerContext& context,
+                         UnauthenticatedConnections::Ticket ticket)
     : worker_(worker),
       slot_(std::make_shared<ConnectionSlot>(context.open_connections)),
+      ticket_(std::move(ticket)),
       stream_(std::move(socket)),
       context_(context) {}
 
@@ -31,10 +36,11 @@ void HttpSession::read() {
   parser_.emplace();
   parser_->body_limit(kBodyLimit);
   parser_->header_limit(16 * 1024);
-  stream_.expires_after(kRequestTimeout);
-  http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+  stream_.expires_after(kHeaderTimeout);
+  // The header first: the token is checked before a byte of body is read.
+  http::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
     if (ec == http::error::body_limit) {
-      self->write([&] {
+      return self->refuse([&] {
         HttpResponseMessage res{http::status::payload_too_large, 11};
         res.set(http::field::content_type, "application/json");
         res.body() = error_body("too_large", "request body over 1 MiB");
@@ -42,24 +48,71 @@ void HttpSession::read() {
         res.prepare_payload();
         return res;
       }());
-      return;
+    }
+    if (ec == http::error::header_limit) {
+      return self->refuse([&] {
+        HttpResponseMessage res{http::status::request_header_fields_too_large, 11};
+        res.set(http::field::content_type, "application/json");
+        res.body() = error_body("too_large", "request header over 16 KiB");
+        res.keep_alive(false);
+        res.prepare_payload();
+        return res;
+      }());
     }
     if (ec) return;  // closed, timed out or garbage: nothing to answer
-    self->on_request();
+    self->on_header();
   });
 }
 
-void HttpSession::on_request() {
+void HttpSession::refuse(HttpResponseMessage response) {
+  response.keep_alive(false);
+  write(std::move(response));
+}
+
+void HttpSession::on_header() {
+  const HttpRequestMessage& header = parser_->get();
+  if (websocket::is_upgrade(header)) {
+    if (!parser_->is_done()) return refuse([&] {
+        HttpResponseMessage res{http::status::bad_request, header.version()};
+        res.set(http::field::content_type, "application/json");
+        res.body() = error_body("bad_request", "a WebSocket upgrade has no body");
+        res.prepare_payload();
+        return res;
+      }());
+    return upgrade(parser_->release());
+  }
+  Admission admission = context_.rest.admit(header);
+  if (admission.refusal) {
+    if (admission.refusal->result() == http::status::unauthorized) context_.unauthorized.add();
+    return refuse(std::move(*admission.refusal));
+  }
+  if (!admission.user.empty()) ticket_.release();  // authenticated
+  if (parser_->is_done()) return on_request(std::move(admission));
+  stream_.expires_after(kBodyTimeout);
+  http::async_read(stream_, buffer_, *parser_,
+                   [self = shared_from_this(), admission = std::move(admission)](beast::error_code ec, std::size_t) mutable {
+                     if (ec == http::error::body_limit) {
+                       HttpResponseMessage res{http::status::payload_too_large, 11};
+                       res.set(http::field::content_type, "application/json");
+                       res.body() = error_body("too_large", "request body over 1 MiB");
+                       res.prepare_payload();
+                       return self->refuse(std::move(res));
+                     }
+                     if (ec) return;
+                     self->on_request(std::move(admission));
+                   });
+}
+
+void HttpSession::on_request(Admission admission) {
   HttpRequestMessage request = parser_->release();
-  if (websocket::is_upgrade(request)) return upgrade(std::move(request));
-  context_.rest.handle(request, [self = shared_from_this()](HttpResponseMessage response) {
+  context_.rest.handle(request, admission, [self = shared_from_this()](HttpResponseMessage response) {
     self->worker_.post([self, response = std::move(response)]() mutable { self->write(std::move(response)); });
   });
 }
 
 void HttpSession::write(HttpResponseMessage response) {
   auto shared = std::make_shared<HttpResponseMessage>(std::move(response));
-  stream_.expires_after(kRequestTimeout);
+  stream_.expires_after(kBodyTimeout);
   http::async_write(stream_, *shared, [self = shared_from_this(), shared](beast::error_code ec, std::size_t) {
     if (ec || !shared->keep_alive()) {
       beast::error_code ignored;
@@ -96,9 +149,14 @@ void HttpSession::upgrade(HttpRequestMessage request) {
     context_.unauthorized.add();
     return reject(http::status::unauthorized, "unauthorized", user.error().message);
   }
-  // Beast answers the handshake; the host then frames on the raw socket.
+  // Beast answers the handshake (within the header deadline); the host then
+  // frames on the raw socket.
   stream_.expires_never();
+  ticket_.release();  // authenticated
   auto ws = std::make_shared<websocket::stream<boost::asio::ip::tcp::socket>>(stream_.release_socket());
+  ws->set_option(websocket::stream_base::timeout{kHeaderTimeout, websocket::stream_base::none(), false});
+  ws->set_option(websocket::stream_base::decorator(
+      [](websocket::response_type& res) { res.set(http::field::server, "switchboard"); }));
   auto req = std::make_shared<HttpRequestMessage>(std::move(request));
   ws->async_accept(*req, [this, self = shared_from_this(), ws, req, user = user.value()](beast::error_code ec) {
     if (ec) return;

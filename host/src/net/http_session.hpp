@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "http/rest_api.hpp"
+#include "net/connection_limits.hpp"
 #include "net/worker.hpp"
 #include "net/ws_session.hpp"
 
@@ -30,37 +31,27 @@ struct ServerContext {
   // Open TCP connections (HTTP and WebSocket), for [server] max_connections.
   std::atomic<std::int64_t>& open_connections;
   Counter& refused_connections;
-};
-
-// Counts a connection as open for as long as it lives (HTTP, then WebSocket).
-class ConnectionSlot {
- public:
-  explicit ConnectionSlot(std::atomic<std::int64_t>& open) : open_(&open) { ++*open_; }
-  ~ConnectionSlot() {
-    if (open_) --*open_;
-  }
-  ConnectionSlot(ConnectionSlot&& other) noexcept : open_(std::exchange(other.open_, nullptr)) {}
-  ConnectionSlot(const ConnectionSlot&) = delete;
-  ConnectionSlot& operator=(const ConnectionSlot&) = delete;
-  ConnectionSlot& operator=(ConnectionSlot&&) = delete;
-
- private:
-  std::atomic<std::int64_t>* open_;
+  UnauthenticatedConnections& unauthenticated;
+  std::int64_t max_connections;  // resolved: never 0
 };
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(Worker& worker, boost::asio::ip::tcp::socket socket, ServerContext& context);
+  HttpSession(Worker& worker, boost::asio::ip::tcp::socket socket, ServerContext& context,
+              UnauthenticatedConnections::Ticket ticket);
   void start();
 
  private:
   void read();
-  void on_request();
+  void on_header();
+  void on_request(Admission admission);
+  void refuse(HttpResponseMessage response);
   void upgrade(HttpRequestMessage request);
   void write(HttpResponseMessage response);
 
   Worker& worker_;
   std::shared_ptr<ConnectionSlot> slot_;
+  UnauthenticatedConnections::Ticket ticket_;  // until the first request that authenticates
   boost::beast::tcp_stream stream_;
   ServerContext& context_;
   boost::beast::flat_buffer buffer_;

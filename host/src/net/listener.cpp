@@ -57,17 +57,21 @@ void Listener::accept() {
       });
       return;
     }
-    std::int64_t limit = context_.config.server.max_connections;
-    if (limit > 0 && context_.open_connections.load() >= limit) {
-      // Full: refuse at once rather than hold a socket we cannot serve.
+    // Full, or this address holds its share of unauthenticated connections:
+    // refuse at once rather than hold a socket we cannot serve.
+    UnauthenticatedConnections::Ticket ticket;
+    boost::system::error_code peer_error;
+    auto peer = socket.remote_endpoint(peer_error);
+    if (!peer_error) ticket = context_.unauthenticated.take(peer.address());
+    if (context_.open_connections.load() >= context_.max_connections || !ticket) {
       context_.refused_connections.add();
       boost::system::error_code ignored;
       socket.close(ignored);
       accept();
       return;
     }
-    worker->post([worker, socket = std::move(socket), this]() mutable {
-      std::make_shared<HttpSession>(*worker, std::move(socket), context_)->start();
+    worker->post([worker, socket = std::move(socket), ticket = std::move(ticket), this]() mutable {
+      std::make_shared<HttpSession>(*worker, std::move(socket), context_, std::move(ticket))->start();
     });
     accept();
   });

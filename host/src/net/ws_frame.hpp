@@ -53,6 +53,8 @@ class FrameParser {
   // Heap bytes held for unfinished frames or messages (a short string's
   // inline capacity lives in the parser itself and is not counted).
   std::size_t buffered() const noexcept { return heap(pending_) + heap(message_); }
+  // A frame or a fragmented message has begun and is not complete yet.
+  bool incomplete() const noexcept { return !pending_.empty() || in_message_; }
 
  private:
   static std::size_t heap(const std::string& s) noexcept { return s.capacity() > std::string().capacity() ? s.capacity() : 0; }

@@ -97,9 +97,12 @@ void WsSession::on_readable() {
       finish();  // EOF or reset: the peer is gone
       return;
     }
-    last_received_ = Clock::now();
+    // Liveness counts complete frames only (set in the frame callbacks): a
+    // frame trickled a byte at a time does not keep a session alive.
+    bool was_incomplete = parser_.incomplete();
     std::string why;
     std::uint16_t close_with = parser_.feed(buf.data(), n, *this, why);
+    if (!was_incomplete && parser_.incomplete()) message_started_ = Clock::now();
     if (close_with) {
       close(close_with, why, true);
       break;
@@ -110,6 +113,7 @@ void WsSession::on_readable() {
 }
 
 void WsSession::on_text(std::string_view message) {
+  last_received_ = Clock::now();
   if (state_ != State::open) return;
   if (settings_.metrics.frames_in) settings_.metrics.frames_in->add();
   auto now = Clock::now();
@@ -122,10 +126,11 @@ void WsSession::on_text(std::string_view message) {
 }
 
 void WsSession::on_ping(std::string_view payload) {
+  last_received_ = Clock::now();
   send(shared_frame(Opcode::pong, payload), true);
 }
 
-void WsSession::on_pong() {}
+void WsSession::on_pong() { last_received_ = Clock::now(); }
 
 void WsSession::on_close(std::uint16_t code, std::string_view) {
   if (state_ == State::open || state_ == State::starting) {
@@ -148,6 +153,14 @@ void WsSession::deliver(ConversationId id, const std::shared_ptr<const std::stri
   if (replaying_ && meta.seq > 0) {
     auto it = replaying_->find(id);
     if (it != replaying_->end()) {
+      // Held back frames count against the queue like queued ones.
+      if (queued_bytes_ + held_bytes_ + frame->size() > settings_.queue_bytes) {
+        if (settings_.metrics.slow_closes) settings_.metrics.slow_closes->add();
+        close(close_code::policy_violation,
+              "slow consumer: more than " + std::to_string(settings_.queue_bytes) + " bytes waiting", true);
+        return;
+      }
+      held_bytes_ += frame->size();
       it->second.emplace_back(meta.seq, frame);
       return;
     }
@@ -166,6 +179,7 @@ void WsSession::end_replay(ConversationId id, Seq replayed_up_to) {
   if (it == replaying_->end()) return;
   auto held = std::move(it->second);
   replaying_->erase(it);
+  for (const auto& h : held) held_bytes_ -= h.second->size();
   if (replaying_->empty()) replaying_.reset();
   std::sort(held.begin(), held.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   Seq last = replayed_up_to;
@@ -189,10 +203,10 @@ void WsSession::drop_from(std::size_t first, bool only_ephemeral) {
 
 void WsSession::send(const std::shared_ptr<const std::string>& frame, bool ephemeral) {
   if (state_ != State::open && state_ != State::starting) return;
-  if (queued_bytes_ + frame->size() > settings_.queue_bytes) {
+  if (queued_bytes_ + held_bytes_ + frame->size() > settings_.queue_bytes) {
     // Shed what can be lost (typing, presence) before anything persistent.
     drop_from(untouched(), true);
-    if (queued_bytes_ + frame->size() > settings_.queue_bytes) {
+    if (queued_bytes_ + held_bytes_ + frame->size() > settings_.queue_bytes) {
       if (ephemeral) {
         if (settings_.metrics.shed) settings_.metrics.shed->add();
         return;
@@ -324,7 +338,19 @@ void WsSession::tick(Clock::time_point now) {
     if (now > close_deadline_) finish();
     return;
   }
+  if (state_ == State::starting) {
+    // Its conversations never loaded (storage too slow or gone): give up.
+    if (now - last_received_ > settings_.idle_timeout) {
+      close(close_code::internal_error, "conversations not loaded in time, retry", true);
+    }
+    return;
+  }
   if (state_ != State::open) return;
+  if (parser_.incomplete() && now - message_started_ > settings_.idle_timeout) {
+    close(close_code::policy_violation,
+          "a message was not completed within " + std::to_string(settings_.idle_timeout.count()) + " s", true);
+    return;
+  }
   if (now - last_received_ > settings_.idle_timeout) {
     close(close_code::going_away,
           "no frame or pong for " + std::to_string(settings_.idle_timeout.count()) + " s", true);
@@ -345,6 +371,7 @@ void WsSession::finish() {
   head_ = head_offset_ = 0;
   queued_bytes_ = 0;
   replaying_.reset();
+  held_bytes_ = 0;
   pending_.clear();
   if (settings_.metrics.connections) settings_.metrics.connections->add(-1);
   handler_.on_closed(*this);

@@ -103,6 +103,10 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
   void remove_conversation(ConversationId id);
   const std::vector<ConversationId>& conversations() const { return conversations_; }
 
+  // A command costing more than one token (a subscribe of many positions):
+  // the extra is taken from the rate bucket, which may go into debt.
+  void charge(double extra_tokens) { tokens_ -= extra_tokens; }
+
   // Registers a command waiting for its answer (see PendingAnswer).
   std::shared_ptr<PendingAnswer> expect_answer(std::string timeout_frame);
 
@@ -154,8 +158,10 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
   std::size_t head_ = 0;
   std::size_t head_offset_ = 0;
   std::size_t queued_bytes_ = 0;
+  std::size_t held_bytes_ = 0;  // frames held back during a replay
   std::vector<ConversationId> conversations_;  // sorted
-  std::chrono::steady_clock::time_point last_received_;
+  std::chrono::steady_clock::time_point last_received_;  // the last complete frame
+  std::chrono::steady_clock::time_point message_started_;  // when the incomplete frame or message began
   std::chrono::steady_clock::time_point last_ping_;
   std::chrono::steady_clock::time_point close_deadline_;
   double tokens_;

@@ -149,6 +149,9 @@ void CommandDispatcher::on_message(const std::shared_ptr<WsSession>& session, st
       if (!seq) return reply(field_error(at + ".seq", "is required (an integer)"));
       positions.push_back(Position{*conversation, *epoch, *seq});
     }
+    // Each position costs storage reads: charged by cost, one command token
+    // per 100 positions beyond the first (the rate limit then holds).
+    session->charge(static_cast<double>(positions.size()) / 100.0);
     return resume(session, pending, cid, std::move(positions), 0);
   }
   if (auto op = operations_.find(kind); op != operations_.end()) {

@@ -1,5 +1,7 @@
 #include "server/server.hpp"
 
+#include <sys/resource.h>
+
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -67,6 +69,15 @@ SessionSettings session_settings(const HostConfig& config, MetricsRegistry& metr
   return settings;
 }
 
+// [server] max_connections, or (0) what the file descriptor limit allows,
+// keeping some for storage, the bus and logs.
+std::int64_t connection_limit(const HostConfig& config) {
+  if (config.server.max_connections > 0) return config.server.max_connections;
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 1000000;
+  return std::max<std::int64_t>(16, static_cast<std::int64_t>(limit.rlim_cur) - 256);
+}
+
 std::size_t worker_threads(const HostConfig& config) {
   return config.server.threads > 0 ? static_cast<std::size_t>(config.server.threads)
                                    : std::max(1u, std::thread::hardware_concurrency());
@@ -82,6 +93,7 @@ Server::Server(const HostConfig& config, PluginSet& plugins, HostServices& servi
       origin_(random_origin()),
       firewall_(FirewallMetrics::make(metrics)),
       storage_(plugins.storage(), lifeline_, firewall_, log_),
+      unauthenticated_(config.server.max_unauthenticated_per_ip),
       settings_(session_settings(config, metrics, firewall_)),
       control_([this](const char* what) {
         firewall_.plugin_exceptions.add();
@@ -101,7 +113,8 @@ Server::Server(const HostConfig& config, PluginSet& plugins, HostServices& servi
       features_(storage_, fanout_, control_.io(), log_, lifeline_, firewall_),
       chat_(storage_, fanout_, presence_, features_, config.chat, metrics),
       dispatcher_(chat_, features_, storage_, presence_, config, log_, firewall_),
-      rest_(chat_, features_, verifier_, services.clock, metrics, storage_, plugins.bus()),
+      rest_(chat_, features_, verifier_, services.clock, metrics, storage_, plugins.bus(),
+            static_cast<double>(config.server.rest_requests_per_second), static_cast<double>(config.server.rest_burst)),
       context_{config,
                settings_,
                dispatcher_,
@@ -112,7 +125,10 @@ Server::Server(const HostConfig& config, PluginSet& plugins, HostServices& servi
                metrics.counter("unauthorized_total", "Upgrades and requests refused with 401"),
                next_session_id_,
                open_connections_,
-               metrics.counter("refused_connections_total", "Connections refused at [server] max_connections")},
+               metrics.counter("refused_connections_total",
+                               "Connections refused at [server] max_connections or max_unauthenticated_per_ip"),
+               unauthenticated_,
+               connection_limit(config)},
       listener_(fanout_.workers(), config.server.listen, context_) {
   fanout_.on_local_event([this](const Event& e) { features_.event_committed(e); });
 }
@@ -170,6 +186,7 @@ void Server::start() {
   auto endpoint = listener_.endpoint();
   log_.info("listening", {{"address", endpoint.address().to_string() + ":" + std::to_string(endpoint.port())},
                           {"threads", std::to_string(fanout_.size())},
+                          {"max_connections", std::to_string(context_.max_connections)},
                           {"bus", plugins_.bus_plugin().info.name},
                           {"storage", plugins_.storage_plugin().info.name},
                           {"features", std::to_string(plugins_.features().size())}});

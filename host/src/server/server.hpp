@@ -76,6 +76,7 @@ class Server {
   GuardedStorage storage_;
   std::atomic<std::uint64_t> next_session_id_{0};
   std::atomic<std::int64_t> open_connections_{0};
+  UnauthenticatedConnections unauthenticated_;
   SessionSettings settings_;
   ControlExecutor control_;
   Fanout fanout_;
