@@ -48,6 +48,21 @@ Finished HostProcess::stop(int signal) {
   return f;
 }
 
+long HostProcess::rss_kib() const {
+  if (!process_) return -1;
+  std::ifstream status("/proc/" + std::to_string(process_->pid()) + "/status");
+  std::string key;
+  while (status >> key) {
+    if (key == "VmRSS:") {
+      long kib = -1;
+      status >> kib;
+      return kib;
+    }
+    status.ignore(4096, '\n');
+  }
+  return -1;
+}
+
 void HostProcess::restart() {
   stop();
   start();

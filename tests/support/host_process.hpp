@@ -39,10 +39,13 @@ class HostProcess {
   bool running() const { return process_ != nullptr; }
   // Stops gracefully and starts again on the same data (a new port).
   void restart();
+  // Starts again after stop() (e.g. after a SIGKILL), on the same data.
+  void start();
+  pid_t pid() const { return process_ ? process_->pid() : -1; }
+  // Resident memory of the host process, in KiB (from /proc), or -1.
+  long rss_kib() const;
 
  private:
-  void start();
-
   HostOptions options_;
   std::unique_ptr<TempDir> tmp_;
   std::string data_dir_;

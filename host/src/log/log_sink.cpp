@@ -1,5 +1,7 @@
 #include "log/log_sink.hpp"
 
+#include <cerrno>
+
 #include <unistd.h>
 
 #include <chrono>
@@ -70,7 +72,52 @@ void append_text_value(std::string& out, std::string_view s) {
 
 }  // namespace
 
-LogSink::LogSink(LogLevel level, LogFormat format, int fd) : level_(level), format_(format), fd_(fd) {}
+LogSink::LogSink(LogLevel level, LogFormat format, int fd, std::size_t queue_bytes)
+    : level_(level), format_(format), fd_(fd), queue_bytes_(queue_bytes), writer_([this] { run(); }) {}
+
+LogSink::~LogSink() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  writer_.join();
+}
+
+namespace {
+
+void write_all(int fd, const std::string& data) {
+  const char* p = data.data();
+  std::size_t left = data.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+}
+
+}  // namespace
+
+void LogSink::run() {
+  std::string batch;
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    wake_.wait(lock, [this] { return stopping_ || !queued_.empty() || dropped_ > 0; });
+    if (queued_.empty() && dropped_ == 0 && stopping_) return;
+    batch.swap(queued_);
+    std::uint64_t dropped = std::exchange(dropped_, 0);
+    lock.unlock();
+    if (dropped > 0) {
+      batch += "log: " + std::to_string(dropped) + " lines dropped: the log output could not keep up\n";
+    }
+    write_all(fd_, batch);
+    batch.clear();
+    if (batch.capacity() > (1u << 20)) std::string().swap(batch);
+    lock.lock();
+  }
+}
 
 void LogSink::write(std::string_view component, LogLevel level, std::string_view message,
                     std::initializer_list<LogField> fields) noexcept {
@@ -110,14 +157,15 @@ void LogSink::write(std::string_view component, LogLevel level, std::string_view
       }
       line += '\n';
     }
-    const char* p = line.data();
-    std::size_t left = line.size();
-    while (left > 0) {
-      ssize_t n = ::write(fd_, p, left);
-      if (n <= 0) break;
-      p += n;
-      left -= static_cast<std::size_t>(n);
+    {
+      std::lock_guard lock(mutex_);
+      if (queued_.size() + line.size() > queue_bytes_) {
+        ++dropped_;
+        return;
+      }
+      queued_ += line;
     }
+    wake_.notify_one();
   } catch (...) {
     // Logging must never take the process down.
   }

@@ -1,0 +1,532 @@
+// The host at its edges, through the real binary: plugins that break the
+// rules, shutdown and SIGKILL under traffic, and hostile input. Each test is
+// bounded in time and count, and asserts what an operator would check: the
+// process is alive, its memory bounded, a normal client still answered, and
+// the attacker got the documented status or close code.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/json.hpp>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "support/chat_helpers.hpp"
+#include "support/host_process.hpp"
+#include "support/ws_client.hpp"
+
+namespace switchboard::testing {
+namespace {
+
+namespace json = boost::json;
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+// The value of a Prometheus metric on the host, or -1.
+long metric(std::uint16_t port, const std::string& name) {
+  auto body = http_request(port, "GET", "/metrics").body;
+  auto at = body.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::stol(body.substr(at + name.size() + 2));
+}
+
+// How long a normal client's round trip (a ping command) takes.
+std::chrono::milliseconds round_trip(std::uint16_t port) {
+  auto start = Clock::now();
+  WsClient probe(port, token_for("probe"));
+  auto r = probe.command({{"type", "ping"}}, 20s);
+  EXPECT_EQ(r["type"], "ack") << "a normal client was not answered";
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+}
+
+// Every frame carrying `id` that arrives within `quiet`.
+std::vector<json::object> answers_to(WsClient& c, const std::string& id, std::chrono::milliseconds quiet) {
+  std::vector<json::object> out;
+  auto until = Clock::now() + quiet;
+  while (Clock::now() < until) {
+    auto f = c.next(std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()));
+    if (!f) break;
+    if (auto* fid = f->if_contains("id"); fid && fid->is_string() && fid->as_string() == id) out.push_back(*f);
+  }
+  return out;
+}
+
+std::string faulty_feature() {
+  return "\n[[features]]\nplugin = \"" + std::string(TEST_PLUGIN_DIR) + "/test-faulty-feature.so\"\n";
+}
+
+TEST(Firewall, EveryCallIntoABrokenFeatureGetsExactlyOneAnswer) {
+  HostProcess host({.server = "ping_interval_seconds = 3\ncommand_timeout_seconds = 2\n",
+                    .feature_config = faulty_feature()});
+  WsClient alice(host.port(), token_for("alice"));
+  WsClient bob(host.port(), token_for("bob"));
+  auto c = group(alice, {"bob"});
+  struct Case {
+    std::string type;
+    std::string expect;  // the one answer: "ack" or an error code
+  };
+  for (const Case& k : std::vector<Case>{{"fault.throw", "internal"},
+                                         {"fault.silent", "internal"},
+                                         {"fault.twice", "ack"},
+                                         {"fault.completion", "ack"},
+                                         {"fault.late", "ack"}}) {
+    std::string id = "k-" + k.type;
+    alice.send_json({{"id", id}, {"type", k.type}, {"conversation_id", c}});
+    // fault.silent is answered by the host after its 2 s deadline (swept each second).
+    auto got = answers_to(alice, id, k.type == "fault.silent" ? 5000ms : 1500ms);
+    ASSERT_EQ(got.size(), 1u) << k.type << ": " << got.size() << " answers\n" << host.output();
+    if (k.expect == "ack") {
+      EXPECT_EQ(got[0]["type"], "ack") << k.type << ": " << json::serialize(got[0]);
+    } else {
+      EXPECT_EQ(got[0]["type"], "error") << k.type;
+      EXPECT_EQ(got[0]["code"], json::value(k.expect)) << k.type << ": " << json::serialize(got[0]);
+    }
+  }
+  // on_event throws for every event, on_session_opened too: chat goes on.
+  EXPECT_EQ(send(alice, c, "still served")["type"], "ack");
+  auto delivered = bob.next_of("message.new");
+  ASSERT_TRUE(delivered);
+  EXPECT_EQ((*delivered)["message"].as_object()["text"], "still served");
+  EXPECT_GE(metric(host.port(), "switchboard_plugin_exceptions_total"), 4);
+  EXPECT_GE(metric(host.port(), "switchboard_plugin_duplicate_answers_total"), 1);
+  EXPECT_EQ(metric(host.port(), "switchboard_plugin_missing_answers_total"), 1);
+  auto finished = host.stop(SIGTERM);
+  EXPECT_EQ(finished.exit_code, 0) << finished.output;
+}
+
+// Traffic of every kind in flight when SIGTERM arrives: sends, history reads,
+// resumes, typing timers, idle keep-alive HTTP connections. The host exits 0
+// and every message it acknowledged is in storage after a restart.
+void shutdown_under_load(HostOptions options) {
+  HostProcess host(options);
+  auto owner_token = token_for("owner");
+  WsClient owner(host.port(), owner_token);
+  auto c = group(owner, {"s0", "s1", "s2", "s3", "reader"});
+  // Idle keep-alive HTTP connections, open across the stop.
+  asio::io_context io;
+  std::vector<tcp::socket> idle;
+  for (int i = 0; i < 20; ++i) {
+    tcp::socket s(io);
+    s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), host.port()));
+    std::string req = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    asio::write(s, asio::buffer(req));
+    char buf[256];
+    s.read_some(asio::buffer(buf));
+    idle.push_back(std::move(s));
+  }
+  std::mutex mutex;
+  std::set<std::string> acknowledged;
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> load;
+  for (int s = 0; s < 4; ++s) {
+    load.emplace_back([&, s] {
+      try {
+        WsClient sender(host.port(), token_for("s" + std::to_string(s)));
+        for (int i = 0; !stop; ++i) {
+          std::string key = "s" + std::to_string(s) + "-" + std::to_string(i);
+          // Several in flight: send three, then collect their answers.
+          auto r = send(sender, c, "load " + key, key);
+          if (r["type"] == "ack") {
+            std::lock_guard lock(mutex);
+            acknowledged.insert(key);
+          } else if (r.empty()) {
+            break;  // the host closed: stopping
+          }
+          sender.command({{"type", "typing.start"}, {"conversation_id", c}}, 2s);
+        }
+      } catch (const std::exception&) {
+        // The connection closed under us: the host is stopping.
+      }
+    });
+  }
+  load.emplace_back([&] {
+    try {
+      WsClient reader(host.port(), token_for("reader"));
+      while (!stop) {
+        reader.command({{"type", "history"}, {"conversation_id", c}, {"limit", 50}}, 2s);
+        json::array positions;
+        positions.push_back(json::object{{"conversation_id", c}, {"epoch", "stale"}, {"seq", 1}});
+        reader.command({{"type", "subscribe"}, {"positions", positions}}, 2s);
+      }
+    } catch (const std::exception&) {
+    }
+  });
+  auto deadline = Clock::now() + 30s;
+  while (Clock::now() < deadline) {
+    std::lock_guard lock(mutex);
+    if (acknowledged.size() >= 200) break;
+  }
+  ASSERT_LT(Clock::now(), deadline) << "the load never got going\n" << host.output();
+  auto finished = host.stop(SIGTERM);
+  stop = true;
+  for (auto& t : load) t.join();
+  EXPECT_EQ(finished.exit_code, 0) << finished.output;
+  EXPECT_EQ(finished.output.find("ERROR: AddressSanitizer"), std::string::npos) << finished.output;
+  EXPECT_EQ(finished.output.find("runtime error:"), std::string::npos) << finished.output;
+  EXPECT_EQ(owner.closed(5s), 1001);
+
+  host.start();
+  WsClient check(host.port(), owner_token);
+  std::map<std::string, int> stored;
+  std::int64_t from = 0;
+  for (;;) {
+    auto page = check.command({{"type", "history"}, {"conversation_id", c}, {"after", from}, {"limit", 200}});
+    ASSERT_EQ(page["type"], "ack") << json::serialize(page);
+    auto& result = page["result"].as_object();
+    for (auto& e : result["events"].as_array()) {
+      auto& ev = e.as_object();
+      from = ev["seq"].as_int64();
+      if (ev["type"] != "message.new") continue;
+      // Each message's text names its client key ("<prefix> <key>").
+      std::string text(ev["message"].as_object()["text"].as_string());
+      ++stored[text.substr(text.rfind(' ') + 1)];
+    }
+    if (!result["more"].as_bool()) break;
+  }
+  for (const auto& key : acknowledged) {
+    EXPECT_EQ(stored[key], 1) << "acknowledged message " << key << " stored " << stored[key] << " times";
+  }
+}
+
+TEST(ShutdownUnderLoad, SqliteKeepsEveryAcknowledgedMessage) { shutdown_under_load({}); }
+
+TEST(ShutdownUnderLoad, PostgresKeepsEveryAcknowledgedMessage) {
+  const char* url = std::getenv("DATABASE_URL");
+  if (!url) GTEST_SKIP() << "run under tests/servers/with-postgres.sh (the e2e/shutdown-postgres test does)";
+  shutdown_under_load({.storage = std::string("\n[storage]\nplugin = \"storage-postgres\"\n[storage.config]\nurl = \"") +
+                                  url + "\"\n"});
+}
+
+// SIGKILL mid-traffic, five times, on SQLite with synchronous = full: every
+// acknowledged message is there exactly once, seq has no gap, and resending
+// what was never acknowledged stores each once.
+TEST(KillNine, EveryAcknowledgedMessageSurvivesFiveKills) {
+  TempDir data;
+  HostOptions options;
+  options.data_dir = data.path();
+  options.storage = "\n[storage]\nplugin = \"storage-sqlite\"\n[storage.config]\npath = \"" + data.path() +
+                    "/switchboard.db\"\nsynchronous = \"full\"\n";
+  HostProcess host(options);
+  auto token = token_for("writer");
+  std::int64_t c = 0;
+  {
+    WsClient w(host.port(), token);
+    c = group(w, {"other"});
+  }
+  std::set<std::string> acknowledged, unanswered;
+  std::mt19937 rng(42);
+  for (int round = 0; round < 5; ++round) {
+    if (round > 0) host.start();
+    std::atomic<bool> killed{false};
+    std::mutex mutex;
+    std::thread writer([&] {
+      try {
+        WsClient w(host.port(), token);
+        for (int i = 0; !killed; ++i) {
+          std::string key = "r" + std::to_string(round) + "-" + std::to_string(i);
+          {
+            std::lock_guard lock(mutex);
+            unanswered.insert(key);
+          }
+          auto r = send(w, c, "kill test " + key, key);
+          if (r["type"] != "ack") break;
+          std::lock_guard lock(mutex);
+          unanswered.erase(key);
+          acknowledged.insert(key);
+        }
+      } catch (const std::exception&) {
+      }
+    });
+    auto enough = Clock::now() + std::chrono::milliseconds(300 + rng() % 700);
+    while (Clock::now() < enough) std::this_thread::sleep_for(10ms);
+    auto finished = host.stop(SIGKILL);
+    killed = true;
+    writer.join();
+    EXPECT_EQ(finished.signal, SIGKILL);
+  }
+  host.start();
+  WsClient w(host.port(), token);
+  // What was sent but never answered: resent with the same keys.
+  for (const auto& key : unanswered) EXPECT_EQ(send(w, c, "kill test " + key, key)["type"], "ack") << key;
+  std::map<std::string, int> stored;
+  std::int64_t from = 0, expected_seq = 1;
+  for (;;) {
+    auto page = w.command({{"type", "history"}, {"conversation_id", c}, {"after", from}, {"limit", 200}});
+    ASSERT_EQ(page["type"], "ack") << json::serialize(page);
+    auto& result = page["result"].as_object();
+    for (auto& e : result["events"].as_array()) {
+      auto& ev = e.as_object();
+      EXPECT_EQ(ev["seq"].as_int64(), expected_seq) << "seq has a gap or a repeat";
+      expected_seq = ev["seq"].as_int64() + 1;
+      from = ev["seq"].as_int64();
+      if (ev["type"] != "message.new") continue;
+      // Each message's text names its client key ("<prefix> <key>").
+      std::string text(ev["message"].as_object()["text"].as_string());
+      ++stored[text.substr(text.rfind(' ') + 1)];
+    }
+    if (!result["more"].as_bool()) break;
+  }
+  ASSERT_GE(acknowledged.size(), 5u) << "too little traffic to test anything";
+  for (const auto& key : acknowledged) EXPECT_EQ(stored[key], 1) << "acknowledged " << key;
+  for (const auto& key : unanswered) EXPECT_EQ(stored[key], 1) << "resent " << key;
+}
+
+// --- Hostile input --------------------------------------------------------
+
+tcp::socket connect_from(asio::io_context& io, const std::string& from, std::uint16_t port) {
+  tcp::socket s(io);
+  s.open(tcp::v4());
+  s.bind(tcp::endpoint(asio::ip::make_address(from), 0));
+  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  return s;
+}
+
+// Whether the peer has closed `s` (EOF or reset) within `deadline`.
+bool closed_by_peer(tcp::socket& s, std::chrono::milliseconds deadline) {
+  s.non_blocking(true);
+  auto until = Clock::now() + deadline;
+  char buf[4096];
+  while (Clock::now() < until) {
+    boost::system::error_code ec;
+    s.read_some(asio::buffer(buf), ec);
+    if (ec == asio::error::would_block) {
+      std::this_thread::sleep_for(20ms);
+      continue;
+    }
+    if (ec) return true;  // eof or reset
+  }
+  return false;
+}
+
+// An HTTP response's status line, read from `s`.
+int read_status(tcp::socket& s) {
+  std::string got;
+  char buf[1024];
+  boost::system::error_code ec;
+  while (got.find("\r\n") == std::string::npos) {
+    std::size_t n = s.read_some(asio::buffer(buf), ec);
+    if (ec) break;
+    got.append(buf, n);
+  }
+  if (got.rfind("HTTP/1.1 ", 0) != 0) return 0;
+  return std::stoi(got.substr(9, 3));
+}
+
+TEST(Hostile, IdleSocketsAreCappedPerAddressAndClosedAfterTheHeaderDeadline) {
+  HostProcess host;
+  long rss_before = host.rss_kib();
+  asio::io_context io;
+  std::vector<tcp::socket> sockets;
+  // 5,000 idle sockets from 20 addresses: 250 each, within the per-address cap of 256.
+  for (int i = 0; i < 5000; ++i) sockets.push_back(connect_from(io, "127.0.0." + std::to_string(2 + i % 20), host.port()));
+  // One address over its share: refused at once.
+  std::vector<tcp::socket> over;
+  for (int i = 0; i < 300; ++i) over.push_back(connect_from(io, "127.0.0.30", host.port()));
+  int refused = 0;
+  for (auto& s : over) refused += closed_by_peer(s, 100ms) ? 1 : 0;
+  EXPECT_GE(refused, 300 - 256) << "one address held more than its share of unauthenticated sockets";
+  EXPECT_LT(round_trip(host.port()), 2000ms);
+  long rss = host.rss_kib();
+  EXPECT_LT(rss - rss_before, 64 * 1024) << "5,000 idle sockets cost " << (rss - rss_before) << " KiB";
+  // The header deadline (10 s) closes every idle one.
+  int closed = 0;
+  for (auto& s : sockets) closed += closed_by_peer(s, closed == 0 ? 20s : 200ms) ? 1 : 0;
+  EXPECT_EQ(closed, 5000);
+  EXPECT_TRUE(host.running());
+}
+
+TEST(Hostile, SlowlorisHeadersAreCutAtTheDeadline) {
+  HostProcess host;
+  asio::io_context io;
+  std::vector<tcp::socket> sockets;
+  for (int i = 0; i < 2000; ++i) {
+    sockets.push_back(connect_from(io, "127.0.1." + std::to_string(1 + i % 10), host.port()));
+    asio::write(sockets.back(), asio::buffer(std::string("GET /conversations HTTP/1.1\r\nHost: x\r\n")));
+  }
+  auto start = Clock::now();
+  // One more header line every second: never a complete request.
+  int open = 2000;
+  while (open > 0 && Clock::now() - start < 25s) {
+    open = 0;
+    for (auto& s : sockets) {
+      if (!s.is_open()) continue;
+      boost::system::error_code ec;
+      asio::write(s, asio::buffer(std::string("X-Slow: 1\r\n")), ec);
+      if (ec || closed_by_peer(s, 1ms)) {
+        s.close();
+      } else {
+        ++open;
+      }
+    }
+    EXPECT_LT(round_trip(host.port()), 2000ms);
+    std::this_thread::sleep_for(1s);
+  }
+  EXPECT_EQ(open, 0) << "slow headers held sockets past the 10 s header deadline";
+  EXPECT_LT(Clock::now() - start, 20s);
+}
+
+TEST(Hostile, OversizedHeadersAndBodiesAreRefusedBeforeBeingRead) {
+  HostProcess host;
+  asio::io_context io;
+  {
+    auto s = connect_from(io, "127.0.0.1", host.port());
+    std::string req = "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(1 << 20, 'a') + "\r\n\r\n";
+    boost::system::error_code ec;
+    asio::write(s, asio::buffer(req), ec);  // the host may close before taking it all
+    EXPECT_EQ(read_status(s), 431);
+  }
+  {
+    auto s = connect_from(io, "127.0.0.1", host.port());
+    std::string req = "POST /conversations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token_for("a") +
+                      "\r\nContent-Type: application/json\r\nContent-Length: 10000000000\r\n\r\n{";
+    asio::write(s, asio::buffer(req));
+    auto start = Clock::now();
+    EXPECT_EQ(read_status(s), 413);
+    EXPECT_LT(Clock::now() - start, 2s) << "a 10 GB body was waited for";
+  }
+  {
+    // No token: 401 at once, before a byte of the (slow) body is read.
+    auto s = connect_from(io, "127.0.0.1", host.port());
+    std::string req = "POST /conversations HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n{";
+    asio::write(s, asio::buffer(req));
+    auto start = Clock::now();
+    EXPECT_EQ(read_status(s), 401);
+    EXPECT_LT(Clock::now() - start, 2s);
+  }
+  EXPECT_LT(round_trip(host.port()), 2000ms);
+}
+
+TEST(Hostile, RestIsRateLimitedPerUser) {
+  HostProcess host({.server = "rest_requests_per_second = 5\nrest_burst = 10\n"});
+  auto t = token_for("spammer");
+  int ok = 0, limited = 0;
+  for (int i = 0; i < 40; ++i) {
+    int status = http_request(host.port(), "GET", "/conversations", "", t).status;
+    ok += status == 200;
+    limited += status == 429;
+  }
+  EXPECT_EQ(ok + limited, 40);
+  EXPECT_GE(limited, 20);
+  EXPECT_LE(ok, 20);
+  EXPECT_EQ(http_request(host.port(), "GET", "/conversations", "", token_for("someone-else")).status, 200)
+      << "one user's rate limited another";
+}
+
+// A raw masked client frame.
+std::string client_frame(std::uint8_t b0, const std::string& payload) {
+  std::string f;
+  f.push_back(static_cast<char>(b0));
+  std::size_t n = payload.size();
+  if (n < 126) {
+    f.push_back(static_cast<char>(0x80 | n));
+  } else if (n <= 0xFFFF) {
+    f.push_back(static_cast<char>(0x80 | 126));
+    f.push_back(static_cast<char>(n >> 8));
+    f.push_back(static_cast<char>(n & 0xFF));
+  } else {
+    f.push_back(static_cast<char>(0x80 | 127));
+    for (int i = 7; i >= 0; --i) f.push_back(static_cast<char>((static_cast<std::uint64_t>(n) >> (8 * i)) & 0xFF));
+  }
+  const char mask[4] = {0x11, 0x22, 0x33, 0x44};
+  f.append(mask, 4);
+  for (std::size_t i = 0; i < n; ++i) f.push_back(static_cast<char>(payload[i] ^ mask[i % 4]));
+  return f;
+}
+
+// A raw WebSocket connection after the handshake (hello and all later frames unread).
+tcp::socket raw_websocket(asio::io_context& io, std::uint16_t port, const std::string& user) {
+  auto s = connect_from(io, "127.0.0.1", port);
+  std::string req = "GET /ws?token=" + token_for(user) +
+                    " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  asio::write(s, asio::buffer(req));
+  std::string got;
+  char c;
+  while (got.find("\r\n\r\n") == std::string::npos && s.read_some(asio::buffer(&c, 1))) got += c;
+  return s;
+}
+
+TEST(Hostile, OneByteSegmentsPingFloodsAndHugeJsonLeaveOthersServed) {
+  HostProcess host({.server = "max_frame_bytes = 1048576\n"});
+  asio::io_context io;
+  long rss_before = host.rss_kib();
+  // A 1 MiB message, one byte per write.
+  std::thread trickle([&] {
+    auto s = raw_websocket(io, host.port(), "trickler");
+    s.set_option(tcp::no_delay(true));
+    std::string text = R"({"id":"big","type":"ping","pad":")" + std::string((1 << 20) - 64, 'p') + R"("})";
+    std::string frame = client_frame(0x81, text);
+    boost::system::error_code ec;
+    for (std::size_t i = 0; i < frame.size() && !ec; ++i) asio::write(s, asio::buffer(&frame[i], 1), ec);
+  });
+  // 100,000 pings as fast as possible, never reading a pong.
+  std::thread flood([&] {
+    auto s = raw_websocket(io, host.port(), "pinger");
+    std::string burst;
+    for (int i = 0; i < 1000; ++i) burst += client_frame(0x89, "ping!");
+    boost::system::error_code ec;
+    for (int i = 0; i < 100 && !ec; ++i) asio::write(s, asio::buffer(burst), ec);
+  });
+  for (int i = 0; i < 5; ++i) EXPECT_LT(round_trip(host.port()), 2000ms) << "round " << i;
+  flood.join();
+  trickle.join();
+  // Deeply nested and very wide JSON: a clear error, the connection stays.
+  WsClient json_attacker(host.port(), token_for("nester"));
+  std::string nested = R"({"id":"n","type":"ping","x":)" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  json_attacker.send(nested);
+  auto answer = json_attacker.next(10s);
+  ASSERT_TRUE(answer);
+  EXPECT_EQ((*answer)["code"], "bad_request") << json::serialize(*answer);
+  std::string wide = R"({"id":"w","type":"message.send","conversation_id":1,"text":"x")";
+  for (int i = 0; i < 40000; ++i) wide += ",\"k" + std::to_string(i) + "\":" + std::to_string(i);
+  wide += "}";
+  json_attacker.send(wide);
+  auto wide_answer = json_attacker.next(10s);
+  ASSERT_TRUE(wide_answer);
+  EXPECT_EQ((*wide_answer)["type"], "error");
+  EXPECT_EQ(json_attacker.command({{"type", "ping"}})["type"], "ack");
+  EXPECT_LT(host.rss_kib() - rss_before, 256 * 1024);
+  EXPECT_TRUE(host.running());
+}
+
+TEST(Hostile, ATenThousandPositionSubscribeIsChargedByItsCost) {
+  // 10,000 positions take ~600 KB of JSON: over the default 64 KiB frame.
+  HostProcess host({.server = "max_frame_bytes = 1048576\n"});
+  WsClient attacker(host.port(), token_for("resumer"));
+  json::array positions;
+  for (int i = 0; i < 10000; ++i) {
+    positions.push_back(json::object{{"conversation_id", 1000000 + i}, {"epoch", "e"}, {"seq", 1}});
+  }
+  // Three sent back to back: the first costs ~100 tokens (the whole burst),
+  // so the next two are refused until the bucket refills.
+  for (const char* id : {"sub-1", "sub-2", "sub-3"}) {
+    attacker.send_json({{"id", id}, {"type", "subscribe"}, {"positions", positions}});
+  }
+  std::map<std::string, std::string> answers;
+  auto until = Clock::now() + 60s;
+  while (answers.size() < 3 && Clock::now() < until) {
+    auto f = attacker.next(20s);
+    if (!f) break;
+    if (auto* id = f->if_contains("id"); id && id->is_string()) {
+      answers[std::string(id->as_string())] =
+          (*f)["type"] == "ack" ? "ack" : std::string((*f)["code"].as_string());
+    }
+  }
+  EXPECT_EQ(answers["sub-1"], "ack");
+  EXPECT_EQ(answers["sub-2"], "rate_limited");
+  EXPECT_EQ(answers["sub-3"], "rate_limited");
+  EXPECT_LT(round_trip(host.port()), 2000ms);
+}
+
+}  // namespace
+}  // namespace switchboard::testing
