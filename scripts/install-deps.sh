@@ -9,6 +9,7 @@ PACKAGES="
   libtomlplusplus-dev libsqlite3-dev libpqxx-dev libnats-dev libjwt-dev
   libgtest-dev
   nats-server postgresql pgbouncer python3 python3-websockets openssl
+  clang libclang-rt-14-dev
 "
 
 missing=""

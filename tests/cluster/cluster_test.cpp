@@ -423,16 +423,7 @@ TEST_F(Cluster, ASigkilledHostLosesNothingAndItsUsersGoOfflineAndResumeElsewhere
 // another host would publish it: origin, conversation, seq 0, no except, no
 // only, no joins, no leaves, the frame.
 std::string bus_envelope(std::int64_t id, const std::string& frame) {
-  std::string out = "SB1";
-  host::wire::put(out, "another-host");
-  host::wire::put(out, id);
-  host::wire::put(out, std::int64_t{0});
-  host::wire::put(out, "");
-  host::wire::put(out, "");
-  host::wire::put_users(out, {});
-  host::wire::put_users(out, {});
-  host::wire::put(out, frame);
-  return out;
+  return host::wire::encode_event(host::wire::EventMessage{"another-host", id, 0, "", "", {}, {}, frame});
 }
 
 TEST_F(Cluster, BusSqlDeliversARowWhoseTransactionCommittedLate) {

@@ -517,10 +517,12 @@ TEST(Hostile, ATenThousandPositionSubscribeIsChargedByItsCost) {
   while (answers.size() < 3 && Clock::now() < until) {
     auto f = attacker.next(20s);
     if (!f) break;
-    if (auto* id = f->if_contains("id"); id && id->is_string()) {
-      answers[std::string(id->as_string())] =
-          (*f)["type"] == "ack" ? "ack" : std::string((*f)["code"].as_string());
-    }
+    const auto* id = f->if_contains("id");
+    if (!id || !id->is_string()) continue;
+    std::string key(id->as_string());
+    const auto* code = f->if_contains("code");
+    answers[key] = f->at("type") == "ack" ? std::string("ack")
+                                           : (code && code->is_string() ? std::string(code->as_string()) : "?");
   }
   EXPECT_EQ(answers["sub-1"], "ack");
   EXPECT_EQ(answers["sub-2"], "rate_limited");

@@ -51,4 +51,28 @@ bool take_users(std::string_view& in, std::vector<UserId>& users) {
   return true;
 }
 
+std::string encode_event(const EventMessage& m) {
+  std::string payload = "SB1";
+  payload.reserve(64 + m.json.size());
+  put(payload, m.origin);
+  put(payload, m.conversation_id);
+  put(payload, m.seq);
+  put(payload, m.except);
+  put(payload, m.only);
+  put_users(payload, m.join);
+  put_users(payload, m.leave);
+  put(payload, m.json);
+  return payload;
+}
+
+bool decode_event(std::string_view payload, EventMessage& out) {
+  if (!payload.starts_with("SB1")) return false;
+  payload.remove_prefix(3);
+  out.join.clear();
+  out.leave.clear();
+  return take(payload, out.origin) && take_number(payload, out.conversation_id) && take_number(payload, out.seq) &&
+         take(payload, out.except) && take(payload, out.only) && take_users(payload, out.join) &&
+         take_users(payload, out.leave) && take(payload, out.json) && payload.empty();
+}
+
 }  // namespace switchboard::host::wire

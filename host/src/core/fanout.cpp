@@ -11,10 +11,6 @@
 
 namespace switchboard::host {
 
-using wire::put;
-using wire::take;
-using wire::take_number;
-using wire::take_users;
 
 DeliveryMeta delivery_meta(const Event& event) {
   DeliveryMeta meta;
@@ -175,17 +171,8 @@ void Fanout::deliver_local(ConversationId id, std::shared_ptr<const std::string>
 }
 
 void Fanout::send_to_bus(ConversationId id, const DeliveryMeta& meta, std::string_view json) {
-  std::string payload = "SB1";
-  put(payload, options_.origin);
-  put(payload, std::to_string(id));
-  put(payload, std::to_string(meta.seq));
-  put(payload, meta.except);
-  put(payload, meta.only);
-  put(payload, std::to_string(meta.join.size()));
-  for (const auto& u : meta.join) put(payload, u);
-  put(payload, std::to_string(meta.leave.size()));
-  for (const auto& u : meta.leave) put(payload, u);
-  put(payload, json);
+  std::string payload = wire::encode_event(
+      wire::EventMessage{options_.origin, id, meta.seq, meta.except, meta.only, meta.join, meta.leave, json});
   auto started = std::chrono::steady_clock::now();
   // Events that add members go where every host listens: the hosts of the
   // new members may not be subscribed to this conversation yet.
@@ -199,20 +186,21 @@ void Fanout::send_to_bus(ConversationId id, const DeliveryMeta& meta, std::strin
 }
 
 void Fanout::on_bus_message(std::string_view subject, std::string_view payload) {
-  if (!payload.starts_with("SB1")) return;
-  payload.remove_prefix(3);
-  std::string_view origin, except, only, json;
-  std::int64_t id = 0, seq = 0;
-  auto meta = std::make_shared<DeliveryMeta>();
-  if (!take(payload, origin) || !take_number(payload, id) || !take_number(payload, seq) || !take(payload, except) ||
-      !take(payload, only) || !take_users(payload, meta->join) || !take_users(payload, meta->leave) || !take(payload, json)) {
+  wire::EventMessage m;
+  if (!wire::decode_event(payload, m)) {
     log_.warn("malformed bus message ignored", {{"subject", subject}});
     return;
   }
-  if (origin == options_.origin) return;  // delivered locally when published
-  meta->seq = seq;
-  meta->except = std::string(except);
-  meta->only = std::string(only);
+  if (m.origin == options_.origin) return;  // delivered locally when published
+  auto meta = std::make_shared<DeliveryMeta>();
+  meta->seq = m.seq;
+  meta->except = std::string(m.except);
+  meta->only = std::string(m.only);
+  meta->join = std::move(m.join);
+  meta->leave = std::move(m.leave);
+  ConversationId id = m.conversation_id;
+  Seq seq = m.seq;
+  std::string_view json = m.json;
   if (seq > 0) {
     sequencer(id).offer(id, SequencedEvent{shared_frame(Opcode::text, json), std::move(meta)});
   } else {

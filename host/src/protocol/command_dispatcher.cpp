@@ -3,6 +3,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "protocol/command_frame.hpp"
 #include "protocol/fields.hpp"
 #include "protocol/json_codec.hpp"
 
@@ -95,27 +96,18 @@ void CommandDispatcher::on_closed(WsSession& session) {
 
 void CommandDispatcher::on_message(const std::shared_ptr<WsSession>& session, std::string_view text,
                                    bool rate_limited) {
-  std::error_code ec;
-  json::value frame = json::parse(text, ec);
-  json::value null_id = nullptr;
-  if (ec) return session->send_text(error_frame(null_id, "bad_request", "malformed JSON: " + ec.message()));
-  if (!frame.is_object()) return session->send_text(error_frame(null_id, "bad_request", "a command is a JSON object"));
-  json::object& command = frame.as_object();
-  const json::value* id = command.if_contains("id");
-  if (!id || !(id->is_string() || id->is_number())) {
-    return session->send_text(error_frame(null_id, "bad_request", "id: is required (a string or a number)"));
-  }
-  json::value cid = *id;
-  const json::value* type = command.if_contains("type");
-  if (!type || !type->is_string()) {
-    return session->send_text(error_frame(cid, "bad_request", "type: is required (a string)"));
-  }
-  std::string_view kind = type->as_string();
+  auto decoded = decode_command(text);
+  if (auto* refused = std::get_if<std::string>(&decoded)) return session->send_text(*refused);
+  CommandFrame& cf = std::get<CommandFrame>(decoded);
+  const json::object& command = cf.args();
+  const json::value& cid = cf.id;
+
   if (rate_limited) {
     return session->send_text(error_frame(cid, "rate_limited",
                                           "more than " + std::to_string(config_.server.commands_per_second) +
                                               " commands per second; slow down"));
   }
+  std::string_view kind = cf.type;
   if (kind == "ping") return session->send_text(ack_frame(cid, json::object{}));
   Caller caller{session->user(), session->id()};
   // Exactly one answer per command: the first one is sent, later ones are
@@ -132,27 +124,12 @@ void CommandDispatcher::on_message(const std::shared_ptr<WsSession>& session, st
 
 
   if (kind == "subscribe") {
-    const json::value* list = command.if_contains("positions");
-    if (!list || !list->is_array()) return reply(field_error("positions", "expected an array"));
-    std::vector<Position> positions;
-    const auto& array = list->as_array();
-    if (array.size() > 10000) return reply(field_error("positions", "at most 10000"));
-    for (std::size_t i = 0; i < array.size(); ++i) {
-      std::string at = "positions[" + std::to_string(i) + "]";
-      if (!array[i].is_object()) return reply(field_error(at, "expected an object"));
-      const auto& p = array[i].as_object();
-      auto conversation = required_int(p, "conversation_id");
-      if (!conversation) return reply(field_error(at + ".conversation_id", "is required (an integer)"));
-      auto epoch = required_string(p, "epoch");
-      if (!epoch) return reply(field_error(at + ".epoch", "is required (a string)"));
-      auto seq = required_int(p, "seq");
-      if (!seq) return reply(field_error(at + ".seq", "is required (an integer)"));
-      positions.push_back(Position{*conversation, *epoch, *seq});
-    }
+    auto positions = decode_positions(command);
+    if (!positions) return reply(positions.error());
     // Each position costs storage reads: charged by cost, one command token
     // per 100 positions beyond the first (the rate limit then holds).
-    session->charge(static_cast<double>(positions.size()) / 100.0);
-    return resume(session, pending, cid, std::move(positions), 0);
+    session->charge(static_cast<double>(positions->size()) / 100.0);
+    return resume(session, pending, cid, std::move(positions.value()), 0);
   }
   if (auto op = operations_.find(kind); op != operations_.end()) {
     return (chat_.*(op->second))(caller, command, reply);

@@ -14,6 +14,7 @@
 #include "core/feature_registry.hpp"
 #include "core/presence.hpp"
 #include "net/ws_session.hpp"
+#include "protocol/command_frame.hpp"
 
 namespace switchboard::host {
 
@@ -29,11 +30,6 @@ class CommandDispatcher final : public SessionHandler {
   std::size_t live_sessions() const { return live_.load(); }
 
  private:
-  struct Position {
-    ConversationId conversation_id;
-    std::string epoch;
-    Seq seq;
-  };
   void load_conversations(std::shared_ptr<WsSession> session, ConversationId after, std::size_t loaded);
   void resume(std::shared_ptr<WsSession> session, std::shared_ptr<PendingAnswer> pending, boost::json::value id,
               std::vector<Position> positions,

@@ -27,8 +27,11 @@ inline Result<std::optional<std::int64_t>> optional_int(const boost::json::objec
   if (v->is_string()) {
     std::string_view s = v->as_string();
     std::int64_t out = 0;
+    // At most 18 digits: the value always fits (found by the command decoder's fuzzer:
+    // a longer string overflowed while it was being refused).
     bool ok = !s.empty() && s.size() < 19;
     for (char c : s) {
+      if (!ok) break;
       if (c < '0' || c > '9') ok = false;
       else out = out * 10 + (c - '0');
     }
