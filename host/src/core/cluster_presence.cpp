@@ -1,5 +1,8 @@
 #include "core/cluster_presence.hpp"
 
+#include <boost/asio/post.hpp>
+#include <future>
+
 #include "core/bus_wire.hpp"
 
 namespace switchboard::host {
@@ -36,8 +39,11 @@ void ClusterPresence::start() {
   if (auto s = bus_.subscribe(kSubject); !s) {
     log_.warn("presence: bus subscribe failed; other hosts' users will not show", {{"error", s.error().message}});
   }
-  heartbeat();
-  sweep();
+  // The timers belong to their io_context's thread: armed there.
+  boost::asio::post(timers_, [this] {
+    heartbeat();
+    sweep();
+  });
 }
 
 void ClusterPresence::stop() {
@@ -46,8 +52,16 @@ void ClusterPresence::stop() {
     if (stopped_) return;
     stopped_ = true;
   }
-  heartbeat_timer_->cancel();
-  sweep_timer_->cancel();
+  // Cancelled on the timers' own thread (an Asio timer is not thread-safe),
+  // waiting a bounded time for it: that thread is running while the host stops.
+  auto done = std::make_shared<std::promise<void>>();
+  auto cancelled = done->get_future();
+  boost::asio::post(timers_, [heartbeat = heartbeat_timer_, sweep = sweep_timer_, done] {
+    heartbeat->cancel();
+    sweep->cancel();
+    done->set_value();
+  });
+  cancelled.wait_for(std::chrono::seconds(2));
   std::string bye(kTag);
   wire::put(bye, origin_);
   wire::put(bye, "x");

@@ -1,5 +1,6 @@
 #include "core/event_sequencer.hpp"
 
+#include <boost/asio/post.hpp>
 #include <limits>
 
 namespace switchboard::host {
@@ -28,7 +29,9 @@ EventSequencer::~EventSequencer() {
 void EventSequencer::stop() {
   std::lock_guard lock(mutex_);
   stopped_ = true;
-  timer_->cancel();
+  // On the timer's own thread: an Asio timer is not thread-safe. `stopped_`
+  // already keeps check() from doing anything or arming it again.
+  boost::asio::post(timers_, [timer = timer_] { timer->cancel(); });
 }
 
 void EventSequencer::track(ConversationId id, Seq known_last) {
