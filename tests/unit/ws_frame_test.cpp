@@ -110,6 +110,7 @@ TEST(WsFrame, EachViolationHasItsCloseCode) {
            {client_frame(0x80, "x"), close_code::protocol_error},                  // continuation, no message
            {client_frame(0x09, "x"), close_code::protocol_error},                  // fragmented ping
            {client_frame(0x83, "x"), close_code::protocol_error},                  // unknown opcode
+           {client_frame(0x8B, "x"), close_code::protocol_error},                  // reserved control opcode
            {client_frame(0x01, "a") + client_frame(0x81, "b"), close_code::protocol_error},  // interleaved messages
        }) {
     FrameParser p(1024);

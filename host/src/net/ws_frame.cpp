@@ -141,7 +141,10 @@ std::size_t FrameParser::parse_frame(char* data, std::size_t size, Handler& hand
     why = "binary frames are not accepted; send JSON text frames";
     return 1;
   }
-  if (!control && op != Opcode::text && op != Opcode::continuation) {
+  // Reserved opcodes, data (0x3-0x7) and control (0xB-0xF) alike: RFC 6455 5.2.
+  bool known = op == Opcode::text || op == Opcode::continuation || op == Opcode::close || op == Opcode::ping ||
+               op == Opcode::pong;
+  if (!known) {
     close = close_code::protocol_error;
     why = "unknown opcode";
     return 1;

@@ -93,15 +93,16 @@ Server::Server(const HostConfig& config, PluginSet& plugins, HostServices& servi
       origin_(random_origin()),
       firewall_(FirewallMetrics::make(metrics)),
       storage_(plugins.storage(), lifeline_, firewall_, log_),
+      bus_(plugins.bus(), lifeline_, firewall_, log_),
       unauthenticated_(config.server.max_unauthenticated_per_ip),
       settings_(session_settings(config, metrics, firewall_)),
       control_([this](const char* what) {
         firewall_.plugin_exceptions.add();
         log_.error("an exception escaped a handler on the control thread", {{"error", what}});
       }),
-      fanout_(plugins.bus(), storage_, control_.io(), log_, metrics,
+      fanout_(bus_, storage_, control_.io(), log_, metrics,
               FanoutOptions{origin_, worker_threads(config), std::chrono::milliseconds(config.cluster.reorder_wait_ms)}),
-      presence_(plugins.bus(), fanout_.worker(0).io(), origin_,
+      presence_(bus_, fanout_.worker(0).io(), origin_,
                 PresenceTiming{std::chrono::seconds(config.chat.presence_grace_seconds),
                                std::chrono::milliseconds(config.cluster.presence_heartbeat_ms),
                                std::chrono::milliseconds(config.cluster.presence_lease_ms)},
@@ -113,7 +114,7 @@ Server::Server(const HostConfig& config, PluginSet& plugins, HostServices& servi
       features_(storage_, fanout_, control_.io(), log_, lifeline_, firewall_),
       chat_(storage_, fanout_, presence_, features_, config.chat, metrics),
       dispatcher_(chat_, features_, storage_, presence_, config, log_, firewall_),
-      rest_(chat_, features_, verifier_, services.clock, metrics, storage_, plugins.bus(),
+      rest_(chat_, features_, verifier_, services.clock, metrics, storage_, bus_,
             static_cast<double>(config.server.rest_requests_per_second), static_cast<double>(config.server.rest_burst)),
       context_{config,
                settings_,
@@ -150,18 +151,8 @@ void Server::on_bus_message(std::string_view subject, std::string_view payload) 
 }
 
 void Server::start() {
-  Lifeline* line = &lifeline_;
-  auto started = plugins_.bus().start(
-      [this, line](std::string_view subject, std::string_view payload) {
-        Lifeline::Entry entry(*line);
-        if (!entry) return;
-        try {
-          on_bus_message(subject, payload);
-        } catch (const std::exception& e) {
-          firewall_.plugin_exceptions.add();
-          log_.error("handling a bus message threw; it was dropped", {{"subject", subject}, {"error", e.what()}});
-        }
-      });
+  auto started = bus_.start(
+      [this](std::string_view subject, std::string_view payload) { on_bus_message(subject, payload); });
   if (!started) throw std::runtime_error("bus failed to start: " + started.error().message);
   bus_started_ = true;
   control_.start();
@@ -174,7 +165,7 @@ void Server::start() {
   } catch (const std::exception& e) {
     features_.stop();
     control_.stop();
-    plugins_.bus().stop();
+    bus_.stop();
     bus_started_ = false;
     throw std::runtime_error(std::string("features cannot start: ") + e.what());
   }
@@ -216,7 +207,7 @@ bool Server::stop() {
   storage_.stop();
   // 5. The bus: its handler is not running and never runs again.
   fanout_.stop_sequencing();
-  if (bus_started_) plugins_.bus().stop();
+  if (bus_started_) bus_.stop();
   bus_started_ = false;
   // 6. Workers: joined; handlers still queued are destroyed, never run.
   fanout_.stop_workers();

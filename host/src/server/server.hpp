@@ -29,6 +29,7 @@
 #include "core/control_executor.hpp"
 #include "core/fanout.hpp"
 #include "core/feature_registry.hpp"
+#include "core/guarded_bus.hpp"
 #include "core/guarded_storage.hpp"
 #include "core/lifeline.hpp"
 #include "http/rest_api.hpp"
@@ -74,6 +75,7 @@ class Server {
   FirewallMetrics firewall_;
   Lifeline lifeline_;
   GuardedStorage storage_;
+  GuardedBus bus_;
   std::atomic<std::uint64_t> next_session_id_{0};
   std::atomic<std::int64_t> open_connections_{0};
   UnauthenticatedConnections unauthenticated_;
