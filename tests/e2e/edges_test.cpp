@@ -70,6 +70,34 @@ std::vector<json::object> answers_to(WsClient& c, const std::string& id, std::ch
   return out;
 }
 
+// The whole history of `c`, read page by page: how often each message's
+// client key is stored (each message's text ends with its key), and whether
+// seq ran 1, 2, 3... without a gap or a repeat.
+struct Stored {
+  std::map<std::string, int> keys;
+  bool gap_free = true;
+};
+Stored stored_messages(WsClient& client, std::int64_t c) {
+  Stored out;
+  std::int64_t from = 0, expected_seq = 1;
+  for (;;) {
+    auto page = client.command({{"type", "history"}, {"conversation_id", c}, {"after", from}, {"limit", 200}});
+    EXPECT_EQ(page["type"], "ack") << json::serialize(page);
+    if (page["type"] != "ack") return out;
+    auto& result = page["result"].as_object();
+    for (auto& e : result["events"].as_array()) {
+      auto& ev = e.as_object();
+      if (ev["seq"].as_int64() != expected_seq) out.gap_free = false;
+      expected_seq = ev["seq"].as_int64() + 1;
+      from = ev["seq"].as_int64();
+      if (ev["type"] != "message.new") continue;
+      std::string text(ev["message"].as_object()["text"].as_string());
+      ++out.keys[text.substr(text.rfind(' ') + 1)];
+    }
+    if (!result["more"].as_bool()) return out;
+  }
+}
+
 std::string faulty_feature() {
   return "\n[[features]]\nplugin = \"" + std::string(TEST_PLUGIN_DIR) + "/test-faulty-feature.so\"\n";
 }
@@ -186,22 +214,7 @@ void shutdown_under_load(HostOptions options) {
 
   host.start();
   WsClient check(host.port(), owner_token);
-  std::map<std::string, int> stored;
-  std::int64_t from = 0;
-  for (;;) {
-    auto page = check.command({{"type", "history"}, {"conversation_id", c}, {"after", from}, {"limit", 200}});
-    ASSERT_EQ(page["type"], "ack") << json::serialize(page);
-    auto& result = page["result"].as_object();
-    for (auto& e : result["events"].as_array()) {
-      auto& ev = e.as_object();
-      from = ev["seq"].as_int64();
-      if (ev["type"] != "message.new") continue;
-      // Each message's text names its client key ("<prefix> <key>").
-      std::string text(ev["message"].as_object()["text"].as_string());
-      ++stored[text.substr(text.rfind(' ') + 1)];
-    }
-    if (!result["more"].as_bool()) break;
-  }
+  auto stored = stored_messages(check, c).keys;
   for (const auto& key : acknowledged) {
     EXPECT_EQ(stored[key], 1) << "acknowledged message " << key << " stored " << stored[key] << " times";
   }
@@ -267,24 +280,9 @@ TEST(KillNine, EveryAcknowledgedMessageSurvivesFiveKills) {
   WsClient w(host.port(), token);
   // What was sent but never answered: resent with the same keys.
   for (const auto& key : unanswered) EXPECT_EQ(send(w, c, "kill test " + key, key)["type"], "ack") << key;
-  std::map<std::string, int> stored;
-  std::int64_t from = 0, expected_seq = 1;
-  for (;;) {
-    auto page = w.command({{"type", "history"}, {"conversation_id", c}, {"after", from}, {"limit", 200}});
-    ASSERT_EQ(page["type"], "ack") << json::serialize(page);
-    auto& result = page["result"].as_object();
-    for (auto& e : result["events"].as_array()) {
-      auto& ev = e.as_object();
-      EXPECT_EQ(ev["seq"].as_int64(), expected_seq) << "seq has a gap or a repeat";
-      expected_seq = ev["seq"].as_int64() + 1;
-      from = ev["seq"].as_int64();
-      if (ev["type"] != "message.new") continue;
-      // Each message's text names its client key ("<prefix> <key>").
-      std::string text(ev["message"].as_object()["text"].as_string());
-      ++stored[text.substr(text.rfind(' ') + 1)];
-    }
-    if (!result["more"].as_bool()) break;
-  }
+  auto history = stored_messages(w, c);
+  EXPECT_TRUE(history.gap_free) << "seq has a gap or a repeat";
+  auto& stored = history.keys;
   ASSERT_GE(acknowledged.size(), 5u) << "too little traffic to test anything";
   for (const auto& key : acknowledged) EXPECT_EQ(stored[key], 1) << "acknowledged " << key;
   for (const auto& key : unanswered) EXPECT_EQ(stored[key], 1) << "resent " << key;

@@ -91,17 +91,30 @@ void FeatureRegistry::each_feature_later(const char* what, Hook hook) {
   }));
 }
 
-void FeatureRegistry::handle_command(Feature& feature, const Caller& caller, const Command& command, Reply reply) {
-  auto once = std::make_shared<Once<Reply>>(std::move(reply));
-  Reply guarded = [once, metrics = metrics_, line = lifeline_.guard([](Once<Reply>& o, Result<std::string>& r) {
-                     o.callback(std::move(r));
-                   })](Result<std::string> r) mutable {
+namespace {
+
+// `callback` made once-only and guarded by the lifeline: the first call
+// runs (while the host lives), later ones are dropped and counted. Also
+// returns the state, so the host can answer itself if the feature threw.
+template <class Callback, class Arg>
+std::pair<Callback, std::shared_ptr<Once<Callback>>> once_only(Callback callback, const Lifeline& lifeline,
+                                                                const FirewallMetrics& metrics) {
+  auto once = std::make_shared<Once<Callback>>(std::move(callback));
+  Callback guarded = [once, metrics,
+                      line = lifeline.guard([](Once<Callback>& o, Arg& a) { o.callback(std::move(a)); })](Arg a) mutable {
     if (once->answered.exchange(true)) {
       metrics.duplicate_answers.add();
       return;
     }
-    line(*once, r);
+    line(*once, a);
   };
+  return {std::move(guarded), std::move(once)};
+}
+
+}  // namespace
+
+void FeatureRegistry::handle_command(Feature& feature, const Caller& caller, const Command& command, Reply reply) {
+  auto [guarded, once] = once_only<Reply, Result<std::string>>(std::move(reply), lifeline_, metrics_);
   if (!firewalled("handle_command", feature, [&] { feature.handle_command(caller, command, guarded); })) {
     if (!once->answered.exchange(true)) {
       once->callback(Error{Errc::internal, "the feature handling \"" + std::string(command.type) + "\" failed"});
@@ -110,16 +123,7 @@ void FeatureRegistry::handle_command(Feature& feature, const Caller& caller, con
 }
 
 void FeatureRegistry::handle_http(Feature& feature, const Caller& caller, const HttpRequest& request, HttpReply reply) {
-  auto once = std::make_shared<Once<HttpReply>>(std::move(reply));
-  HttpReply guarded = [once, metrics = metrics_, line = lifeline_.guard([](Once<HttpReply>& o, HttpResponse& r) {
-                         o.callback(std::move(r));
-                       })](HttpResponse r) mutable {
-    if (once->answered.exchange(true)) {
-      metrics.duplicate_answers.add();
-      return;
-    }
-    line(*once, r);
-  };
+  auto [guarded, once] = once_only<HttpReply, HttpResponse>(std::move(reply), lifeline_, metrics_);
   if (!firewalled("handle_http", feature, [&] { feature.handle_http(caller, request, guarded); })) {
     if (!once->answered.exchange(true)) {
       once->callback(HttpResponse{500, R"({"error":{"code":"internal","message":"the feature handling this route failed"}})"});
@@ -130,17 +134,7 @@ void FeatureRegistry::handle_http(Feature& feature, const Caller& caller, const 
 void FeatureRegistry::decorate(Feature& feature, ConversationId conversation, std::vector<MessageId> messages,
                                Completion<std::vector<MessageDecoration>> done) {
   using Done = Completion<std::vector<MessageDecoration>>;
-  auto once = std::make_shared<Once<Done>>(std::move(done));
-  Done guarded = [once, metrics = metrics_,
-                  line = lifeline_.guard([](Once<Done>& o, Result<std::vector<MessageDecoration>>& r) {
-                    o.callback(std::move(r));
-                  })](Result<std::vector<MessageDecoration>> r) mutable {
-    if (once->answered.exchange(true)) {
-      metrics.duplicate_answers.add();
-      return;
-    }
-    line(*once, r);
-  };
+  auto [guarded, once] = once_only<Done, Result<std::vector<MessageDecoration>>>(std::move(done), lifeline_, metrics_);
   if (!firewalled("decorate", feature, [&] { feature.decorate(conversation, std::move(messages), guarded); })) {
     // History still answers, without this feature's decorations.
     if (!once->answered.exchange(true)) once->callback(std::vector<MessageDecoration>{});

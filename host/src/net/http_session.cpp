@@ -20,6 +20,16 @@ namespace {
 constexpr auto kHeaderTimeout = std::chrono::seconds(10);
 constexpr auto kBodyTimeout = std::chrono::seconds(30);
 constexpr std::size_t kBodyLimit = 1 << 20;
+
+// A JSON error answer that ends the connection (the request is not read further).
+HttpResponseMessage closing_error(http::status status, std::string_view code, std::string_view message) {
+  HttpResponseMessage res{status, 11};
+  res.set(http::field::content_type, "application/json");
+  res.body() = error_body(code, message);
+  res.keep_alive(false);
+  res.prepare_payload();
+  return res;
+}
 }  // namespace
 
 HttpSession::HttpSession(Worker& worker, boost::asio::ip::tcp::socket socket, ServerContext& context,
@@ -40,24 +50,11 @@ void HttpSession::read() {
   // The header first: the token is checked before a byte of body is read.
   http::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
     if (ec == http::error::body_limit) {
-      return self->refuse([&] {
-        HttpResponseMessage res{http::status::payload_too_large, 11};
-        res.set(http::field::content_type, "application/json");
-        res.body() = error_body("too_large", "request body over 1 MiB");
-        res.keep_alive(false);
-        res.prepare_payload();
-        return res;
-      }());
+      return self->refuse(closing_error(http::status::payload_too_large, "too_large", "request body over 1 MiB"));
     }
     if (ec == http::error::header_limit) {
-      return self->refuse([&] {
-        HttpResponseMessage res{http::status::request_header_fields_too_large, 11};
-        res.set(http::field::content_type, "application/json");
-        res.body() = error_body("too_large", "request header over 16 KiB");
-        res.keep_alive(false);
-        res.prepare_payload();
-        return res;
-      }());
+      return self->refuse(
+          closing_error(http::status::request_header_fields_too_large, "too_large", "request header over 16 KiB"));
     }
     if (ec) return;  // closed, timed out or garbage: nothing to answer
     self->on_header();
@@ -72,13 +69,9 @@ void HttpSession::refuse(HttpResponseMessage response) {
 void HttpSession::on_header() {
   const HttpRequestMessage& header = parser_->get();
   if (websocket::is_upgrade(header)) {
-    if (!parser_->is_done()) return refuse([&] {
-        HttpResponseMessage res{http::status::bad_request, header.version()};
-        res.set(http::field::content_type, "application/json");
-        res.body() = error_body("bad_request", "a WebSocket upgrade has no body");
-        res.prepare_payload();
-        return res;
-      }());
+    if (!parser_->is_done()) {
+      return refuse(closing_error(http::status::bad_request, "bad_request", "a WebSocket upgrade has no body"));
+    }
     return upgrade(parser_->release());
   }
   Admission admission = context_.rest.admit(header);
@@ -92,11 +85,8 @@ void HttpSession::on_header() {
   http::async_read(stream_, buffer_, *parser_,
                    [self = shared_from_this(), admission = std::move(admission)](beast::error_code ec, std::size_t) mutable {
                      if (ec == http::error::body_limit) {
-                       HttpResponseMessage res{http::status::payload_too_large, 11};
-                       res.set(http::field::content_type, "application/json");
-                       res.body() = error_body("too_large", "request body over 1 MiB");
-                       res.prepare_payload();
-                       return self->refuse(std::move(res));
+                       return self->refuse(
+                           closing_error(http::status::payload_too_large, "too_large", "request body over 1 MiB"));
                      }
                      if (ec) return;
                      self->on_request(std::move(admission));
