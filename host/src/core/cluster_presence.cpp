@@ -36,6 +36,10 @@ ClusterPresence::ClusterPresence(Bus& bus, boost::asio::io_context& timers, std:
 ClusterPresence::~ClusterPresence() { stop(); }
 
 void ClusterPresence::start() {
+  {
+    std::lock_guard lock(mutex_);
+    started_ = true;
+  }
   if (auto s = bus_.subscribe(kSubject); !s) {
     log_.warn("presence: bus subscribe failed; other hosts' users will not show", {{"error", s.error().message}});
   }
@@ -49,7 +53,10 @@ void ClusterPresence::start() {
 void ClusterPresence::stop() {
   {
     std::lock_guard lock(mutex_);
-    if (stopped_) return;
+    if (stopped_ || !started_) {
+      stopped_ = true;  // never started (the host failed to start): nothing to cancel, nobody to tell
+      return;
+    }
     stopped_ = true;
   }
   // Cancelled on the timers' own thread (an Asio timer is not thread-safe),

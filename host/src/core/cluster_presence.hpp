@@ -86,6 +86,7 @@ class ClusterPresence final : public Presence {
   std::int64_t generation_ = 0;
   std::shared_ptr<boost::asio::steady_timer> heartbeat_timer_;
   std::shared_ptr<boost::asio::steady_timer> sweep_timer_;
+  bool started_ = false;
   bool stopped_ = false;
 };
 

@@ -101,7 +101,10 @@ std::pair<Callback, std::shared_ptr<Once<Callback>>> once_only(Callback callback
                                                                 const FirewallMetrics& metrics) {
   auto once = std::make_shared<Once<Callback>>(std::move(callback));
   Callback guarded = [once, metrics,
-                      line = lifeline.guard([](Once<Callback>& o, Arg& a) { o.callback(std::move(a)); })](Arg a) mutable {
+                      line = lifeline.guard([](Once<Callback>& o, Arg& a) {
+                        o.callback(std::move(a));
+                        o.callback = nullptr;  // its captures (a session) go now, not with the last copy
+                      }, &metrics.late_answers)](Arg a) mutable {
     if (once->answered.exchange(true)) {
       metrics.duplicate_answers.add();
       return;
@@ -142,7 +145,8 @@ void FeatureRegistry::decorate(Feature& feature, ConversationId conversation, st
 }
 
 void FeatureRegistry::publish_event(const Event& event) {
-  if (lifeline_.open()) fanout_.publish(event);
+  Lifeline::Entry alive(lifeline_);  // held for the whole call: the host cannot stop under it
+  if (alive) fanout_.publish(event);
 }
 
 void FeatureRegistry::start(const std::vector<std::shared_ptr<Feature>>& features,
@@ -166,11 +170,10 @@ void FeatureRegistry::start(const std::vector<std::shared_ptr<Feature>>& feature
 }
 
 void FeatureRegistry::stop() noexcept {
+  // The lookup tables stay as they are: workers and storage threads may still
+  // read them until the host has stopped those. The features are destroyed
+  // with the plugin set, after the host.
   for (const auto& f : features_) firewalled("stop", *f, [&] { f->stop(); });
-  features_.clear();
-  commands_.clear();
-  routes_.clear();
-  decorators_.clear();
 }
 
 Feature* FeatureRegistry::for_command(std::string_view type) const {
@@ -212,16 +215,19 @@ std::string FeatureRegistry::ephemeral_frame(ConversationId id, std::string_view
 
 void FeatureRegistry::publish_ephemeral(ConversationId id, std::string_view type, std::string_view payload_json,
                                         const UserId& except) {
-  if (lifeline_.open()) fanout_.publish_ephemeral(id, ephemeral_frame(id, type, payload_json), except);
+  Lifeline::Entry alive(lifeline_);
+  if (alive) fanout_.publish_ephemeral(id, ephemeral_frame(id, type, payload_json), except);
 }
 
 void FeatureRegistry::send_to_member(ConversationId id, const UserId& member, std::string_view type,
                                      std::string_view payload_json) {
-  if (lifeline_.open()) fanout_.publish_ephemeral(id, ephemeral_frame(id, type, payload_json), {}, member);
+  Lifeline::Entry alive(lifeline_);
+  if (alive) fanout_.publish_ephemeral(id, ephemeral_frame(id, type, payload_json), {}, member);
 }
 
 void FeatureRegistry::after(std::chrono::milliseconds delay, std::function<void()> task) {
-  if (!lifeline_.open()) return;
+  Lifeline::Entry alive(lifeline_);
+  if (!alive) return;
   auto timer = std::make_shared<boost::asio::steady_timer>(control_, delay);
   timer->async_wait([timer, task = lifeline_.guard([this, task = std::move(task)] {
                        try {

@@ -32,7 +32,9 @@ template <class T, class Start>
 void GuardedStorage::call(const char* op, Completion<T> done, Start&& start) {
   auto pending = std::make_shared<Pending<T>>(std::move(done));
   // Captures nothing of this object: the storage may call it after we are gone.
-  Completion<T> wrapped = [pending, line = lifeline_.guard([](Pending<T>& p, Result<T>& r) { p.done(std::move(r)); }),
+  Completion<T> wrapped = [pending,
+                           line = lifeline_.guard([](Pending<T>& p, Result<T>& r) { p.done(std::move(r)); },
+                                                  &metrics_.late_answers),
                            metrics = metrics_, &log = log_](Result<T> r) mutable {
     if (pending->answered.exchange(true)) {
       metrics.duplicate_answers.add();

@@ -10,6 +10,8 @@
 #include <thread>
 #include <utility>
 
+#include "switchboard/services.hpp"
+
 namespace switchboard::host {
 
 class Lifeline {
@@ -58,11 +60,16 @@ class Lifeline {
 
   // `f`, guarded: runs only while the lifeline is open. The state is shared,
   // so a guarded callable may outlive the Lifeline itself.
+  // `dropped`, if given, counts the calls that came too late.
   template <class F>
-  auto guard(F f) const {
-    return [state = state_, f = std::move(f)](auto&&... args) mutable {
+  auto guard(F f, Counter* dropped = nullptr) const {
+    return [state = state_, f = std::move(f), dropped](auto&&... args) mutable {
       Entry entry(state.get());
-      if (entry) f(std::forward<decltype(args)>(args)...);
+      if (entry) {
+        f(std::forward<decltype(args)>(args)...);
+      } else if (dropped) {
+        dropped->add();
+      }
     };
   }
 

@@ -1,5 +1,6 @@
 #include "net/http_session.hpp"
 
+#include <boost/asio/write.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
@@ -68,6 +69,9 @@ void HttpSession::refuse(HttpResponseMessage response) {
 
 void HttpSession::on_header() {
   const HttpRequestMessage& header = parser_->get();
+  if (context_.stopping.load()) {
+    return refuse(closing_error(http::status::service_unavailable, "unavailable", "the server is shutting down"));
+  }
   if (websocket::is_upgrade(header)) {
     if (!parser_->is_done()) {
       return refuse(closing_error(http::status::bad_request, "bad_request", "a WebSocket upgrade has no body"));
@@ -150,6 +154,13 @@ void HttpSession::upgrade(HttpRequestMessage request) {
   auto req = std::make_shared<HttpRequestMessage>(std::move(request));
   ws->async_accept(*req, [this, self = shared_from_this(), ws, req, user = user.value()](beast::error_code ec) {
     if (ec) return;
+    if (context_.stopping.load()) {
+      // Upgraded while the host began to stop: told so, like every session.
+      auto frame = encode_close(close_code::going_away, "server shutting down");
+      boost::system::error_code ignored;
+      boost::asio::write(ws->next_layer(), boost::asio::buffer(frame), ignored);
+      return;
+    }
     auto session = std::make_shared<WsSession>(worker_, std::move(ws->next_layer()), user,
                                                ++context_.next_session_id, context_.settings, context_.sessions);
     session->hold(std::move(slot_));  // the connection stays counted while the WebSocket lives

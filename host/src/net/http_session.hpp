@@ -33,6 +33,8 @@ struct ServerContext {
   Counter& refused_connections;
   UnauthenticatedConnections& unauthenticated;
   std::int64_t max_connections;  // resolved: never 0
+  // Set when the host starts stopping: no new session, no new request.
+  const std::atomic<bool>& stopping;
 };
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {

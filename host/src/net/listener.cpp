@@ -1,6 +1,7 @@
 #include "net/listener.hpp"
 
 #include <boost/asio/ip/address.hpp>
+#include <future>
 #include <stdexcept>
 
 namespace switchboard::host {
@@ -37,17 +38,23 @@ void Listener::start() {
 }
 
 void Listener::stop() {
-  asio::post(acceptor_.get_executor(), [this] {
+  // Closed on the acceptor's thread; waits (bounded) until it is, so that no
+  // connection is accepted after stop() returns.
+  auto done = std::make_shared<std::promise<void>>();
+  auto closed = done->get_future();
+  asio::post(acceptor_.get_executor(), [this, done] {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
     backoff_.cancel();
+    done->set_value();
   });
+  closed.wait_for(std::chrono::seconds(2));
 }
 
 void Listener::accept() {
   Worker* worker = workers_[next_++ % workers_.size()];
   acceptor_.async_accept(worker->io(), [this, worker](boost::system::error_code ec, tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open() || context_.stopping.load()) return;
     if (ec) {
       // Out of file descriptors, most likely: do not spin, retry shortly.
       context_.log.warn("accept failed", {{"error", ec.message()}});

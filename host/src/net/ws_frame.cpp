@@ -262,6 +262,9 @@ std::size_t frame_needs(const char* data, std::size_t size) {
 }  // namespace
 
 std::uint16_t FrameParser::feed(char* input, std::size_t input_size, Handler& handler, std::string& why) {
+  // After a close frame or a violation the stream means nothing any more:
+  // what still arrives is discarded, never parsed as frames.
+  if (closed_) return 0;
   std::uint16_t close = 0;
   // An unfinished frame from earlier reads is topped up with only the bytes
   // it still needs, and parsed once it is whole (or its header is refused):
@@ -273,10 +276,14 @@ std::uint16_t FrameParser::feed(char* input, std::size_t input_size, Handler& ha
     input += take;
     input_size -= take;
     std::size_t used = parse_frame(pending_.data(), pending_.size(), handler, close, why);
-    if (close) return close;
+    if (close) {
+      closed_ = true;
+      return close;
+    }
     if (used == 0) {
       if (take == 0) {  // cannot happen: a frame with all it needs parses
         why = "unparsable frame";
+        closed_ = true;
         return close_code::protocol_error;
       }
       continue;  // the header grew, its full size is known now; or wait for more
@@ -289,7 +296,10 @@ std::uint16_t FrameParser::feed(char* input, std::size_t input_size, Handler& ha
   std::size_t offset = 0;
   while (offset < input_size && !closed_) {
     std::size_t used = parse_frame(input + offset, input_size - offset, handler, close, why);
-    if (close) return close;
+    if (close) {
+      closed_ = true;
+      return close;
+    }
     if (used == 0) break;
     offset += used;
   }

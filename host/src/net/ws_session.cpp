@@ -100,9 +100,11 @@ void WsSession::on_readable() {
     // Liveness counts complete frames only (set in the frame callbacks): a
     // frame trickled a byte at a time does not keep a session alive.
     bool was_incomplete = parser_.incomplete();
+    auto fed_at = Clock::now();
     std::string why;
     std::uint16_t close_with = parser_.feed(buf.data(), n, *this, why);
-    if (!was_incomplete && parser_.incomplete()) message_started_ = Clock::now();
+    // The deadline for what is unfinished runs from the last complete frame.
+    if (parser_.incomplete() && (!was_incomplete || last_received_ >= fed_at)) message_started_ = fed_at;
     if (close_with) {
       close(close_with, why, true);
       break;
@@ -138,8 +140,10 @@ void WsSession::on_close(std::uint16_t code, std::string_view) {
     std::uint16_t echo = (code >= 1000 && code < 5000 && code != 1005 && code != 1006) ? code : close_code::normal;
     close(echo, "", true);
   } else if (state_ == State::closing) {
+    // The peer answered our close. Our close frame may still be queued (a
+    // close() waits for the worker's flush pass): finish once it is written.
     shutdown_after_write_ = true;
-    if (!writing_) finish();
+    if (!writing_ && !dirty_ && head_ >= queue_.size()) finish();
   }
 }
 

@@ -114,12 +114,17 @@ void CommandDispatcher::on_message(const std::shared_ptr<WsSession>& session, st
   // dropped and counted; past the deadline the session answers `internal`.
   auto pending = session->expect_answer(error_frame(
       cid, "internal", "no answer within " + std::to_string(config_.server.command_timeout_seconds) + " s"));
-  auto reply = [session, cid, pending, &duplicates = firewall_.duplicate_answers](Result<json::value> r) {
+  // The reply holds the session weakly: a plugin may keep it (in a timer, in
+  // its own state) past the session and even past the host.
+  auto reply = [weak = std::weak_ptr<WsSession>(session), cid, pending,
+                &duplicates = firewall_.duplicate_answers](Result<json::value> r) {
     if (pending->answered.exchange(true)) {
       duplicates.add();
       return;
     }
-    session->post_text(r ? ack_frame(cid, r.value()) : error_frame(cid, error_code(r.code()), r.error().message));
+    if (auto s = weak.lock()) {
+      s->post_text(r ? ack_frame(cid, r.value()) : error_frame(cid, error_code(r.code()), r.error().message));
+    }
   };
 
 

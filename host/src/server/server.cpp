@@ -108,7 +108,8 @@ Server::Server(const HostConfig& config, PluginSet& plugins, HostServices& servi
                                std::chrono::milliseconds(config.cluster.presence_lease_ms)},
                 // Every host announces presence changes it sees to its own sessions.
                 [this](const UserId& user, bool online) {
-                  if (lifeline_.open()) announce_presence(storage_, fanout_, user, online);
+                  Lifeline::Entry alive(lifeline_);
+                  if (alive) announce_presence(storage_, fanout_, user, online);
                 },
                 log_, metrics),
       features_(storage_, fanout_, control_.io(), log_, lifeline_, firewall_),
@@ -129,7 +130,8 @@ Server::Server(const HostConfig& config, PluginSet& plugins, HostServices& servi
                metrics.counter("refused_connections_total",
                                "Connections refused at [server] max_connections or max_unauthenticated_per_ip"),
                unauthenticated_,
-               connection_limit(config)},
+               connection_limit(config),
+               stopping_},
       listener_(fanout_.workers(), config.server.listen, context_) {
   fanout_.on_local_event([this](const Event& e) { features_.event_committed(e); });
 }
@@ -186,7 +188,9 @@ void Server::start() {
 bool Server::stop() {
   if (phase_ != Phase::started) return true;
   phase_ = Phase::stopped;
-  // 1. No new connections; every session closed with 1001 (bounded wait).
+  // 1. No new connections, sessions or requests; every session closed with
+  //    1001 (bounded wait).
+  stopping_ = true;
   listener_.stop();
   for (std::size_t i = 0; i < fanout_.size(); ++i) {
     Worker* worker = &fanout_.worker(i);

@@ -79,6 +79,7 @@ class Server {
   std::atomic<std::uint64_t> next_session_id_{0};
   std::atomic<std::int64_t> open_connections_{0};
   UnauthenticatedConnections unauthenticated_;
+  std::atomic<bool> stopping_{false};
   SessionSettings settings_;
   ControlExecutor control_;
   Fanout fanout_;

@@ -79,8 +79,9 @@ switchboard::Status JobRunner::flush() {
   // oldest unfinished ticket is past `last`, every earlier job is done —
   // including those another thread was still committing when we were called.
   finished_.wait(lock, [&] { return oldest_unfinished() > last; });
-  if (failures_ > failures_before && last_failure_ && last_failure_ticket_ <= last) {
-    return switchboard::Status{*last_failure_};
+  std::uint64_t new_failures = std::min<std::uint64_t>(failures_ - failures_before, recent_failures_.size());
+  for (auto it = recent_failures_.end() - static_cast<std::ptrdiff_t>(new_failures); it != recent_failures_.end(); ++it) {
+    if (it->first <= last) return switchboard::Status{it->second};  // a job before the flush failed
   }
   return {};
 }
@@ -136,8 +137,8 @@ void JobRunner::run(std::size_t index) {
     running_[index] = 0;
     if (failed) {
       ++failures_;
-      last_failure_ = std::move(failed);
-      last_failure_ticket_ = first;
+      recent_failures_.emplace_back(first, std::move(*failed));
+      if (recent_failures_.size() > 64) recent_failures_.pop_front();
     }
     finished_.notify_all();
   }

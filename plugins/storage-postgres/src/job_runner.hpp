@@ -148,8 +148,7 @@ class JobRunner {
   // Batches that failed to commit: how many, and the last one's error and
   // its oldest ticket (for flush's answer).
   std::uint64_t failures_ = 0;
-  std::optional<switchboard::Error> last_failure_;
-  std::uint64_t last_failure_ticket_ = 0;
+  std::deque<std::pair<std::uint64_t, switchboard::Error>> recent_failures_;  // (first ticket, error), latest 64
   bool stopping_ = false;
   bool stopped_ = false;
   std::atomic<bool> healthy_{true};

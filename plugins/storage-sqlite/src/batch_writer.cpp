@@ -64,7 +64,10 @@ switchboard::Status BatchWriter::flush() {
   std::uint64_t last = submitted_;
   std::uint64_t failures_before = failures_;
   finished_.wait(lock, [&] { return finished_count_ >= last; });
-  if (failures_ > failures_before && last_failure_) return switchboard::Status{*last_failure_};
+  std::uint64_t new_failures = std::min<std::uint64_t>(failures_ - failures_before, recent_failures_.size());
+  for (auto it = recent_failures_.end() - static_cast<std::ptrdiff_t>(new_failures); it != recent_failures_.end(); ++it) {
+    if (it->first < last) return switchboard::Status{it->second};  // a write before the flush failed
+  }
   return {};
 }
 
@@ -93,10 +96,12 @@ void BatchWriter::run() {
     std::optional<Error> failed = commit_batch(batch);
     batch.clear();
     lock.lock();
+    std::uint64_t first = finished_count_;  // one thread, FIFO: writes finish in submission order
     finished_count_ += size;
     if (failed) {
       ++failures_;
-      last_failure_ = std::move(failed);
+      recent_failures_.emplace_back(first, std::move(*failed));
+      if (recent_failures_.size() > 64) recent_failures_.pop_front();
     }
     finished_.notify_all();
   }

@@ -46,7 +46,9 @@ class TypedJob final : public WriteJob {
   }
 
   void finish(const switchboard::Error* commit_error) override {
-    if (commit_error && result_->ok()) {
+    // No result: refused before it ran (stopping, queue full) or its batch
+    // failed before reaching it.
+    if (commit_error && (!result_ || result_->ok())) {
       done_(*commit_error);
     } else {
       done_(std::move(*result_));
@@ -103,7 +105,9 @@ class BatchWriter {
   std::uint64_t submitted_ = 0;  // writes accepted so far
   std::uint64_t finished_count_ = 0;  // of those, finished (in order: one thread, FIFO)
   std::uint64_t failures_ = 0;   // batches that failed to commit
-  std::optional<switchboard::Error> last_failure_;
+  // The latest failed batches (their first write's position, their error),
+  // so that flush reports only a failure of a write submitted before it.
+  std::deque<std::pair<std::uint64_t, switchboard::Error>> recent_failures_;
   bool stopping_ = false;
   bool healthy_ = true;
   std::string last_error_;
