@@ -20,7 +20,7 @@ using namespace switchboard;
 
 // nats.c runs threads of its own. The first bus opens the library; the last
 // one closes it and waits for those threads, so the host can then unload
-// this plugin safely (it is also linked -z nodelete in case the wait times out).
+// this plugin safely (the host keeps every accepted plugin mapped anyway, in case the wait times out).
 class Library {
  public:
   static void acquire() {
