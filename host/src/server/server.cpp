@@ -133,7 +133,9 @@ Server::Server(const HostConfig& config, PluginSet& plugins, HostServices& servi
                connection_limit(config),
                stopping_},
       listener_(fanout_.workers(), config.server.listen, context_) {
-  fanout_.on_local_event([this](const Event& e) { features_.event_committed(e); });
+  // Only with features to tell: otherwise every publish would copy its event
+  // to the control thread for nothing.
+  if (!plugins.features().empty()) fanout_.on_local_event([this](const Event& e) { features_.event_committed(e); });
 }
 
 Server::~Server() {
