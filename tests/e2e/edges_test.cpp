@@ -298,6 +298,40 @@ TEST(KillNine, EveryAcknowledgedMessageSurvivesFiveKills) {
   for (const auto& key : unanswered) EXPECT_EQ(stored[key], 1) << "resent " << key;
 }
 
+// An event right after the one that adds a member reaches that member live,
+// whichever worker their session is on: delivery follows each worker's order.
+TEST(Delivery, EventsRightAfterAJoinReachTheNewMember) {
+  HostProcess host({.server = "threads = 2\ncommands_per_second = 100000\ncommand_burst = 100000\n"});
+  WsClient bob(host.port(), token_for("bob"));      // the first connection: worker 0
+  WsClient alice(host.port(), token_for("alice"));  // the second: worker 1
+  for (int i = 0; i < 100; ++i) {
+    std::string text = "right after the join " + std::to_string(i);
+    alice.send_json({{"id", "c" + std::to_string(i)}, {"type", "conversation.create"}, {"kind", "group"},
+                     {"name", "g"}, {"members", json::array{"bob"}}});
+    // Not waiting for the create's answer: the send is queued right behind it.
+    std::optional<std::int64_t> conversation;
+    while (!conversation) {
+      auto f = alice.next(10s);
+      ASSERT_TRUE(f) << "no answer to the create";
+      if ((*f)["id"] == json::value("c" + std::to_string(i))) {
+        conversation = (*f)["result"].as_object()["conversation"].as_object()["id"].as_int64();
+      }
+    }
+    alice.send_json({{"id", "m" + std::to_string(i)}, {"type", "message.send"}, {"conversation_id", *conversation},
+                     {"text", text}});
+    alice.send_json({{"id", "t" + std::to_string(i)}, {"type", "typing.start"}, {"conversation_id", *conversation}});
+    // Both arrive, in either order (typing skips storage, the message does not).
+    bool message = false, typing = false;
+    while (!(message && typing)) {
+      auto f = bob.next(10s);
+      ASSERT_TRUE(f) << "round " << i << ": bob missed " << (message ? "the typing" : "the message")
+                     << " sent right after he was added";
+      if ((*f)["type"] == "typing.start" && (*f)["conversation_id"] == json::value(*conversation)) typing = true;
+      if ((*f)["type"] == "message.new" && (*f)["message"].as_object()["text"] == json::value(text)) message = true;
+    }
+  }
+}
+
 // --- Hostile input --------------------------------------------------------
 
 TEST(Hostile, IdleSocketsAreCappedPerAddressAndClosedAfterTheHeaderDeadline) {

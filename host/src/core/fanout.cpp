@@ -154,19 +154,48 @@ void Fanout::publish_ephemeral(ConversationId id, std::string_view json, const U
 std::uint64_t Fanout::interested_workers(ConversationId id) {
   InterestShard& sh = shard(id);
   std::lock_guard lock(sh.mutex);
-  auto it = sh.workers.find(id);
-  return it == sh.workers.end() ? 0 : it->second;
+  auto it = sh.conversations.find(id);
+  return it == sh.conversations.end() ? 0 : it->second.members;
+}
+
+std::uint64_t Fanout::delivery_mask(ConversationId id, bool adds_members) {
+  constexpr std::uint64_t kAll = ~std::uint64_t{0};
+  InterestShard& sh = shard(id);
+  std::lock_guard lock(sh.mutex);
+  if (adds_members) {
+    // The new members' sessions may be on workers without members yet.
+    sh.conversations[id].joins_pending += static_cast<std::uint32_t>(workers_.size());
+    return kAll;
+  }
+  auto it = sh.conversations.find(id);
+  if (it == sh.conversations.end()) return 0;
+  return it->second.joins_pending > 0 ? kAll : it->second.members;
+}
+
+void Fanout::join_delivered(ConversationId id) {
+  InterestShard& sh = shard(id);
+  std::lock_guard lock(sh.mutex);
+  auto it = sh.conversations.find(id);
+  if (it == sh.conversations.end()) return;
+  if (it->second.joins_pending > 0) --it->second.joins_pending;
+  if (it->second.joins_pending == 0 && it->second.members == 0) sh.conversations.erase(it);
 }
 
 void Fanout::deliver_local(ConversationId id, std::shared_ptr<const std::string> frame,
                            std::shared_ptr<const DeliveryMeta> meta) {
-  // An event that adds members goes to every worker: the new members'
-  // sessions may be on workers without members of the conversation yet.
-  std::uint64_t mask = meta->join.empty() ? interested_workers(id) : ~std::uint64_t{0};
+  bool adds_members = !meta->join.empty();
+  std::uint64_t mask = delivery_mask(id, adds_members);
   for (std::size_t i = 0; i < workers_.size() && mask; ++i, mask >>= 1) {
     if (!(mask & 1)) continue;
     Worker* w = workers_[i].get();
-    w->post([w, id, frame, meta] { w->deliver(id, frame, meta); });
+    if (adds_members) {
+      w->post([this, w, id, frame, meta] {
+        w->deliver(id, frame, meta);
+        join_delivered(id);
+      });
+    } else {
+      w->post([w, id, frame, meta] { w->deliver(id, frame, meta); });
+    }
   }
 }
 
@@ -213,7 +242,7 @@ void Fanout::first_member(std::size_t worker, ConversationId id, Seq known_last)
   {
     InterestShard& sh = shard(id);
     std::lock_guard lock(sh.mutex);
-    std::uint64_t& mask = sh.workers[id];
+    std::uint64_t& mask = sh.conversations[id].members;
     first_here = mask == 0;
     mask |= std::uint64_t{1} << worker;
   }
@@ -229,12 +258,12 @@ void Fanout::last_member_left(std::size_t worker, ConversationId id) {
   {
     InterestShard& sh = shard(id);
     std::lock_guard lock(sh.mutex);
-    auto it = sh.workers.find(id);
-    if (it == sh.workers.end()) return;
-    it->second &= ~(std::uint64_t{1} << worker);
-    if (it->second == 0) {
-      sh.workers.erase(it);
+    auto it = sh.conversations.find(id);
+    if (it == sh.conversations.end()) return;
+    it->second.members &= ~(std::uint64_t{1} << worker);
+    if (it->second.members == 0) {
       last_here = true;
+      if (it->second.joins_pending == 0) sh.conversations.erase(it);
     }
   }
   if (!last_here) return;

@@ -81,15 +81,25 @@ class Fanout final : public WorkerListener {
   void handler_failed(std::size_t worker, const char* what) override;
 
  private:
+  struct Interest {
+    std::uint64_t members = 0;  // bit i: worker i has members
+    // Worker deliveries of join events not processed yet. While any is
+    // pending, every event of the conversation goes to every worker, so that
+    // it reaches the joining sessions after their join, in each worker's order.
+    std::uint32_t joins_pending = 0;
+  };
   struct InterestShard {
     std::mutex mutex;
-    std::unordered_map<ConversationId, std::uint64_t> workers;  // bit i: worker i has members
+    std::unordered_map<ConversationId, Interest> conversations;
   };
   static constexpr std::size_t kShards = 64;
 
   InterestShard& shard(ConversationId id) { return interest_[static_cast<std::size_t>(id) % kShards]; }
   EventSequencer& sequencer(ConversationId id) { return *sequencers_[static_cast<std::size_t>(id) % sequencers_.size()]; }
-  std::uint64_t interested_workers(ConversationId id);
+  std::uint64_t interested_workers(ConversationId id);  // members only
+  // Which workers an event goes to; an event that adds members counts as pending on each.
+  std::uint64_t delivery_mask(ConversationId id, bool adds_members);
+  void join_delivered(ConversationId id);
   // Control executor: subscribes or unsubscribes `id` to match the interest.
   void reconcile(ConversationId id);
   void deliver_local(ConversationId id, std::shared_ptr<const std::string> frame,
