@@ -1,7 +1,8 @@
 #include "core/cluster_presence.hpp"
 
 #include <boost/asio/post.hpp>
-#include <future>
+
+#include "core/run_loop.hpp"
 
 #include "core/bus_wire.hpp"
 
@@ -61,14 +62,13 @@ void ClusterPresence::stop() {
   }
   // Cancelled on the timers' own thread (an Asio timer is not thread-safe),
   // waiting a bounded time for it: that thread is running while the host stops.
-  auto done = std::make_shared<std::promise<void>>();
-  auto cancelled = done->get_future();
-  boost::asio::post(timers_, [heartbeat = heartbeat_timer_, sweep = sweep_timer_, done] {
-    heartbeat->cancel();
-    sweep->cancel();
-    done->set_value();
-  });
-  cancelled.wait_for(std::chrono::seconds(2));
+  run_there_and_wait(
+      timers_,
+      [heartbeat = heartbeat_timer_, sweep = sweep_timer_] {
+        heartbeat->cancel();
+        sweep->cancel();
+      },
+      std::chrono::seconds(2));
   std::string bye(kTag);
   wire::put(bye, origin_);
   wire::put(bye, "x");

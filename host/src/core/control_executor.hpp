@@ -8,6 +8,8 @@
 #include <functional>
 #include <thread>
 
+#include "core/run_loop.hpp"
+
 namespace switchboard::host {
 
 class ControlExecutor {
@@ -20,19 +22,7 @@ class ControlExecutor {
 
   boost::asio::io_context& io() { return io_; }
   void start() {
-    thread_ = std::thread([this] {
-      auto work = boost::asio::make_work_guard(io_);
-      for (;;) {
-        try {
-          io_.run();
-          return;
-        } catch (const std::exception& e) {
-          failed_(e.what());
-        } catch (...) {
-          failed_("unknown exception");
-        }
-      }
-    });
+    thread_ = std::thread([this] { run_until_stopped(io_, failed_); });
   }
   // Stops at once: handlers still queued never run (they are destroyed with
   // the io_context). Joins the thread.

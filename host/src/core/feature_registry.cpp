@@ -71,17 +71,8 @@ struct Once {
 
 template <class Call>
 bool FeatureRegistry::firewalled(const char* what, Feature& feature, Call&& call) noexcept {
-  try {
-    std::forward<Call>(call)();
-    return true;
-  } catch (const std::exception& e) {
-    metrics_.plugin_exceptions.add();
-    log_.error("a feature threw; the host carries on", {{"feature", feature_name(feature)}, {"in", what}, {"error", e.what()}});
-  } catch (...) {
-    metrics_.plugin_exceptions.add();
-    log_.error("a feature threw; the host carries on", {{"feature", feature_name(feature)}, {"in", what}});
-  }
-  return false;
+  return !firewall_described(metrics_, log_, "a feature threw; the host carries on",
+                             [&] { return feature_name(feature) + " in " + what; }, std::forward<Call>(call));
 }
 
 template <class Hook>
@@ -230,15 +221,7 @@ void FeatureRegistry::after(std::chrono::milliseconds delay, std::function<void(
   if (!alive) return;
   auto timer = std::make_shared<boost::asio::steady_timer>(control_, delay);
   timer->async_wait([timer, task = lifeline_.guard([this, task = std::move(task)] {
-                       try {
-                         task();
-                       } catch (const std::exception& e) {
-                         metrics_.plugin_exceptions.add();
-                         log_.error("a feature's timer threw; the host carries on", {{"error", e.what()}});
-                       } catch (...) {
-                         metrics_.plugin_exceptions.add();
-                         log_.error("a feature's timer threw; the host carries on");
-                       }
+                       firewall(metrics_, log_, "a feature's timer threw; the host carries on", "after", task);
                      })](const boost::system::error_code& ec) mutable {
     if (!ec) task();
   });

@@ -4,17 +4,11 @@ namespace switchboard::host {
 
 template <class Call>
 Status GuardedBus::firewalled(const char* op, Call&& call) const {
-  try {
-    return std::forward<Call>(call)();
-  } catch (const std::exception& e) {
-    metrics_.plugin_exceptions.add();
-    log_.error("the bus threw instead of answering", {{"operation", op}, {"error", e.what()}});
-    return Error{Errc::internal, std::string("bus failed in ") + op + ": " + e.what()};
-  } catch (...) {
-    metrics_.plugin_exceptions.add();
-    log_.error("the bus threw instead of answering", {{"operation", op}});
-    return Error{Errc::internal, std::string("bus failed in ") + op};
+  Status status;
+  if (auto why = firewall(metrics_, log_, "the bus threw instead of answering", op, [&] { status = call(); })) {
+    return Error{Errc::internal, std::string("bus failed in ") + op + ": " + *why};
   }
+  return status;
 }
 
 Status GuardedBus::start(BusHandler on_message) {
@@ -25,27 +19,12 @@ Status GuardedBus::start(BusHandler on_message) {
                           handler(subject, payload);
                         }),
                         metrics = metrics_, &log = log_](std::string_view subject, std::string_view payload) mutable {
-    try {
-      line(subject, payload);
-    } catch (const std::exception& e) {
-      metrics.plugin_exceptions.add();
-      log.error("handling a bus message threw; it was dropped", {{"subject", subject}, {"error", e.what()}});
-    } catch (...) {
-      metrics.plugin_exceptions.add();
-      log.error("handling a bus message threw; it was dropped", {{"subject", subject}});
-    }
+    firewall(metrics, log, "handling a bus message threw; it was dropped", subject, [&] { line(subject, payload); });
   };
   return firewalled("start", [&] { return inner_.start(std::move(guarded)); });
 }
 
-void GuardedBus::stop() noexcept {
-  try {
-    inner_.stop();
-  } catch (...) {
-    metrics_.plugin_exceptions.add();
-    log_.error("the bus threw in stop()");
-  }
-}
+void GuardedBus::stop() noexcept { firewall(metrics_, log_, "the bus threw", "stop", [&] { inner_.stop(); }); }
 
 Status GuardedBus::publish(std::string_view subject, std::string_view payload) {
   return firewalled("publish", [&] { return inner_.publish(subject, payload); });
@@ -60,12 +39,11 @@ Status GuardedBus::unsubscribe(std::string_view subject) {
 }
 
 Health GuardedBus::health() const {
-  try {
-    return inner_.health();
-  } catch (const std::exception& e) {
-    metrics_.plugin_exceptions.add();
-    return Health{false, std::string("health check threw: ") + e.what()};
+  Health health;
+  if (auto why = firewall(metrics_, log_, "the bus threw", "health", [&] { health = inner_.health(); })) {
+    return Health{false, "health check threw: " + *why};
   }
+  return health;
 }
 
 }  // namespace switchboard::host

@@ -40,33 +40,14 @@ void GuardedStorage::call(const char* op, Completion<T> done, Start&& start) {
       metrics.duplicate_answers.add();
       return;
     }
-    try {
-      line(*pending, r);
-    } catch (const std::exception& e) {
-      metrics.plugin_exceptions.add();
-      log.error("a storage completion threw", {{"error", e.what()}});
-    } catch (...) {
-      metrics.plugin_exceptions.add();
-      log.error("a storage completion threw");
-    }
+    firewall(metrics, log, "a storage completion threw", "completion", [&] { line(*pending, r); });
     pending->done = nullptr;  // its captures go now, on the storage's thread
   };
-  try {
-    std::forward<Start>(start)(std::move(wrapped));
-  } catch (const std::exception& e) {
-    metrics_.plugin_exceptions.add();
-    log_.error("the storage threw instead of answering", {{"operation", op}, {"error", e.what()}});
-    if (!pending->answered.exchange(true)) {
-      Lifeline::Entry entry(lifeline_);
-      if (entry) pending->done(Error{Errc::internal, std::string("storage failed in ") + op + ": " + e.what()});
-    }
-  } catch (...) {
-    metrics_.plugin_exceptions.add();
-    log_.error("the storage threw instead of answering", {{"operation", op}});
-    if (!pending->answered.exchange(true)) {
-      Lifeline::Entry entry(lifeline_);
-      if (entry) pending->done(Error{Errc::internal, std::string("storage failed in ") + op});
-    }
+  auto why = firewall(metrics_, log_, "the storage threw instead of answering", op,
+                      [&] { std::forward<Start>(start)(std::move(wrapped)); });
+  if (why && !pending->answered.exchange(true)) {
+    Lifeline::Entry entry(lifeline_);
+    if (entry) pending->done(Error{Errc::internal, std::string("storage failed in ") + op + ": " + *why});
   }
 }
 
@@ -132,30 +113,23 @@ void GuardedStorage::list_records(RecordQuery query, Completion<std::vector<Reco
 }
 
 Status GuardedStorage::flush() {
-  try {
-    return inner_.flush();
-  } catch (const std::exception& e) {
-    metrics_.plugin_exceptions.add();
-    return Error{Errc::internal, std::string("storage flush threw: ") + e.what()};
+  Status status;
+  if (auto why = firewall(metrics_, log_, "the storage threw", "flush", [&] { status = inner_.flush(); })) {
+    return Error{Errc::internal, "storage flush threw: " + *why};
   }
+  return status;
 }
 
 void GuardedStorage::stop() {
-  try {
-    inner_.stop();
-  } catch (const std::exception& e) {
-    metrics_.plugin_exceptions.add();
-    log_.error("storage stop threw", {{"error", e.what()}});
-  }
+  firewall(metrics_, log_, "the storage threw", "stop", [&] { inner_.stop(); });
 }
 
 Health GuardedStorage::health() const {
-  try {
-    return inner_.health();
-  } catch (const std::exception& e) {
-    metrics_.plugin_exceptions.add();
-    return Health{false, std::string("health check threw: ") + e.what()};
+  Health health;
+  if (auto why = firewall(metrics_, log_, "the storage threw", "health", [&] { health = inner_.health(); })) {
+    return Health{false, "health check threw: " + *why};
   }
+  return health;
 }
 
 }  // namespace switchboard::host

@@ -10,6 +10,10 @@
 //   never dies of host code.
 #pragma once
 
+#include <optional>
+#include <string>
+#include <string_view>
+
 #include "core/lifeline.hpp"
 #include "switchboard/services.hpp"
 #include "switchboard/storage.hpp"
@@ -23,6 +27,35 @@ struct FirewallMetrics {
   Counter& missing_answers;       // a command no one answered within its deadline
   static FirewallMetrics make(Metrics& metrics);
 };
+
+// Runs `call`; whatever it throws stops here: counted in plugin_exceptions,
+// logged as `message` with `in` naming the call (`describe()`, only computed
+// when something was thrown). Returns what it threw, or nothing.
+template <class Describe, class Call>
+std::optional<std::string> firewall_described(const FirewallMetrics& metrics, Logger& log, std::string_view message,
+                                              Describe&& describe, Call&& call) noexcept {
+  std::string why;
+  try {
+    std::forward<Call>(call)();
+    return std::nullopt;
+  } catch (const std::exception& e) {
+    why = e.what();
+  } catch (...) {
+    why = "an exception not derived from std::exception";
+  }
+  metrics.plugin_exceptions.add();
+  try {
+    log.error(message, {{"in", describe()}, {"error", why}});
+  } catch (...) {
+  }
+  return why;
+}
+
+template <class Call>
+std::optional<std::string> firewall(const FirewallMetrics& metrics, Logger& log, std::string_view message,
+                                    std::string_view in, Call&& call) noexcept {
+  return firewall_described(metrics, log, message, [in] { return in; }, std::forward<Call>(call));
+}
 
 class GuardedStorage final : public Storage {
  public:

@@ -1,7 +1,8 @@
 #include "net/listener.hpp"
 
+#include "core/run_loop.hpp"
+
 #include <boost/asio/ip/address.hpp>
-#include <future>
 #include <stdexcept>
 
 namespace switchboard::host {
@@ -40,15 +41,14 @@ void Listener::start() {
 void Listener::stop() {
   // Closed on the acceptor's thread; waits (bounded) until it is, so that no
   // connection is accepted after stop() returns.
-  auto done = std::make_shared<std::promise<void>>();
-  auto closed = done->get_future();
-  asio::post(acceptor_.get_executor(), [this, done] {
-    boost::system::error_code ignored;
-    acceptor_.close(ignored);
-    backoff_.cancel();
-    done->set_value();
-  });
-  closed.wait_for(std::chrono::seconds(2));
+  run_there_and_wait(
+      workers_.front()->io(),
+      [this] {
+        boost::system::error_code ignored;
+        acceptor_.close(ignored);
+        backoff_.cancel();
+      },
+      std::chrono::seconds(2));
 }
 
 void Listener::accept() {

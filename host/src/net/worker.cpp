@@ -2,6 +2,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "core/run_loop.hpp"
 #include "net/ws_session.hpp"
 
 namespace switchboard::host {
@@ -14,19 +15,7 @@ void Worker::start(std::chrono::seconds sweep_every) {
   sweep_every_ = sweep_every;
   sweep();
   thread_ = std::thread([this] {
-    auto guard = boost::asio::make_work_guard(io_);
-    // An exception escaping a handler (a bug) costs that handler, never the
-    // process: report it and run on.
-    for (;;) {
-      try {
-        io_.run();
-        return;
-      } catch (const std::exception& e) {
-        listener_.handler_failed(index_, e.what());
-      } catch (...) {
-        listener_.handler_failed(index_, "unknown exception");
-      }
-    }
+    run_until_stopped(io_, [this](const char* what) { listener_.handler_failed(index_, what); });
   });
 }
 
