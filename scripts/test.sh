@@ -60,7 +60,8 @@ for stage in $stages; do
       LSAN_OPTIONS="suppressions=$root/tests/sanitizers/lsan.supp:print_suppressions=0" \
       UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1:halt_on_error=1" \
       TSAN_OPTIONS="log_path=$reports/tsan:suppressions=$root/tests/sanitizers/tsan.supp:halt_on_error=0:second_deadlock_stack=1" \
-        sh -c "cd $dir && ctest --output-on-failure -j$jobs -L '$labels' --timeout 900 $*" || status=1
+        sh -c 'dir=$1; labels=$2; jobs=$3; shift 3; cd "$dir" && ctest --output-on-failure -j"$jobs" -L "$labels" --timeout 900 "$@"' \
+        sh "$dir" "$labels" "$jobs" "$@" || status=1
       check_reports "$reports" || status=1
       ;;
     fuzz)
