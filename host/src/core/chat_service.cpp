@@ -2,7 +2,9 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <algorithm>
 #include <chrono>
+#include <map>
 #include <set>
 
 #include "protocol/fields.hpp"
@@ -21,18 +23,6 @@ std::int64_t now_ns() {
 }
 
 Error forbidden(std::string why) { return Error{Errc::forbidden, std::move(why)}; }
-
-// Passes a storage error on, or calls `then` with the value.
-template <class T, class F>
-Completion<T> then_or_fail(Respond done, F then) {
-  return [done = std::move(done), then = std::move(then)](Result<T> r) mutable {
-    if (!r) {
-      done(r.error());
-      return;
-    }
-    then(std::move(r.value()));
-  };
-}
 
 EventDraft draft(std::string type, const UserId& actor, const json::object& payload = {}) {
   return EventDraft{std::move(type), actor, 0, json::serialize(payload)};
@@ -110,54 +100,43 @@ const std::vector<std::pair<std::string, ChatService::Operation>>& ChatService::
 
 void ChatService::timed(std::int64_t started_ns) { storage_seconds_.observe((now_ns() - started_ns) / 1e9); }
 
-void ChatService::with_member(ConversationId id, const UserId& user, Respond done, std::function<void(Member)> then) {
-  storage_.get_member(id, user, [this, id, user, done, then = std::move(then)](Result<Member> m) mutable {
-    if (m) {
-      then(std::move(m.value()));
-      return;
-    }
-    if (m.code() != Errc::not_found) {
-      done(m.error());
-      return;
-    }
-    storage_.get_conversation(id, [id, done](Result<Conversation> c) {
-      if (!c && c.code() == Errc::not_found) {
-        done(Error{Errc::not_found, "conversation " + std::to_string(id) + " not found"});
-      } else if (!c) {
-        done(c.error());
-      } else {
-        done(forbidden("not a member of conversation " + std::to_string(id)));
-      }
-    });
-  });
+Flow<Member> ChatService::membership(ConversationId id, UserId user) {
+  auto member = co_await storage_.get_member(id, user);
+  if (member || member.code() != Errc::not_found) co_return std::move(member);
+  auto conversation = co_await storage_.get_conversation(id);
+  if (conversation) co_return forbidden("not a member of conversation " + std::to_string(id));
+  if (conversation.code() == Errc::not_found) {
+    co_return Error{Errc::not_found, "conversation " + std::to_string(id) + " not found"};
+  }
+  co_return conversation.error();
 }
 
-void ChatService::create_conversation(const Caller& caller, const json::object& args, Respond done) {
+ChatService::Answer ChatService::create_conversation(Caller caller, json::object args) {
   auto kind_name = required_string(args, "kind");
-  if (!kind_name) return done(kind_name.error());
+  if (!kind_name) co_return kind_name.error();
   auto kind = parse_conversation_kind(*kind_name);
-  if (!kind) return done(field_error("kind", "must be \"direct\", \"group\" or \"channel\""));
+  if (!kind) co_return field_error("kind", "must be \"direct\", \"group\" or \"channel\"");
   auto name = optional_string(args, "name");
-  if (!name) return done(name.error());
-  if (name->value_or("").size() > 200) return done(field_error("name", "longer than 200 bytes"));
+  if (!name) co_return name.error();
+  if (name->value_or("").size() > 200) co_return field_error("name", "longer than 200 bytes");
   std::vector<UserId> others;
   if (const auto* m = args.if_contains("members")) {
-    if (!m->is_array()) return done(field_error("members", "expected an array of user ids"));
+    if (!m->is_array()) co_return field_error("members", "expected an array of user ids");
     for (const auto& u : m->as_array()) {
-      if (!u.is_string() || u.as_string().empty()) return done(field_error("members", "expected non-empty strings"));
+      if (!u.is_string() || u.as_string().empty()) co_return field_error("members", "expected non-empty strings");
       if (u.as_string() != caller.user) others.emplace_back(u.as_string());
     }
   }
   std::sort(others.begin(), others.end());
   others.erase(std::unique(others.begin(), others.end()), others.end());
-  if (others.size() > 1000) return done(field_error("members", "at most 1000 initial members"));
+  if (others.size() > 1000) co_return field_error("members", "at most 1000 initial members");
 
   ConversationDraft d;
   d.kind = *kind;
   d.name = name->value_or("");
   d.creator = caller.user;
   if (*kind == ConversationKind::direct) {
-    if (others.size() != 1) return done(field_error("members", "a direct conversation has exactly one other member"));
+    if (others.size() != 1) co_return field_error("members", "a direct conversation has exactly one other member");
     d.members = {{0, caller.user, Role::member, 0}, {0, others[0], Role::member, 0}};
   } else {
     d.members.push_back({0, caller.user, Role::owner, 0});
@@ -170,290 +149,283 @@ void ChatService::create_conversation(const Caller& caller, const json::object& 
   payload["kind"] = to_string(d.kind);
   payload["name"] = d.name;
   d.event = draft("conversation.create", caller.user, payload);
-  storage_.create_conversation(std::move(d), then_or_fail<ConversationCreated>(done, [this, done](ConversationCreated c) {
-                                 if (c.event) fanout_.publish(*c.event);
-                                 json::object r;
-                                 r["conversation"] = to_json(c.conversation);
-                                 r["created"] = c.created;
-                                 done(json::value(std::move(r)));
-                               }));
+
+  auto created = co_await storage_.create_conversation(std::move(d));
+  if (!created) co_return created.error();
+  if (created->event) fanout_.publish(*created->event);
+  json::object r;
+  r["conversation"] = to_json(created->conversation);
+  r["created"] = created->created;
+  co_return json::value(std::move(r));
 }
 
-void ChatService::list_conversations(const Caller& caller, const json::object& args, Respond done) {
+ChatService::Answer ChatService::list_conversations(Caller caller, json::object args) {
   auto after = optional_int(args, "after");
-  if (!after) return done(after.error());
+  if (!after) co_return after.error();
   auto limit = optional_int(args, "limit");
-  if (!limit) return done(limit.error());
+  if (!limit) co_return limit.error();
   ConversationPage page{after->value_or(0), static_cast<int>(std::clamp<std::int64_t>(limit->value_or(100), 1, 1000))};
-  storage_.list_conversations(caller.user, page,
-                              then_or_fail<std::vector<Conversation>>(done, [done](std::vector<Conversation> list) {
-                                json::array out;
-                                for (const auto& c : list) out.push_back(to_json(c));
-                                json::object r;
-                                r["conversations"] = std::move(out);
-                                done(json::value(std::move(r)));
-                              }));
+
+  auto list = co_await storage_.list_conversations(caller.user, page);
+  if (!list) co_return list.error();
+  json::array out;
+  for (const auto& c : *list) out.push_back(to_json(c));
+  co_return json::value(json::object{{"conversations", std::move(out)}});
 }
 
-void ChatService::get_conversation(const Caller& caller, const json::object& args, Respond done) {
+ChatService::Answer ChatService::get_conversation(Caller caller, json::object args) {
   auto id = required_int(args, "conversation_id");
-  if (!id) return done(id.error());
-  with_member(*id, caller.user, done, [this, id = *id, done](Member) {
-    storage_.get_conversation(id, then_or_fail<Conversation>(done, [this, id, done](Conversation c) {
-      storage_.list_members(id, then_or_fail<std::vector<Member>>(done, [c, done](std::vector<Member> members) {
-        json::object r;
-        r["conversation"] = to_json(c);
-        json::array ms;
-        for (const auto& m : members) ms.push_back(to_json(m));
-        r["members"] = std::move(ms);
-        done(json::value(std::move(r)));
-      }));
-    }));
-  });
+  if (!id) co_return id.error();
+
+  auto me = co_await membership(*id, caller.user);
+  if (!me) co_return me.error();
+  auto conversation = co_await storage_.get_conversation(*id);
+  if (!conversation) co_return conversation.error();
+  auto members = co_await storage_.list_members(*id);
+  if (!members) co_return members.error();
+  json::array ms;
+  for (const auto& m : *members) ms.push_back(to_json(m));
+  co_return json::value(json::object{{"conversation", to_json(*conversation)}, {"members", std::move(ms)}});
 }
 
-void ChatService::join(const Caller& caller, const json::object& args, Respond done) {
+ChatService::Answer ChatService::join(Caller caller, json::object args) {
   auto id = required_int(args, "conversation_id");
-  if (!id) return done(id.error());
-  storage_.get_conversation(*id, then_or_fail<Conversation>(done, [this, caller, done](Conversation c) {
-    if (c.kind != ConversationKind::channel) {
-      return done(forbidden("only channels can be joined; ask an admin to add you"));
-    }
-    storage_.set_member(Member{c.id, caller.user, Role::member, 0},
-                        draft("member.join", caller.user, member_payload(caller.user, Role::member)),
-                        then_or_fail<MemberChange>(done, [this, done](MemberChange m) {
-                          if (m.event) fanout_.publish(*m.event);
-                          json::object r;
-                          r["member"] = to_json(m.member);
-                          r["changed"] = m.changed;
-                          done(json::value(std::move(r)));
-                        }));
-  }));
+  if (!id) co_return id.error();
+
+  auto conversation = co_await storage_.get_conversation(*id);
+  if (!conversation) co_return conversation.error();
+  if (conversation->kind != ConversationKind::channel) {
+    co_return forbidden("only channels can be joined; ask an admin to add you");
+  }
+  Member joining{*id, caller.user, Role::member, 0};
+  EventDraft event = draft("member.join", caller.user, member_payload(caller.user, Role::member));
+  auto joined = co_await storage_.set_member(std::move(joining), std::move(event));
+  if (!joined) co_return joined.error();
+  if (joined->event) fanout_.publish(*joined->event);
+  co_return json::value(json::object{{"member", to_json(joined->member)}, {"changed", joined->changed}});
 }
 
-void ChatService::leave(const Caller& caller, const json::object& args, Respond done) {
+ChatService::Answer ChatService::leave(Caller caller, json::object args) {
   auto id = required_int(args, "conversation_id");
-  if (!id) return done(id.error());
-  with_member(*id, caller.user, done, [this, id = *id, caller, done](Member) {
-    storage_.get_conversation(id, then_or_fail<Conversation>(done, [this, caller, done](Conversation c) {
-      if (c.kind == ConversationKind::direct) return done(forbidden("nobody leaves a direct conversation"));
-      json::object p;
-      p["user_id"] = caller.user;
-      storage_.remove_member(c.id, caller.user, draft("member.leave", caller.user, p),
-                             then_or_fail<MemberChange>(done, [this, done](MemberChange m) {
-                               if (m.event) fanout_.publish(*m.event);
-                               done(json::value(json::object{{"left", true}}));
-                             }));
-    }));
-  });
+  if (!id) co_return id.error();
+
+  auto me = co_await membership(*id, caller.user);
+  if (!me) co_return me.error();
+  auto conversation = co_await storage_.get_conversation(*id);
+  if (!conversation) co_return conversation.error();
+  if (conversation->kind == ConversationKind::direct) co_return forbidden("nobody leaves a direct conversation");
+  EventDraft event = draft("member.leave", caller.user, json::object{{"user_id", caller.user}});
+  auto left = co_await storage_.remove_member(*id, caller.user, std::move(event));
+  if (!left) co_return left.error();
+  if (left->event) fanout_.publish(*left->event);
+  co_return json::value(json::object{{"left", true}});
 }
 
-void ChatService::add_member(const Caller& caller, const json::object& args, Respond done) {
+ChatService::Answer ChatService::add_member(Caller caller, json::object args) {
   auto id = required_int(args, "conversation_id");
-  if (!id) return done(id.error());
+  if (!id) co_return id.error();
   auto user = required_string(args, "user_id");
-  if (!user) return done(user.error());
+  if (!user) co_return user.error();
   auto role_name = optional_string(args, "role");
-  if (!role_name) return done(role_name.error());
+  if (!role_name) co_return role_name.error();
   auto role = parse_role(role_name->value_or("member"));
-  if (!role) return done(field_error("role", "must be \"member\", \"admin\" or \"owner\""));
-  with_member(*id, caller.user, done, [this, id = *id, user = *user, role = *role, caller, done](Member me) {
-    if (me.role < Role::admin) return done(forbidden("only admins and owners add members"));
-    if (role > me.role) return done(forbidden("you cannot grant a role above your own"));
-    storage_.get_conversation(id, then_or_fail<Conversation>(done, [this, user, role, caller, done](Conversation c) {
-      if (c.kind == ConversationKind::direct) return done(forbidden("a direct conversation has exactly two members"));
-      storage_.get_member(c.id, user, [this, c, user, role, caller, done](Result<Member> existing) {
-        if (existing) return done(Error{Errc::conflict, user + " is already a member"});
-        storage_.set_member(Member{c.id, user, role, 0}, draft("member.join", caller.user, member_payload(user, role)),
-                            then_or_fail<MemberChange>(done, [this, done](MemberChange m) {
-                              if (m.event) fanout_.publish(*m.event);
-                              done(json::value(json::object{{"member", to_json(m.member)}}));
-                            }));
-      });
-    }));
-  });
+  if (!role) co_return field_error("role", "must be \"member\", \"admin\" or \"owner\"");
+
+  auto me = co_await membership(*id, caller.user);
+  if (!me) co_return me.error();
+  if (me->role < Role::admin) co_return forbidden("only admins and owners add members");
+  if (*role > me->role) co_return forbidden("you cannot grant a role above your own");
+  auto conversation = co_await storage_.get_conversation(*id);
+  if (!conversation) co_return conversation.error();
+  if (conversation->kind == ConversationKind::direct) co_return forbidden("a direct conversation has exactly two members");
+  auto existing = co_await storage_.get_member(*id, *user);
+  if (existing) co_return Error{Errc::conflict, *user + " is already a member"};
+  Member adding{*id, *user, *role, 0};
+  EventDraft event = draft("member.join", caller.user, member_payload(*user, *role));
+  auto added = co_await storage_.set_member(std::move(adding), std::move(event));
+  if (!added) co_return added.error();
+  if (added->event) fanout_.publish(*added->event);
+  co_return json::value(json::object{{"member", to_json(added->member)}});
 }
 
-void ChatService::remove_member(const Caller& caller, const json::object& args, Respond done) {
+ChatService::Answer ChatService::remove_member(Caller caller, json::object args) {
   auto id = required_int(args, "conversation_id");
-  if (!id) return done(id.error());
+  if (!id) co_return id.error();
   auto user = required_string(args, "user_id");
-  if (!user) return done(user.error());
-  with_member(*id, caller.user, done, [this, id = *id, user = *user, caller, done](Member me) {
-    if (me.role < Role::admin) return done(forbidden("only admins and owners remove members"));
-    storage_.get_member(id, user, then_or_fail<Member>(done, [this, id, me, caller, done](Member target) {
-      if (target.role >= me.role && target.user_id != caller.user) {
-        return done(forbidden("you cannot remove a member whose role is not below yours"));
-      }
-      json::object p;
-      p["user_id"] = target.user_id;
-      storage_.remove_member(id, target.user_id, draft("member.leave", caller.user, p),
-                             then_or_fail<MemberChange>(done, [this, done](MemberChange m) {
-                               if (m.event) fanout_.publish(*m.event);
-                               done(json::value(json::object{{"removed", m.member.user_id}}));
-                             }));
-    }));
-  });
+  if (!user) co_return user.error();
+
+  auto me = co_await membership(*id, caller.user);
+  if (!me) co_return me.error();
+  if (me->role < Role::admin) co_return forbidden("only admins and owners remove members");
+  auto target = co_await storage_.get_member(*id, *user);
+  if (!target) co_return target.error();
+  if (target->role >= me->role && target->user_id != caller.user) {
+    co_return forbidden("you cannot remove a member whose role is not below yours");
+  }
+  EventDraft event = draft("member.leave", caller.user, json::object{{"user_id", target->user_id}});
+  auto removed = co_await storage_.remove_member(*id, target->user_id, std::move(event));
+  if (!removed) co_return removed.error();
+  if (removed->event) fanout_.publish(*removed->event);
+  co_return json::value(json::object{{"removed", removed->member.user_id}});
 }
 
-void ChatService::set_role(const Caller& caller, const json::object& args, Respond done) {
+ChatService::Answer ChatService::set_role(Caller caller, json::object args) {
   auto id = required_int(args, "conversation_id");
-  if (!id) return done(id.error());
+  if (!id) co_return id.error();
   auto user = required_string(args, "user_id");
-  if (!user) return done(user.error());
+  if (!user) co_return user.error();
   auto role_name = required_string(args, "role");
-  if (!role_name) return done(role_name.error());
+  if (!role_name) co_return role_name.error();
   auto role = parse_role(*role_name);
-  if (!role) return done(field_error("role", "must be \"member\", \"admin\" or \"owner\""));
-  with_member(*id, caller.user, done, [this, id = *id, user = *user, role = *role, caller, done](Member me) {
-    if (me.role < Role::admin) return done(forbidden("only admins and owners set roles"));
-    if (role > me.role) return done(forbidden("you cannot grant a role above your own"));
-    storage_.get_member(id, user, then_or_fail<Member>(done, [this, id, role, me, caller, done](Member target) {
-      if (target.role > me.role || (target.role == me.role && me.role != Role::owner && target.user_id != caller.user)) {
-        return done(forbidden("you cannot change the role of a member ranked at or above you"));
-      }
-      storage_.set_member(Member{id, target.user_id, role, 0},
-                          draft("member.role", caller.user, member_payload(target.user_id, role)),
-                          then_or_fail<MemberChange>(done, [this, done](MemberChange m) {
-                            if (m.event) fanout_.publish(*m.event);
-                            done(json::value(json::object{{"member", to_json(m.member)}, {"changed", m.changed}}));
-                          }));
-    }));
-  });
+  if (!role) co_return field_error("role", "must be \"member\", \"admin\" or \"owner\"");
+
+  auto me = co_await membership(*id, caller.user);
+  if (!me) co_return me.error();
+  if (me->role < Role::admin) co_return forbidden("only admins and owners set roles");
+  if (*role > me->role) co_return forbidden("you cannot grant a role above your own");
+  auto target = co_await storage_.get_member(*id, *user);
+  if (!target) co_return target.error();
+  if (target->role > me->role ||
+      (target->role == me->role && me->role != Role::owner && target->user_id != caller.user)) {
+    co_return forbidden("you cannot change the role of a member ranked at or above you");
+  }
+  Member changing{*id, target->user_id, *role, 0};
+  EventDraft event = draft("member.role", caller.user, member_payload(target->user_id, *role));
+  auto changed = co_await storage_.set_member(std::move(changing), std::move(event));
+  if (!changed) co_return changed.error();
+  if (changed->event) fanout_.publish(*changed->event);
+  co_return json::value(json::object{{"member", to_json(changed->member)}, {"changed", changed->changed}});
 }
 
-void ChatService::send_message(const Caller& caller, const json::object& args, Respond done) {
+ChatService::Answer ChatService::send_message(Caller caller, json::object args) {
   auto id = required_int(args, "conversation_id");
-  if (!id) return done(id.error());
+  if (!id) co_return id.error();
   auto text = optional_string(args, "text");
-  if (!text) return done(text.error());
+  if (!text) co_return text.error();
   auto reply_to = optional_int(args, "reply_to");
-  if (!reply_to) return done(reply_to.error());
+  if (!reply_to) co_return reply_to.error();
   auto key = optional_string(args, "client_key");
-  if (!key) return done(key.error());
-  if (key->value_or("").size() > 128) return done(field_error("client_key", "longer than 128 bytes"));
+  if (!key) co_return key.error();
+  if (key->value_or("").size() > 128) co_return field_error("client_key", "longer than 128 bytes");
   auto attachments = validate_attachments(args);
-  if (!attachments) return done(attachments.error());
+  if (!attachments) co_return attachments.error();
   std::string body = text->value_or("");
   if (body.size() > static_cast<std::size_t>(config_.max_text_bytes)) {
-    return done(Error{Errc::too_large, "text: " + std::to_string(body.size()) + " bytes, the limit is " +
-                                           std::to_string(config_.max_text_bytes)});
+    co_return Error{Errc::too_large, "text: " + std::to_string(body.size()) + " bytes, the limit is " +
+                                         std::to_string(config_.max_text_bytes)};
   }
-  if (body.empty() && *attachments == "[]") return done(field_error("text", "is required (or attachments)"));
-  MessageDraft d{*id, caller.user, std::move(body), reply_to->value_or(0), std::move(*attachments), key->value_or("")};
-  with_member(*id, caller.user, done, [this, d = std::move(d), caller, done](Member) mutable {
-    std::int64_t started = now_ns();
-    storage_.append_message(std::move(d), draft("message.new", caller.user),
-                            [this, started, done](Result<MessageWrite> w) {
-                              timed(started);
-                              if (!w) return done(w.error());
-                              if (w->changed && w->event) {
-                                persisted_.add();
-                                fanout_.publish(*w->event);
-                              }
-                              json::object r;
-                              r["message"] = to_json(w->message);
-                              // Only the sender sees its key; events carry none.
-                              if (!w->message.client_key.empty()) {
-                                r["message"].as_object()["client_key"] = w->message.client_key;
-                              }
-                              r["seq"] = w->message.seq;
-                              r["duplicate"] = !w->changed;
-                              done(json::value(std::move(r)));
-                            });
-  });
+  if (body.empty() && *attachments == "[]") co_return field_error("text", "is required (or attachments)");
+
+  auto me = co_await membership(*id, caller.user);
+  if (!me) co_return me.error();
+  std::int64_t started = now_ns();
+  MessageDraft message{*id, caller.user, std::move(body), reply_to->value_or(0), std::move(*attachments),
+                       key->value_or("")};
+  EventDraft event = draft("message.new", caller.user);
+  auto written = co_await storage_.append_message(std::move(message), std::move(event));
+  timed(started);
+  if (!written) co_return written.error();
+  if (written->changed && written->event) {
+    persisted_.add();
+    fanout_.publish(*written->event);
+  }
+  json::object r;
+  r["message"] = to_json(written->message);
+  // Only the sender sees its key; events carry none.
+  if (!written->message.client_key.empty()) r["message"].as_object()["client_key"] = written->message.client_key;
+  r["seq"] = written->message.seq;
+  r["duplicate"] = !written->changed;
+  co_return json::value(std::move(r));
 }
 
-void ChatService::edit_message(const Caller& caller, const json::object& args, Respond done) {
+ChatService::Answer ChatService::edit_message(Caller caller, json::object args) {
   auto id = required_int(args, "message_id");
-  if (!id) return done(id.error());
+  if (!id) co_return id.error();
   auto text = required_string(args, "text");
-  if (!text) return done(text.error());
-  if (text->empty()) return done(field_error("text", "must not be empty (delete the message instead)"));
+  if (!text) co_return text.error();
+  if (text->empty()) co_return field_error("text", "must not be empty (delete the message instead)");
   if (text->size() > static_cast<std::size_t>(config_.max_text_bytes)) {
-    return done(Error{Errc::too_large, "text: longer than " + std::to_string(config_.max_text_bytes) + " bytes"});
+    co_return Error{Errc::too_large, "text: longer than " + std::to_string(config_.max_text_bytes) + " bytes"};
   }
-  storage_.get_message(*id, then_or_fail<Message>(done, [this, caller, text = *text, done](Message m) {
-    with_member(m.conversation_id, caller.user, done, [this, m, caller, text, done](Member) {
-      if (m.author != caller.user) return done(forbidden("only the author edits a message"));
-      storage_.edit_message(m.id, text, draft("message.edit", caller.user),
-                            then_or_fail<MessageWrite>(done, [this, done](MessageWrite w) {
-                              if (w.event) fanout_.publish(*w.event);
-                              done(json::value(json::object{{"message", to_json(w.message)}}));
-                            }));
-    });
-  }));
+
+  auto message = co_await storage_.get_message(*id);
+  if (!message) co_return message.error();
+  auto me = co_await membership(message->conversation_id, caller.user);
+  if (!me) co_return me.error();
+  if (message->author != caller.user) co_return forbidden("only the author edits a message");
+  EventDraft event = draft("message.edit", caller.user);
+  auto edited = co_await storage_.edit_message(message->id, std::move(*text), std::move(event));
+  if (!edited) co_return edited.error();
+  if (edited->event) fanout_.publish(*edited->event);
+  co_return json::value(json::object{{"message", to_json(edited->message)}});
 }
 
-void ChatService::delete_message(const Caller& caller, const json::object& args, Respond done) {
+ChatService::Answer ChatService::delete_message(Caller caller, json::object args) {
   auto id = required_int(args, "message_id");
-  if (!id) return done(id.error());
-  storage_.get_message(*id, then_or_fail<Message>(done, [this, caller, done](Message m) {
-    with_member(m.conversation_id, caller.user, done, [this, m, caller, done](Member me) {
-      if (m.author != caller.user && me.role < Role::admin) {
-        return done(forbidden("only the author or an admin deletes a message"));
-      }
-      storage_.delete_message(m.id, draft("message.delete", caller.user),
-                              then_or_fail<MessageWrite>(done, [this, done](MessageWrite w) {
-                                if (w.event) fanout_.publish(*w.event);
-                                done(json::value(json::object{{"message", to_json(w.message)}, {"changed", w.changed}}));
-                              }));
-    });
-  }));
+  if (!id) co_return id.error();
+
+  auto message = co_await storage_.get_message(*id);
+  if (!message) co_return message.error();
+  auto me = co_await membership(message->conversation_id, caller.user);
+  if (!me) co_return me.error();
+  if (message->author != caller.user && me->role < Role::admin) {
+    co_return forbidden("only the author or an admin deletes a message");
+  }
+  EventDraft event = draft("message.delete", caller.user);
+  auto deleted = co_await storage_.delete_message(message->id, std::move(event));
+  if (!deleted) co_return deleted.error();
+  if (deleted->event) fanout_.publish(*deleted->event);
+  co_return json::value(json::object{{"message", to_json(deleted->message)}, {"changed", deleted->changed}});
 }
 
-namespace {
-
-std::vector<std::string> decoration_fields(const std::vector<Feature*>& features) {
-  std::vector<std::string> fields;
-  for (Feature* f : features) fields.push_back(f->decoration_field());
-  return fields;
-}
-
-}  // namespace
-
-void ChatService::decorate(ConversationId id, json::array events, std::function<void(json::array)> done) {
+Flow<json::array> ChatService::decorate(ConversationId id, json::array events) {
   const auto& decorators = features_.decorators();
   std::vector<MessageId> ids;
   for (const auto& e : events) {
     if (const auto* m = e.as_object().if_contains("message")) ids.push_back(m->as_object().at("id").as_int64());
   }
-  if (decorators.empty() || ids.empty()) return done(std::move(events));
-  gather<std::vector<MessageDecoration>>(
-      decorators.size(),
-      [this, &decorators, id, &ids](std::size_t i, Completion<std::vector<MessageDecoration>> next) {
-        features_.decorate(*decorators[i], id, ids, next);
-      },
-      [fields = decoration_fields(decorators), events = std::move(events),
-       done = std::move(done)](std::vector<Result<std::vector<MessageDecoration>>> all) mutable {
-        for (std::size_t f = 0; f < all.size(); ++f) {
-          if (!all[f]) continue;  // a failing feature leaves its field out
-          std::map<MessageId, const std::string*> by_id;
-          for (const auto& d : all[f].value()) by_id[d.message_id] = &d.json;
-          for (auto& e : events) {
-            auto* m = e.as_object().if_contains("message");
-            if (!m) continue;
-            auto it = by_id.find(m->as_object().at("id").as_int64());
-            if (it == by_id.end()) continue;
-            std::error_code ec;
-            auto value = json::parse(*it->second, ec);
-            if (!ec) m->as_object()[fields[f]] = std::move(value);
-          }
-        }
-        done(std::move(events));
-      });
+  if (decorators.empty() || ids.empty()) co_return std::move(events);
+
+  // Every decorating feature at once; a failing one leaves its field out.
+  using Decorations = std::vector<Result<std::vector<MessageDecoration>>>;
+  auto all = co_await completion<Decorations>([&](Completion<Decorations> done) {
+    gather<std::vector<MessageDecoration>>(
+        decorators.size(),
+        [&](std::size_t i, Completion<std::vector<MessageDecoration>> next) {
+          features_.decorate(*decorators[i], id, ids, std::move(next));
+        },
+        [done = std::move(done)](Decorations all) { done(std::move(all)); });
+  });
+  if (!all) co_return all.error();
+  for (std::size_t f = 0; f < all->size(); ++f) {
+    const auto& decorations = (*all)[f];
+    if (!decorations) continue;
+    const std::string field = decorators[f]->decoration_field();
+    std::map<MessageId, const std::string*> by_id;
+    for (const auto& d : decorations.value()) by_id[d.message_id] = &d.json;
+    for (auto& e : events) {
+      auto* m = e.as_object().if_contains("message");
+      if (!m) continue;
+      auto it = by_id.find(m->as_object().at("id").as_int64());
+      if (it == by_id.end()) continue;
+      std::error_code ec;
+      auto value = json::parse(*it->second, ec);
+      if (!ec) m->as_object()[field] = std::move(value);
+    }
+  }
+  co_return std::move(events);
 }
 
-void ChatService::history(const Caller& caller, const json::object& args, Respond done) {
+ChatService::Answer ChatService::history(Caller caller, json::object args) {
   auto id = required_int(args, "conversation_id");
-  if (!id) return done(id.error());
+  if (!id) co_return id.error();
   auto before = optional_int(args, "before");
-  if (!before) return done(before.error());
+  if (!before) co_return before.error();
   auto after = optional_int(args, "after");
-  if (!after) return done(after.error());
-  if (*before && *after) return done(field_error("before", "give before or after, not both"));
+  if (!after) co_return after.error();
+  if (*before && *after) co_return field_error("before", "give before or after, not both");
   auto limit = optional_int(args, "limit");
-  if (!limit) return done(limit.error());
+  if (!limit) co_return limit.error();
   EventQuery q;
   q.conversation_id = *id;
   q.limit = static_cast<int>(std::clamp<std::int64_t>(limit->value_or(50), 1, config_.history_max));
@@ -464,34 +436,36 @@ void ChatService::history(const Caller& caller, const json::object& args, Respon
     q.direction = Direction::backward;
     q.from = before->value_or(0);
   }
-  with_member(*id, caller.user, done, [this, q, done](Member) {
-    storage_.read_events(q, then_or_fail<EventPage>(done, [this, q, done](EventPage page) {
-      json::array events;
-      for (const auto& e : page.events) events.push_back(to_json(e));
-      decorate(q.conversation_id, std::move(events), [page, done](json::array decorated) {
-        json::object r;
-        r["events"] = std::move(decorated);
-        r["epoch"] = page.epoch;
-        r["last_seq"] = page.last_seq;
-        r["more"] = page.more;
-        done(json::value(std::move(r)));
-      });
-    }));
-  });
+
+  auto me = co_await membership(*id, caller.user);
+  if (!me) co_return me.error();
+  auto page = co_await storage_.read_events(q);
+  if (!page) co_return page.error();
+  json::array events;
+  for (const auto& e : page->events) events.push_back(to_json(e));
+  auto decorated = co_await decorate(*id, std::move(events));
+  if (!decorated) co_return decorated.error();
+  json::object r;
+  r["events"] = std::move(*decorated);
+  r["epoch"] = page->epoch;
+  r["last_seq"] = page->last_seq;
+  r["more"] = page->more;
+  co_return json::value(std::move(r));
 }
 
-void ChatService::presence(const Caller& caller, const json::object& args, Respond done) {
+ChatService::Answer ChatService::presence(Caller caller, json::object args) {
   auto id = required_int(args, "conversation_id");
-  if (!id) return done(id.error());
-  with_member(*id, caller.user, done, [this, id = *id, done](Member) {
-    storage_.list_members(id, then_or_fail<std::vector<Member>>(done, [this, id, done](std::vector<Member> members) {
-      json::array online;
-      for (const auto& m : members) {
-        if (presence_.online(m.user_id)) online.emplace_back(m.user_id);
-      }
-      done(json::value(json::object{{"conversation_id", id}, {"online", std::move(online)}}));
-    }));
-  });
+  if (!id) co_return id.error();
+
+  auto me = co_await membership(*id, caller.user);
+  if (!me) co_return me.error();
+  auto members = co_await storage_.list_members(*id);
+  if (!members) co_return members.error();
+  json::array online;
+  for (const auto& m : *members) {
+    if (presence_.online(m.user_id)) online.emplace_back(m.user_id);
+  }
+  co_return json::value(json::object{{"conversation_id", *id}, {"online", std::move(online)}});
 }
 
 }  // namespace switchboard::host

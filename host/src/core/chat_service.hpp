@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "config/host_config.hpp"
+#include "core/awaited_storage.hpp"
 #include "core/fanout.hpp"
+#include "core/flow.hpp"
 #include "core/feature_registry.hpp"
 #include "core/presence.hpp"
 #include "switchboard/feature.hpp"
@@ -21,41 +23,44 @@ namespace switchboard::host {
 // An operation's answer: the result object, or an Error with a stable code.
 using Respond = std::function<void(Result<boost::json::value>)>;
 
+// Each operation is one flow (core/flow.hpp): its checks, its storage calls
+// and its publish read top to bottom, and its co_return is its one answer.
+// Start one with `chat.send_message(caller, std::move(args)).answer(respond)`.
 class ChatService {
  public:
   ChatService(Storage& storage, Fanout& fanout, Presence& presence, FeatureRegistry& features,
               const ChatConfig& config, Metrics& metrics);
 
-  using Operation = void (ChatService::*)(const Caller&, const boost::json::object&, Respond);
+  using Answer = Flow<boost::json::value>;
+  using Operation = Answer (ChatService::*)(Caller, boost::json::object);
   // The core command types ("message.send", ...) and their operations.
   static const std::vector<std::pair<std::string, Operation>>& operations();
 
-  void create_conversation(const Caller& caller, const boost::json::object& args, Respond done);
-  void list_conversations(const Caller& caller, const boost::json::object& args, Respond done);
-  void get_conversation(const Caller& caller, const boost::json::object& args, Respond done);
-  void join(const Caller& caller, const boost::json::object& args, Respond done);
-  void leave(const Caller& caller, const boost::json::object& args, Respond done);
-  void add_member(const Caller& caller, const boost::json::object& args, Respond done);
-  void remove_member(const Caller& caller, const boost::json::object& args, Respond done);
-  void set_role(const Caller& caller, const boost::json::object& args, Respond done);
-  void send_message(const Caller& caller, const boost::json::object& args, Respond done);
-  void edit_message(const Caller& caller, const boost::json::object& args, Respond done);
-  void delete_message(const Caller& caller, const boost::json::object& args, Respond done);
-  void history(const Caller& caller, const boost::json::object& args, Respond done);
-  void presence(const Caller& caller, const boost::json::object& args, Respond done);
+  Answer create_conversation(Caller caller, boost::json::object args);
+  Answer list_conversations(Caller caller, boost::json::object args);
+  Answer get_conversation(Caller caller, boost::json::object args);
+  Answer join(Caller caller, boost::json::object args);
+  Answer leave(Caller caller, boost::json::object args);
+  Answer add_member(Caller caller, boost::json::object args);
+  Answer remove_member(Caller caller, boost::json::object args);
+  Answer set_role(Caller caller, boost::json::object args);
+  Answer send_message(Caller caller, boost::json::object args);
+  Answer edit_message(Caller caller, boost::json::object args);
+  Answer delete_message(Caller caller, boost::json::object args);
+  Answer history(Caller caller, boost::json::object args);
+  Answer presence(Caller caller, boost::json::object args);
 
-  // Calls `then` with the caller's membership, or answers forbidden (the
-  // conversation exists) or not_found (it does not).
-  void with_member(ConversationId id, const UserId& user, Respond done, std::function<void(Member)> then);
+  // The caller's membership, or forbidden (the conversation exists) or
+  // not_found (it does not).
+  Flow<Member> membership(ConversationId id, UserId user);
 
-
-  // Adds each decorating feature's data to the messages in `events`.
-  void decorate(ConversationId id, boost::json::array events, std::function<void(boost::json::array)> done);
+  // `events` with each decorating feature's data added to their messages.
+  Flow<boost::json::array> decorate(ConversationId id, boost::json::array events);
 
  private:
   void timed(std::int64_t started_ns);
 
-  Storage& storage_;
+  AwaitedStorage storage_;
   Fanout& fanout_;
   Presence& presence_;
   FeatureRegistry& features_;

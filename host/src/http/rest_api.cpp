@@ -176,33 +176,41 @@ void RestApi::handle(const HttpRequestMessage& req, const Admission& admission,
     };
   };
 
+  // The core's routes: one operation each, answered in one place below.
+  ChatService::Operation op = nullptr;
+  http::status ok = http::status::ok;
+  auto route_to = [&](ChatService::Operation o, http::status status) {
+    op = o;
+    ok = status;
+  };
   bool conversations = !seg.empty() && seg[0] == "conversations";
   bool messages = !seg.empty() && seg[0] == "messages";
   if (conversations && seg.size() == 1) {
-    if (method == http::verb::get) return chat_.list_conversations(caller, args, answer(http::status::ok));
-    if (method == http::verb::post) return chat_.create_conversation(caller, args, answer(http::status::created));
+    if (method == http::verb::get) route_to(&ChatService::list_conversations, http::status::ok);
+    if (method == http::verb::post) route_to(&ChatService::create_conversation, http::status::created);
   }
   // "/conversations/<id>/…" is the core's; other names ("unread") may be a feature's.
   bool numeric = seg.size() >= 2 && !seg[1].empty() && seg[1].find_first_not_of("0123456789") == std::string::npos;
   if (conversations && seg.size() >= 2 && numeric) {
     args["conversation_id"] = seg[1];
-    if (seg.size() == 2 && method == http::verb::get) return chat_.get_conversation(caller, args, answer(http::status::ok));
+    if (seg.size() == 2 && method == http::verb::get) route_to(&ChatService::get_conversation, http::status::ok);
     if (seg.size() == 3 && seg[2] == "messages") {
-      if (method == http::verb::get) return chat_.history(caller, args, answer(http::status::ok));
+      if (method == http::verb::get) route_to(&ChatService::history, http::status::ok);
       if (method == http::verb::post) {
         if (auto key = req["Idempotency-Key"]; !key.empty() && !args.contains("client_key")) args["client_key"] = key;
-        return chat_.send_message(caller, args, answer(http::status::created));
+        route_to(&ChatService::send_message, http::status::created);
       }
     }
     if (seg.size() == 3 && seg[2] == "members" && method == http::verb::post) {
-      return chat_.add_member(caller, args, answer(http::status::created));
+      route_to(&ChatService::add_member, http::status::created);
     }
   }
   if (messages && seg.size() == 2) {
     args["message_id"] = seg[1];
-    if (method == http::verb::put) return chat_.edit_message(caller, args, answer(http::status::ok));
-    if (method == http::verb::delete_) return chat_.delete_message(caller, args, answer(http::status::ok));
+    if (method == http::verb::put) route_to(&ChatService::edit_message, http::status::ok);
+    if (method == http::verb::delete_) route_to(&ChatService::delete_message, http::status::ok);
   }
+  if (op) return (chat_.*op)(caller, std::move(args)).answer(answer(ok));
 
   std::string path = "/";
   for (std::size_t i = 0; i < seg.size(); ++i) path += (i ? "/" : "") + seg[i];

@@ -44,48 +44,78 @@ void CommandDispatcher::on_open(const std::shared_ptr<WsSession>& session) {
   ++live_;
   presence_.session_opened(session->user());
   features_.session_opened(Caller{session->user(), session->id()});
-  load_conversations(session, 0, 0);
+  open(session).start();
 }
+
+namespace {
+
+// Runs `f` on the session's worker (in order with everything else posted to
+// the session) and then goes on. Only `f` is sure to run on the worker: the
+// flow goes on wherever the completion found it. If the session's worker
+// drops `f` (it stopped), the flow ends there (it is destroyed).
+template <class F>
+auto on_worker(const std::shared_ptr<WsSession>& session, F f) {
+  return completion<bool>([session, f = std::move(f)](Completion<bool> done) mutable {
+    session->post([f = std::move(f), done = std::move(done)](WsSession& s) mutable {
+      f(s);
+      done(true);
+    });
+  });
+}
+
+// Ends a replay that did not recover: the client learns why (and its
+// position's stream), then live events flow again.
+void not_recovered(const std::shared_ptr<WsSession>& session, ConversationId id, std::string epoch, Seq last_seq,
+                   const char* reason) {
+  session->post([id, epoch = std::move(epoch), last_seq, reason](WsSession& s) {
+    s.send_text(resume_frame(id, false, epoch, last_seq, reason));
+    s.end_replay(id, last_seq);
+  });
+}
+
+}  // namespace
 
 // The session receives its user's conversations; commands are read once all
 // are subscribed, so nothing sent after `hello` is missed.
-void CommandDispatcher::load_conversations(std::shared_ptr<WsSession> session, ConversationId after,
-                                           std::size_t loaded) {
+Flow<bool> CommandDispatcher::open(std::shared_ptr<WsSession> session) {
   constexpr int kPage = 1000;
-  storage_.list_conversations(
-      session->user(), ConversationPage{after, kPage},
-      [this, session, loaded](Result<std::vector<Conversation>> r) {
-        if (!r) {
-          log_.warn("cannot load a session's conversations", {{"user", session->user()}, {"error", r.error().message}});
-          session->post([](WsSession& s) { s.close(close_code::internal_error, "storage unavailable, retry"); });
-          return;
-        }
-        std::vector<std::pair<ConversationId, Seq>> ids;  // and each one's last seq
-        for (const auto& c : r.value()) ids.emplace_back(c.id, c.last_seq);
-        bool more = ids.size() == static_cast<std::size_t>(kPage);
-        ConversationId last = ids.empty() ? 0 : ids.back().first;
-        std::size_t total = loaded + ids.size();
-        session->post([this, ids = std::move(ids), more, last, total](WsSession& s) {
-          for (const auto& [id, last_seq] : ids) s.worker().subscribe(&s, id, last_seq);
-          if (more) {
-            load_conversations(s.shared_from_this(), last, total);
-            return;
-          }
-          json::object hello;
-          hello["type"] = "hello";
-          hello["user_id"] = s.user();
-          hello["session_id"] = s.id();
-          hello["conversations"] = total;
-          json::object limits;
-          limits["max_frame_bytes"] = config_.server.max_frame_bytes;
-          limits["max_text_bytes"] = config_.chat.max_text_bytes;
-          limits["commands_per_second"] = config_.server.commands_per_second;
-          limits["resume_window"] = config_.chat.resume_window;
-          hello["limits"] = std::move(limits);
-          s.send_text(json::serialize(hello));
-          s.ready();
-        });
-      });
+  ConversationId after = 0;
+  std::size_t total = 0;
+  for (;;) {
+    auto page = co_await storage_.list_conversations(session->user(), ConversationPage{after, kPage});
+    if (!page) {
+      log_.warn("cannot load a session's conversations", {{"user", session->user()}, {"error", page.error().message}});
+      session->post([](WsSession& s) { s.close(close_code::internal_error, "storage unavailable, retry"); });
+      co_return false;
+    }
+    total += page->size();
+    const bool last = page->size() < static_cast<std::size_t>(kPage);
+    auto subscribed = co_await on_worker(session, [&](WsSession& s) {
+      for (const auto& c : *page) s.worker().subscribe(&s, c.id, c.last_seq);
+      if (last) {
+        s.send_text(hello(s, total));
+        s.ready();
+      }
+    });
+    if (!subscribed) co_return false;
+    if (last) co_return true;
+    after = page->back().id;
+  }
+}
+
+std::string CommandDispatcher::hello(const WsSession& session, std::size_t conversations) const {
+  json::object limits;
+  limits["max_frame_bytes"] = config_.server.max_frame_bytes;
+  limits["max_text_bytes"] = config_.chat.max_text_bytes;
+  limits["commands_per_second"] = config_.server.commands_per_second;
+  limits["resume_window"] = config_.chat.resume_window;
+  json::object hello;
+  hello["type"] = "hello";
+  hello["user_id"] = session.user();
+  hello["session_id"] = session.id();
+  hello["conversations"] = conversations;
+  hello["limits"] = std::move(limits);
+  return json::serialize(hello);
 }
 
 void CommandDispatcher::on_closed(WsSession& session) {
@@ -99,7 +129,7 @@ void CommandDispatcher::on_message(const std::shared_ptr<WsSession>& session, st
   auto decoded = decode_command(text);
   if (auto* refused = std::get_if<std::string>(&decoded)) return session->send_text(*refused);
   CommandFrame& cf = std::get<CommandFrame>(decoded);
-  const json::object& command = cf.args();
+  json::object& command = cf.frame.as_object();
   const json::value& cid = cf.id;
 
   if (rate_limited) {
@@ -114,8 +144,9 @@ void CommandDispatcher::on_message(const std::shared_ptr<WsSession>& session, st
   // dropped and counted; past the deadline the session answers `internal`.
   auto pending = session->expect_answer(error_frame(
       cid, "internal", "no answer within " + std::to_string(config_.server.command_timeout_seconds) + " s"));
-  // The reply holds the session weakly: a plugin may keep it (in a timer, in
-  // its own state) past the session and even past the host.
+  // The one place a command's answer is sent. It holds the session weakly:
+  // a plugin may keep it (in a timer, in its own state) past the session
+  // and even past the host.
   auto reply = [weak = std::weak_ptr<WsSession>(session), cid, pending,
                 &duplicates = firewall_.duplicate_answers](Result<json::value> r) {
     if (pending->answered.exchange(true)) {
@@ -127,17 +158,16 @@ void CommandDispatcher::on_message(const std::shared_ptr<WsSession>& session, st
     }
   };
 
-
   if (kind == "subscribe") {
     auto positions = decode_positions(command);
     if (!positions) return reply(positions.error());
     // Each position costs storage reads: charged by cost, one command token
     // per 100 positions beyond the first (the rate limit then holds).
     session->charge(static_cast<double>(positions->size()) / 100.0);
-    return resume(session, pending, cid, std::move(positions.value()), 0);
+    return resume(session, pending, std::move(positions.value())).answer(reply);
   }
   if (auto op = operations_.find(kind); op != operations_.end()) {
-    return (chat_.*(op->second))(caller, command, reply);
+    return (chat_.*(op->second))(std::move(caller), std::move(command)).answer(reply);
   }
   if (Feature* feature = features_.for_command(kind)) {
     features_.handle_command(*feature, caller, Command{kind, text}, [reply](Result<std::string> r) {
@@ -152,93 +182,66 @@ void CommandDispatcher::on_message(const std::shared_ptr<WsSession>& session, st
   session->send_text(error_frame(cid, "unknown_type", "unknown command type \"" + std::string(kind) + "\""));
 }
 
-void CommandDispatcher::resume(std::shared_ptr<WsSession> session, std::shared_ptr<PendingAnswer> pending,
-                               json::value id, std::vector<Position> positions, std::size_t next) {
-  if (next == positions.size()) {
-    if (!pending->answered.exchange(true)) {
-      session->post_text(ack_frame(id, json::object{{"resumed", positions.size()}}));
-    }
-    return;
+Flow<json::value> CommandDispatcher::resume(std::shared_ptr<WsSession> session, std::shared_ptr<PendingAnswer> pending,
+                                            std::vector<Position> positions) {
+  for (const Position& p : positions) {
+    pending->progressed();
+    co_await replay(session, p);
   }
-  pending->progressed();
-  Position p = positions[next];
-  replay(session, p, [this, session, pending, id, positions = std::move(positions), next]() mutable {
-    resume(session, pending, id, std::move(positions), next + 1);
-  });
+  co_return json::value(json::object{{"resumed", positions.size()}});
 }
 
 // Exactly the events after p.seq, in order, then `resume` with recovered
 // true — or recovered false when the stream changed or the gap is too large.
-void CommandDispatcher::replay(std::shared_ptr<WsSession> session, Position p, std::function<void()> then) {
-  storage_.get_member(p.conversation_id, session->user(), [this, session, p, then](Result<Member> member) {
-    if (!member) {
-      session->post_text(resume_frame(p.conversation_id, false, "", 0,
-                                      member.code() == Errc::not_found ? "forbidden" : "unavailable"));
-      return then();
+Flow<bool> CommandDispatcher::replay(std::shared_ptr<WsSession> session, Position p) {
+  const ConversationId id = p.conversation_id;
+  auto member = co_await storage_.get_member(id, session->user());
+  if (!member) {
+    session->post_text(resume_frame(id, false, "", 0, member.code() == Errc::not_found ? "forbidden" : "unavailable"));
+    co_return false;
+  }
+  // Hold live events back first, then read: nothing falls in between.
+  auto held = co_await on_worker(session, [id](WsSession& s) { s.begin_replay(id); });
+  if (!held) co_return false;
+  auto conversation = co_await storage_.get_conversation(id);
+  if (!conversation) {
+    not_recovered(session, id, "", 0, "unavailable");
+    co_return false;
+  }
+  const char* reason = nullptr;
+  if (conversation->epoch != p.epoch) {
+    reason = "epoch changed";
+  } else if (p.seq > conversation->last_seq || p.seq < 0) {
+    reason = "position is ahead of the stream";
+  } else if (conversation->last_seq - p.seq > config_.chat.resume_window) {
+    reason = "gap larger than the resume window";
+  }
+  if (reason) {
+    not_recovered(session, id, conversation->epoch, conversation->last_seq, reason);
+    co_return false;
+  }
+  Seq upto = p.seq;  // the last event replayed
+  for (;;) {
+    auto page = co_await storage_.read_events(EventQuery{id, Direction::forward, upto, 200});
+    if (!page) {
+      not_recovered(session, id, "", 0, "unavailable");
+      co_return false;
     }
-    // Hold live events back first, then read: nothing falls in between.
-    session->post([this, session, p, then](WsSession& s) {
-      s.begin_replay(p.conversation_id);
-      storage_.get_conversation(p.conversation_id, [this, session, p, then](Result<Conversation> c) {
-        if (!c) {
-          session->post([p](WsSession& s) {
-            s.send_text(resume_frame(p.conversation_id, false, "", 0, "unavailable"));
-            s.end_replay(p.conversation_id, 0);
-          });
-          return then();
-        }
-        const char* reason = nullptr;
-        if (c->epoch != p.epoch) {
-          reason = "epoch changed";
-        } else if (p.seq > c->last_seq || p.seq < 0) {
-          reason = "position is ahead of the stream";
-        } else if (c->last_seq - p.seq > config_.chat.resume_window) {
-          reason = "gap larger than the resume window";
-        }
-        if (reason) {
-          session->post([p, conversation = c.value(), reason](WsSession& s) {
-            s.send_text(resume_frame(p.conversation_id, false, conversation.epoch, conversation.last_seq, reason));
-            s.end_replay(p.conversation_id, conversation.last_seq);
-          });
-          return then();
-        }
-        replay_page(session, p, p.seq, then);
-      });
+    std::vector<std::string> frames;
+    for (const auto& e : page->events) {
+      frames.push_back(event_frame(e));
+      upto = e.seq;
+    }
+    session->post([frames = std::move(frames)](WsSession& s) {
+      for (const auto& f : frames) s.send_text(f);
     });
-  });
-}
-
-void CommandDispatcher::replay_page(std::shared_ptr<WsSession> session, Position p, Seq from,
-                                    std::function<void()> then) {
-  storage_.read_events(EventQuery{p.conversation_id, Direction::forward, from, 200},
-                       [this, session, p, then](Result<EventPage> page) {
-                         if (!page) {
-                           session->post([p](WsSession& s) {
-                             s.send_text(resume_frame(p.conversation_id, false, "", 0, "unavailable"));
-                             s.end_replay(p.conversation_id, 0);
-                           });
-                           return then();
-                         }
-                         std::vector<std::string> frames;
-                         Seq last = 0;
-                         for (const auto& e : page->events) {
-                           frames.push_back(event_frame(e));
-                           last = e.seq;
-                         }
-                         bool more = page->more;
-                         Seq last_seq = page->last_seq;
-                         std::string epoch = page->epoch;
-                         session->post([frames = std::move(frames)](WsSession& s) {
-                           for (const auto& f : frames) s.send_text(f);
-                         });
-                         if (more && last > 0) return replay_page(session, p, last, then);
-                         Seq upto = last > 0 ? last : p.seq;
-                         session->post([p, epoch, last_seq, upto](WsSession& s) {
-                           s.end_replay(p.conversation_id, upto);
-                           s.send_text(resume_frame(p.conversation_id, true, epoch, std::max(last_seq, upto)));
-                         });
-                         then();
-                       });
+    if (page->more && !page->events.empty()) continue;
+    session->post([id, epoch = page->epoch, last_seq = std::max(page->last_seq, upto), upto](WsSession& s) {
+      s.end_replay(id, upto);
+      s.send_text(resume_frame(id, true, epoch, last_seq));
+    });
+    co_return true;
+  }
 }
 
 }  // namespace switchboard::host

@@ -10,7 +10,9 @@
 #include <memory>
 
 #include "config/host_config.hpp"
+#include "core/awaited_storage.hpp"
 #include "core/chat_service.hpp"
+#include "core/flow.hpp"
 #include "core/feature_registry.hpp"
 #include "core/presence.hpp"
 #include "net/ws_session.hpp"
@@ -30,16 +32,18 @@ class CommandDispatcher final : public SessionHandler {
   std::size_t live_sessions() const { return live_.load(); }
 
  private:
-  void load_conversations(std::shared_ptr<WsSession> session, ConversationId after, std::size_t loaded);
-  void resume(std::shared_ptr<WsSession> session, std::shared_ptr<PendingAnswer> pending, boost::json::value id,
-              std::vector<Position> positions,
-              std::size_t next);
-  void replay(std::shared_ptr<WsSession> session, Position position, std::function<void()> then);
-  void replay_page(std::shared_ptr<WsSession> session, Position position, Seq from, std::function<void()> then);
+  // Subscribes the session to its user's conversations, then says hello.
+  Flow<bool> open(std::shared_ptr<WsSession> session);
+  std::string hello(const WsSession& session, std::size_t conversations) const;
+  // `subscribe`: replays each position in turn, then answers.
+  Flow<boost::json::value> resume(std::shared_ptr<WsSession> session, std::shared_ptr<PendingAnswer> pending,
+                                  std::vector<Position> positions);
+  // One position: the events after it, then a `resume` frame; true if recovered.
+  Flow<bool> replay(std::shared_ptr<WsSession> session, Position position);
 
   ChatService& chat_;
   FeatureRegistry& features_;
-  Storage& storage_;
+  AwaitedStorage storage_;
   Presence& presence_;
   const HostConfig& config_;
   Logger& log_;
