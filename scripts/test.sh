@@ -38,13 +38,24 @@ check_reports() {
   fi
 }
 
+# The tests ctest last saw fail in build directory $1, on one line; their
+# output's last lines are kept for the summary at the end.
+failed_tests() {
+  tr '\n' ' ' < "$1/Testing/Temporary/LastTestsFailed.log" 2>/dev/null || echo "(see above)"
+  python3 scripts/failed-output.py "$1/Testing/Temporary/LastTest.log" >> "$root/.test-failures.log" 2>/dev/null || true
+}
+
+rm -f "$root/.test-failures.log"
 status=0
+failed=""  # what failed, repeated at the end: a long log's tail names it
+note_failure() { failed="$failed
+  $1"; status=1; }
 for stage in $stages; do
   echo "== test.sh: $stage" >&2
   case $stage in
     plain)
       ./scripts/build.sh
-      (cd build && ctest --output-on-failure -j"$jobs" "$@") || status=1
+      (cd build && ctest --output-on-failure -j"$jobs" "$@") || note_failure "plain: $(failed_tests build)"
       ;;
     asan|tsan)
       if [ "$stage" = asan ]; then sanitize="address,undefined"; labels="."; else sanitize="thread"; labels="unit|e2e|cluster"; fi
@@ -61,8 +72,8 @@ for stage in $stages; do
       UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1:halt_on_error=1" \
       TSAN_OPTIONS="log_path=$reports/tsan:suppressions=$root/tests/sanitizers/tsan.supp:halt_on_error=0:second_deadlock_stack=1" \
         sh -c 'dir=$1; labels=$2; jobs=$3; shift 3; cd "$dir" && ctest --output-on-failure -j"$jobs" -L "$labels" --timeout 900 "$@"' \
-        sh "$dir" "$labels" "$jobs" "$@" || status=1
-      check_reports "$reports" || status=1
+        sh "$dir" "$labels" "$jobs" "$@" || note_failure "$stage: $(failed_tests "$dir")"
+      check_reports "$reports" || note_failure "$stage: sanitizer reports in $reports: $(ls "$reports" | tr '\n' ' ')"
       ;;
     fuzz)
       dir="build-fuzz"
@@ -75,10 +86,16 @@ for stage in $stages; do
         echo "== fuzz $target for ${fuzz_seconds}s" >&2
         "$dir/fuzz/${target}_fuzz" -max_total_time="$fuzz_seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
           -print_final_stats=1 "$corpus" "tests/fuzz/corpus/$target" 2>"$dir/fuzz-$target.log" || {
-          status=1; tail -60 "$dir/fuzz-$target.log" >&2; }
+          note_failure "fuzz: $target (log: $dir/fuzz-$target.log)"; tail -60 "$dir/fuzz-$target.log" >&2; }
         grep -E "stat::number_of_executed_units|Done" "$dir/fuzz-$target.log" >&2 || true
       done
       ;;
   esac
 done
+if [ $status -ne 0 ]; then
+  [ -f "$root/.test-failures.log" ] && cat "$root/.test-failures.log" >&2
+  echo "== test.sh: FAILED:$failed" >&2
+else
+  echo "== test.sh: every stage passed ($stages)" >&2
+fi
 exit $status
