@@ -1,10 +1,14 @@
 // feature-receipts: `read` marks a conversation read up to a seq (never
 // backwards), tells the other members with receipt.update (off for channels
 // over a size), and keeps every member's unread count: events after their
-// read position that are messages from others, pushed as unread.update when
-// a message arrives.
+// read position that are messages from others, pushed as unread.update after
+// messages arrive — coalesced: one count per member and conversation per
+// `unread_push_interval_ms`, however many messages came meanwhile.
 #include <boost/json.hpp>
+#include <chrono>
 #include <map>
+#include <mutex>
+#include <set>
 
 #include "switchboard/feature.hpp"
 #include "switchboard/gather.hpp"
@@ -32,9 +36,11 @@ class ReceiptsFeature final : public Feature {
  public:
   explicit ReceiptsFeature(PluginContext& context)
       : announce_max_members_(context.config().integer_or("receipts_max_members", 100)),
-        push_max_members_(context.config().integer_or("unread_push_max_members", 200)) {
+        push_max_members_(context.config().integer_or("unread_push_max_members", 200)),
+        push_interval_(context.config().integer_or("unread_push_interval_ms", 1000)) {
     if (announce_max_members_ < 0) context.config().fail("receipts_max_members", "must not be negative");
     if (push_max_members_ < 0) context.config().fail("unread_push_max_members", "must not be negative");
+    if (push_interval_.count() < 0) context.config().fail("unread_push_interval_ms", "must not be negative");
   }
 
   std::vector<std::string> command_types() const override { return {"read", "unread"}; }
@@ -73,28 +79,22 @@ class ReceiptsFeature final : public Feature {
     read(caller.user, conversation, seq->as_int64(), to_http);
   }
 
-  // A new message: every other member's unread count grew.
+  // A new message: every other member's unread count grew. Counted and
+  // pushed once per interval for all the messages of that interval.
   void on_event(const Event& event) override {
     if (event.type != "message.new") return;
-    Storage& storage = host_->storage();
-    storage.list_members(event.conversation_id, [this, &storage, event](Result<std::vector<Member>> members) {
-      if (!members || static_cast<std::int64_t>(members->size()) > push_max_members_) return;
-      RecordQuery q{kFeature, event.conversation_id};
-      storage.list_records(q, [this, &storage, event, members = members.value()](Result<std::vector<Record>> r) {
-        if (!r) return;
-        std::map<UserId, Seq> read;
-        for (const auto& rec : r.value()) read[rec.user] = rec.number;
-        for (const auto& m : members) {
-          if (m.user_id == event.actor) continue;
-          storage.count_events(unread_after(event.conversation_id, read[m.user_id], m.user_id),
-                               [this, event, user = m.user_id](Result<std::int64_t> n) {
-                                 if (!n) return;
-                                 host_->send_to_member(event.conversation_id, user, "unread.update",
-                                                       json::serialize(json::object{{"unread", n.value()}, {"last_seq", event.seq}}));
-                               });
-        }
-      });
-    });
+    bool arm = false;
+    {
+      std::lock_guard lock(mutex_);
+      auto& grown = grown_[event.conversation_id];
+      grown.last_seq = std::max(grown.last_seq, event.seq);
+      grown.actors.insert(event.actor);
+      arm = !armed_;
+      armed_ = true;
+    }
+    if (!arm) return;
+    if (push_interval_.count() == 0) return push_unread();
+    host_->after(push_interval_, [this] { push_unread(); });
   }
 
  private:
@@ -123,6 +123,43 @@ class ReceiptsFeature final : public Feature {
         });
       });
     });
+  }
+
+  // Unread counts grew in some conversations since the last push: each
+  // member gets the count of each, unless every new message was their own.
+  struct Grown {
+    Seq last_seq = 0;
+    std::set<UserId> actors;
+  };
+
+  void push_unread() {
+    std::map<ConversationId, Grown> grown;
+    {
+      std::lock_guard lock(mutex_);
+      grown.swap(grown_);
+      armed_ = false;
+    }
+    Storage& storage = host_->storage();
+    for (auto& [conversation, g] : grown) {
+      storage.list_members(conversation, [this, &storage, conversation, g](Result<std::vector<Member>> members) {
+        if (!members || static_cast<std::int64_t>(members->size()) > push_max_members_) return;
+        RecordQuery q{kFeature, conversation};
+        storage.list_records(q, [this, &storage, conversation, g, members = std::move(members.value())](Result<std::vector<Record>> r) {
+          if (!r) return;
+          std::map<UserId, Seq> read;
+          for (const auto& rec : r.value()) read[rec.user] = rec.number;
+          for (const auto& m : members) {
+            if (g.actors.size() == 1 && g.actors.contains(m.user_id)) continue;  // only their own messages
+            storage.count_events(unread_after(conversation, read[m.user_id], m.user_id),
+                                 [this, conversation, last_seq = g.last_seq, user = m.user_id](Result<std::int64_t> n) {
+                                   if (!n) return;
+                                   host_->send_to_member(conversation, user, "unread.update",
+                                                         json::serialize(json::object{{"unread", n.value()}, {"last_seq", last_seq}}));
+                                 });
+          }
+        });
+      });
+    }
   }
 
   void announce(const Conversation& c, const UserId& user, Seq seq) {
@@ -165,6 +202,10 @@ class ReceiptsFeature final : public Feature {
   FeatureHost* host_ = nullptr;
   std::int64_t announce_max_members_;
   std::int64_t push_max_members_;
+  std::chrono::milliseconds push_interval_;
+  std::mutex mutex_;
+  std::map<ConversationId, Grown> grown_;  // since the last push
+  bool armed_ = false;                     // a push is due
 };
 
 }  // namespace receipts

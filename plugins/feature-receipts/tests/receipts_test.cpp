@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <chrono>
+#include <optional>
 
 #include "support/chat_helpers.hpp"
 #include "support/host_process.hpp"
@@ -58,6 +60,33 @@ TEST(Receipts, UnreadCountsFollowMessagesFromOthersAndReads) {
   ASSERT_EQ(posted.status, 200) << posted.body;
   EXPECT_EQ(posted.json().at("unread"), 0);
   EXPECT_EQ(http_request(host.port(), "POST", "/conversations/" + std::to_string(c) + "/read", R"({"seq":1})", token_for("mallory")).status, 403);
+}
+
+// A burst of messages costs each member one count and one push per
+// interval, not one per message — and the push carries the whole burst.
+TEST(Receipts, UnreadPushesAreCoalescedPerInterval) {
+  HostProcess host;  // unread_push_interval_ms: 1000 (the default)
+  WsClient alice(host.port(), token_for("alice")), bob(host.port(), token_for("bob"));
+  auto c = group(alice, {"bob"});
+  constexpr int kBurst = 20;
+  auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < kBurst; ++i) message(alice, c, "burst " + std::to_string(i));
+  auto sent_in = std::chrono::steady_clock::now() - started;
+  ASSERT_LT(sent_in, std::chrono::milliseconds(900)) << "the burst must fit in one interval for this test to mean anything";
+
+  int pushes = 0;
+  std::optional<json::object> last;
+  while (auto pushed = bob.next_of("unread.update", std::chrono::milliseconds(3000))) {
+    if ((*pushed)["conversation_id"] != c) continue;
+    ++pushes;
+    last = pushed;
+    if ((*pushed)["unread"] == kBurst) break;
+  }
+  ASSERT_TRUE(last) << "no unread.update reached bob";
+  EXPECT_EQ((*last)["unread"], kBurst) << json::serialize(*last);
+  EXPECT_LE(pushes, 2) << "a burst within one interval is at most two pushes (it may straddle a boundary)";
+  EXPECT_FALSE(alice.next_of("unread.update", std::chrono::milliseconds(1500)))
+      << "a member whose own messages are the only new ones gets no push";
 }
 
 TEST(Receipts, ReadPositionsSurviveARestart) {
