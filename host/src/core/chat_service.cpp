@@ -70,14 +70,15 @@ Result<std::string> validate_attachments(const json::object& args) {
 }  // namespace
 
 ChatService::ChatService(Storage& storage, Fanout& fanout, Presence& presence, FeatureRegistry& features,
-                         const ChatConfig& config, Metrics& metrics)
+                         const ChatConfig& config, Metrics& metrics, Logger& log)
     : storage_(storage),
       fanout_(fanout),
       presence_(presence),
       features_(features),
       config_(config),
       persisted_(metrics.counter("messages_persisted_total", "Messages committed by storage")),
-      storage_seconds_(metrics.histogram("storage_write_seconds", "Time from a write's submission to its commit")) {}
+      storage_seconds_(metrics.histogram("storage_write_seconds", "Time from a write's submission to its commit")),
+      faults_(log, metrics.counter("command_exceptions_total", "Exceptions host code threw while running a command (answered internal)")) {}
 
 const std::vector<std::pair<std::string, ChatService::Operation>>& ChatService::operations() {
   static const std::vector<std::pair<std::string, Operation>> ops = {
@@ -240,6 +241,7 @@ ChatService::Answer ChatService::add_member(Caller caller, json::object args) {
   if (conversation->kind == ConversationKind::direct) co_return forbidden("a direct conversation has exactly two members");
   auto existing = co_await storage_.get_member(*id, *user);
   if (existing) co_return Error{Errc::conflict, *user + " is already a member"};
+  if (existing.code() != Errc::not_found) co_return existing.error();
   Member adding{*id, *user, *role, 0};
   EventDraft event = draft("member.join", caller.user, member_payload(*user, *role));
   auto added = co_await storage_.set_member(std::move(adding), std::move(event));

@@ -29,7 +29,11 @@ using Respond = std::function<void(Result<boost::json::value>)>;
 class ChatService {
  public:
   ChatService(Storage& storage, Fanout& fanout, Presence& presence, FeatureRegistry& features,
-              const ChatConfig& config, Metrics& metrics);
+              const ChatConfig& config, Metrics& metrics, Logger& log);
+
+  // Where host code that throws inside a command's flow is logged and
+  // counted (switchboard_command_exceptions_total): give it to answer().
+  FlowFaults* faults() { return &faults_; }
 
   using Answer = Flow<boost::json::value>;
   using Operation = Answer (ChatService::*)(Caller, boost::json::object);
@@ -60,6 +64,16 @@ class ChatService {
  private:
   void timed(std::int64_t started_ns);
 
+  struct Faults final : FlowFaults {
+    Faults(Logger& l, Counter& c) : log(l), count(c) {}
+    void threw(std::string_view what) noexcept override {
+      count.add();
+      log.error("host code threw in a command (answered internal)", {{"error", what}});
+    }
+    Logger& log;
+    Counter& count;
+  };
+
   AwaitedStorage storage_;
   Fanout& fanout_;
   Presence& presence_;
@@ -67,6 +81,7 @@ class ChatService {
   const ChatConfig& config_;
   Counter& persisted_;
   Histogram& storage_seconds_;
+  Faults faults_;
 };
 
 }  // namespace switchboard::host

@@ -12,9 +12,12 @@
 // - Lazy: a flow runs when answer() starts it, or when another flow
 //   co_awaits it (then it hands its result back to that one).
 // - A completion resumes the flow inline, on the thread that called it, so
-//   a flow costs no hop the callbacks it replaces did not.
+//   a flow costs no hop the callbacks it replaces did not, and code after a
+//   co_await runs where the callback would have (a storage thread, never
+//   the session's worker unless the call completed there).
 // - The answer is the co_return, and only that: an exception escaping the
-//   body becomes `internal`. So a flow answers exactly once by construction.
+//   body becomes `internal` (and is reported to the FlowFaults given to
+//   answer()). So a flow answers exactly once by construction.
 // - A completion destroyed without being called (the storage dropped it:
 //   after the host stopped, or a broken plugin) destroys the whole flow
 //   without answering: nothing runs against the host and nothing leaks. A
@@ -31,6 +34,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <thread>
 #include <utility>
 
 #include "switchboard/result.hpp"
@@ -41,28 +46,42 @@ namespace switchboard::host {
 template <class T>
 class Flow;
 
+// Told when host code throws inside a flow (the flow then answers
+// `internal`) or while its answer is delivered: logged and counted there.
+class FlowFaults {
+ public:
+  virtual void threw(std::string_view what) noexcept = 0;
+
+ protected:
+  ~FlowFaults() = default;
+};
+
 namespace flow_detail {
 
 // What every flow's promise shares: its place in a chain of nested flows.
 struct Link {
   std::coroutine_handle<> self;
-  Link* awaited_by = nullptr;  // the flow that co_awaits this one
+  Link* awaited_by = nullptr;    // the flow that co_awaits this one
+  FlowFaults* faults = nullptr;  // the outermost flow's, from answer()
   // The outermost flow: its frame owns the nested ones (through the Flow
   // objects they are awaited as), so destroying it destroys the chain.
-  std::coroutine_handle<> root() {
+  Link& root() {
     Link* l = this;
     while (l->awaited_by) l = l->awaited_by;
-    return l->self;
+    return *l;
+  }
+  void report(std::string_view what) noexcept {
+    if (FlowFaults* f = root().faults) f->threw(what);
   }
 };
 
-inline Error from_exception(std::exception_ptr e) noexcept {
+inline std::string what_of(std::exception_ptr e) noexcept {
   try {
     std::rethrow_exception(e);
   } catch (const std::exception& x) {
-    return Error{Errc::internal, std::string("internal error: ") + x.what()};
+    return x.what();
   } catch (...) {
-    return Error{Errc::internal, "internal error"};
+    return "an exception not derived from std::exception";
   }
 }
 
@@ -81,12 +100,14 @@ struct Promise : Link {
       Promise& p = h.promise();
       if (p.awaited_by) return p.awaited_by->self;  // back to the awaiting flow
       auto answer = std::move(p.answer);
+      FlowFaults* faults = p.faults;
       Result<T> r = std::move(*p.result);
       h.destroy();  // the frame goes before the answer: its locals are released
       if (answer) {
         try {
           answer(std::move(r));
-        } catch (...) {  // an answer that cannot be sent is not the flow's to report
+        } catch (...) {
+          if (faults) faults->threw(what_of(std::current_exception()));
         }
       }
       return std::noop_coroutine();
@@ -96,7 +117,11 @@ struct Promise : Link {
   Final final_suspend() noexcept { return {}; }
 
   void return_value(Result<T> r) { result.emplace(std::move(r)); }
-  void unhandled_exception() noexcept { result.emplace(from_exception(std::current_exception())); }
+  void unhandled_exception() noexcept {
+    std::string what = what_of(std::current_exception());
+    report(what);
+    result.emplace(Error{Errc::internal, "internal error: " + what});
+  }
 };
 
 }  // namespace flow_detail
@@ -115,13 +140,14 @@ class [[nodiscard]] Flow {
   // Starts the flow; `answer` gets its result exactly once — or never, if a
   // completion it waits for is dropped. Whatever the flow holds is released
   // before `answer` runs.
-  void answer(std::function<void(Result<T>)> answer) && {
+  void answer(std::function<void(Result<T>)> answer, FlowFaults* faults = nullptr) && {
     auto h = std::exchange(h_, {});
     h.promise().answer = std::move(answer);
+    h.promise().faults = faults;
     h.resume();
   }
   // Starts a flow whose result nobody waits for.
-  void start() && { std::move(*this).answer(nullptr); }
+  void start(FlowFaults* faults = nullptr) && { std::move(*this).answer(nullptr, faults); }
 
   // Awaited by another flow: runs it, then resumes the awaiting one with its
   // Result<T>.
@@ -144,8 +170,11 @@ class [[nodiscard]] Flow {
 //   Result<Member> m = co_await completion<Member>(
 //       [&](Completion<Member> done) { storage.get_member(id, user, std::move(done)); });
 //
-// `start` runs when the flow suspends; the completion may run on any thread,
-// before `start` returns or long after, and resumes the flow there.
+// `start` runs when the flow suspends. The completion may run on any thread,
+// before `start` returns or long after; the flow goes on on that thread. A
+// completion called on another thread while the flow is still suspending
+// (between `start` handing it out and returning) waits those few
+// instructions, then resumes the flow itself.
 template <class T, class Start>
 class Completed {
   enum Phase : int { waiting_to_suspend, suspended, completed, dropped };
@@ -173,35 +202,53 @@ class Completed {
   template <class P>
   bool await_suspend(std::coroutine_handle<P> h) noexcept {
     flow_ = &h.promise();
-    auto call = std::make_shared<Call>(this);
+    suspending_ = std::this_thread::get_id();
+    std::shared_ptr<Call> call;
     try {
+      call = std::make_shared<Call>(this);
       start_(Completion<T>([call](Result<T> r) { (*call)(std::move(r)); }));
     } catch (...) {
-      if (!call->called.exchange(true)) {
-        result_.emplace(flow_detail::from_exception(std::current_exception()));
+      if (!call || !call->called.exchange(true)) {  // it answered before throwing: that answer stands
+        std::string what = flow_detail::what_of(std::current_exception());
+        flow_->report(what);
+        result_.emplace(Error{Errc::internal, "internal error: " + what});
         return false;
       }
     }
     call.reset();  // if that was the last copy, the completion was dropped
-    // Suspend unless the completion already ran (or was dropped).
-    return phase_.exchange(suspended, std::memory_order_acq_rel) == waiting_to_suspend;
+    switch (phase_.exchange(suspended, std::memory_order_acq_rel)) {
+      case waiting_to_suspend:
+        return true;  // its completion resumes the flow, or drops it
+      case completed:
+        return false;  // completed on this thread, inside `start`: go on here
+      default:
+        flow_->root().self.destroy();  // dropped on this thread, inside `start`
+        return true;
+    }
   }
   Result<T> await_resume() { return std::move(*result_); }
 
  private:
+  // On another thread than the one suspending the flow, wait until it has.
+  void wait_for_suspension() {
+    if (std::this_thread::get_id() == suspending_) return;
+    for (int spins = 0; phase_.load(std::memory_order_acquire) == waiting_to_suspend; ++spins) {
+      if (spins > 64) std::this_thread::yield();
+    }
+  }
   void complete(Result<T> r) {
     result_.emplace(std::move(r));
+    wait_for_suspension();
     if (phase_.exchange(completed, std::memory_order_acq_rel) == suspended) flow_->self.resume();
   }
   void drop() {
-    // Read only if dropped before the flow suspended: it then goes on with
-    // this error. Written first, so the suspending thread sees it.
-    result_.emplace(Error{Errc::internal, "a completion was destroyed without being called"});
-    if (phase_.exchange(dropped, std::memory_order_acq_rel) == suspended) flow_->root().destroy();
+    wait_for_suspension();
+    if (phase_.exchange(dropped, std::memory_order_acq_rel) == suspended) flow_->root().self.destroy();
   }
 
   Start start_;
   flow_detail::Link* flow_ = nullptr;
+  std::thread::id suspending_;
   std::optional<Result<T>> result_;
   std::atomic<int> phase_{waiting_to_suspend};
 };

@@ -210,7 +210,7 @@ void RestApi::handle(const HttpRequestMessage& req, const Admission& admission,
     if (method == http::verb::put) route_to(&ChatService::edit_message, http::status::ok);
     if (method == http::verb::delete_) route_to(&ChatService::delete_message, http::status::ok);
   }
-  if (op) return (chat_.*op)(caller, std::move(args)).answer(answer(ok));
+  if (op) return (chat_.*op)(caller, std::move(args)).answer(answer(ok), chat_.faults());
 
   std::string path = "/";
   for (std::size_t i = 0; i < seg.size(); ++i) path += (i ? "/" : "") + seg[i];

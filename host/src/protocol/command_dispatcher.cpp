@@ -44,7 +44,7 @@ void CommandDispatcher::on_open(const std::shared_ptr<WsSession>& session) {
   ++live_;
   presence_.session_opened(session->user());
   features_.session_opened(Caller{session->user(), session->id()});
-  open(session).start();
+  open(session).start(chat_.faults());
 }
 
 namespace {
@@ -65,11 +65,13 @@ auto on_worker(const std::shared_ptr<WsSession>& session, F f) {
 
 // Ends a replay that did not recover: the client learns why (and its
 // position's stream), then live events flow again.
+// `replayed_up_to`: the events already sent (held live ones up to it are
+// not sent twice).
 void not_recovered(const std::shared_ptr<WsSession>& session, ConversationId id, std::string epoch, Seq last_seq,
-                   const char* reason) {
-  session->post([id, epoch = std::move(epoch), last_seq, reason](WsSession& s) {
+                   const char* reason, Seq replayed_up_to) {
+  session->post([id, epoch = std::move(epoch), last_seq, reason, replayed_up_to](WsSession& s) {
     s.send_text(resume_frame(id, false, epoch, last_seq, reason));
-    s.end_replay(id, last_seq);
+    s.end_replay(id, replayed_up_to);
   });
 }
 
@@ -164,10 +166,10 @@ void CommandDispatcher::on_message(const std::shared_ptr<WsSession>& session, st
     // Each position costs storage reads: charged by cost, one command token
     // per 100 positions beyond the first (the rate limit then holds).
     session->charge(static_cast<double>(positions->size()) / 100.0);
-    return resume(session, pending, std::move(positions.value())).answer(reply);
+    return resume(session, pending, std::move(positions.value())).answer(reply, chat_.faults());
   }
   if (auto op = operations_.find(kind); op != operations_.end()) {
-    return (chat_.*(op->second))(std::move(caller), std::move(command)).answer(reply);
+    return (chat_.*(op->second))(std::move(caller), std::move(command)).answer(reply, chat_.faults());
   }
   if (Feature* feature = features_.for_command(kind)) {
     features_.handle_command(*feature, caller, Command{kind, text}, [reply](Result<std::string> r) {
@@ -205,7 +207,7 @@ Flow<bool> CommandDispatcher::replay(std::shared_ptr<WsSession> session, Positio
   if (!held) co_return false;
   auto conversation = co_await storage_.get_conversation(id);
   if (!conversation) {
-    not_recovered(session, id, "", 0, "unavailable");
+    not_recovered(session, id, "", 0, "unavailable", 0);
     co_return false;
   }
   const char* reason = nullptr;
@@ -217,14 +219,14 @@ Flow<bool> CommandDispatcher::replay(std::shared_ptr<WsSession> session, Positio
     reason = "gap larger than the resume window";
   }
   if (reason) {
-    not_recovered(session, id, conversation->epoch, conversation->last_seq, reason);
+    not_recovered(session, id, conversation->epoch, conversation->last_seq, reason, conversation->last_seq);
     co_return false;
   }
   Seq upto = p.seq;  // the last event replayed
   for (;;) {
     auto page = co_await storage_.read_events(EventQuery{id, Direction::forward, upto, 200});
     if (!page) {
-      not_recovered(session, id, "", 0, "unavailable");
+      not_recovered(session, id, "", 0, "unavailable", upto);
       co_return false;
     }
     std::vector<std::string> frames;

@@ -113,7 +113,7 @@ Server::Server(const HostConfig& config, PluginSet& plugins, HostServices& servi
                 },
                 log_, metrics),
       features_(storage_, fanout_, control_.io(), log_, lifeline_, firewall_),
-      chat_(storage_, fanout_, presence_, features_, config.chat, metrics),
+      chat_(storage_, fanout_, presence_, features_, config.chat, metrics, log_),
       dispatcher_(chat_, features_, storage_, presence_, config, log_, firewall_),
       rest_(chat_, features_, verifier_, services.clock, metrics, storage_, bus_,
             static_cast<double>(config.server.rest_requests_per_second), static_cast<double>(config.server.rest_burst)),
