@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <utility>
 
 #include "switchboard/feature.hpp"
 #include "switchboard/gather.hpp"
@@ -131,35 +132,117 @@ class ReceiptsFeature final : public Feature {
     Seq last_seq = 0;
     std::set<UserId> actors;
   };
+  // Each member's unread count as of `counted_to`, kept between pushes so a
+  // push counts only the messages since the last one, not all unread ones.
+  struct MemberCount {
+    Seq read = 0;  // the read position it was counted from
+    std::int64_t unread = 0;
+  };
+  struct Tally {
+    Seq counted_to = 0;  // 0: nothing counted yet
+    std::map<UserId, MemberCount> members;
+    bool counting = false;
+    std::chrono::steady_clock::time_point touched;
+  };
+  static constexpr std::chrono::minutes kTallyIdle{10};  // tallies unused this long are dropped
 
   void push_unread() {
     std::map<ConversationId, Grown> grown;
+    bool rearm = false;
     {
       std::lock_guard lock(mutex_);
       grown.swap(grown_);
       armed_ = false;
-    }
-    Storage& storage = host_->storage();
-    for (auto& [conversation, g] : grown) {
-      storage.list_members(conversation, [this, &storage, conversation, g](Result<std::vector<Member>> members) {
-        if (!members || static_cast<std::int64_t>(members->size()) > push_max_members_) return;
-        RecordQuery q{kFeature, conversation};
-        storage.list_records(q, [this, &storage, conversation, g, members = std::move(members.value())](Result<std::vector<Record>> r) {
-          if (!r) return;
-          std::map<UserId, Seq> read;
-          for (const auto& rec : r.value()) read[rec.user] = rec.number;
-          for (const auto& m : members) {
-            if (g.actors.size() == 1 && g.actors.contains(m.user_id)) continue;  // only their own messages
-            storage.count_events(unread_after(conversation, read[m.user_id], m.user_id),
-                                 [this, conversation, last_seq = g.last_seq, user = m.user_id](Result<std::int64_t> n) {
-                                   if (!n) return;
-                                   host_->send_to_member(conversation, user, "unread.update",
-                                                         json::serialize(json::object{{"unread", n.value()}, {"last_seq", last_seq}}));
-                                 });
-          }
-        });
+      auto now = std::chrono::steady_clock::now();
+      for (auto it = grown.begin(); it != grown.end();) {
+        Tally& t = tallies_[it->first];
+        if (t.counting) {  // the last count is still running: next interval
+          auto& later = grown_[it->first];
+          later.last_seq = std::max(later.last_seq, it->second.last_seq);
+          later.actors.insert(it->second.actors.begin(), it->second.actors.end());
+          it = grown.erase(it);
+          continue;
+        }
+        t.counting = true;
+        t.touched = now;
+        ++it;
+      }
+      std::erase_if(tallies_, [&](const auto& entry) {
+        return !entry.second.counting && now - entry.second.touched > kTallyIdle;
       });
+      rearm = !grown_.empty();
+      armed_ = rearm;
     }
+    if (rearm) host_->after(std::max(push_interval_, std::chrono::milliseconds(10)), [this] { push_unread(); });
+    for (auto& [conversation, g] : grown) count_unread(conversation, std::move(g));
+  }
+
+  // Counts each member's unread messages in `conversation` up to g.last_seq
+  // — only those after the last count, unless the member's read position
+  // moved or a message was deleted since — and pushes them.
+  void count_unread(ConversationId conversation, Grown g) {
+    Storage& storage = host_->storage();
+    storage.list_members(conversation, [this, &storage, conversation, g](Result<std::vector<Member>> members) {
+      if (!members || static_cast<std::int64_t>(members->size()) > push_max_members_) return counted(conversation, {}, {});
+      RecordQuery q{kFeature, conversation};
+      storage.list_records(q, [this, &storage, conversation, g, members = std::move(members.value())](Result<std::vector<Record>> r) {
+        if (!r) return counted(conversation, {}, {});
+        std::map<UserId, Seq> read;
+        for (const auto& rec : r.value()) read[rec.user] = rec.number;
+        Tally before;
+        {
+          std::lock_guard lock(mutex_);
+          before = tallies_[conversation];
+        }
+        Seq upto = std::max(g.last_seq, before.counted_to);
+        auto count_all = [this, &storage, conversation, g, members, read, before, upto](bool from_scratch) {
+          gather<std::int64_t>(
+              members.size(),
+              [&](std::size_t i, Completion<std::int64_t> done) {
+                const UserId& user = members[i].user_id;
+                Seq position = read.contains(user) ? read.at(user) : 0;
+                auto known = before.members.find(user);
+                bool incremental = !from_scratch && known != before.members.end() && known->second.read == position &&
+                                   position <= before.counted_to;
+                EventCount count = unread_after(conversation, incremental ? before.counted_to : position, user);
+                count.upto = upto;
+                storage.count_events(count, std::move(done));
+              },
+              [this, conversation, g, members, read, before, upto, from_scratch](std::vector<Result<std::int64_t>> counts) {
+                std::map<UserId, MemberCount> now;
+                for (std::size_t i = 0; i < members.size(); ++i) {
+                  if (!counts[i]) continue;  // counted from scratch next time
+                  const UserId& user = members[i].user_id;
+                  Seq position = read.contains(user) ? read.at(user) : 0;
+                  auto known = before.members.find(user);
+                  bool incremental = !from_scratch && known != before.members.end() && known->second.read == position &&
+                                     position <= before.counted_to;
+                  now[user] = MemberCount{position, (incremental ? known->second.unread : 0) + counts[i].value()};
+                }
+                for (const auto& [user, c] : now) {
+                  if (g.actors.size() == 1 && g.actors.contains(user)) continue;  // only their own messages
+                  host_->send_to_member(conversation, user, "unread.update",
+                                        json::serialize(json::object{{"unread", c.unread}, {"last_seq", upto}}));
+                }
+                counted(conversation, std::move(now), upto);
+              });
+        };
+        if (before.counted_to == 0) return count_all(true);
+        // A message deleted since the last count may have been counted: then
+        // everyone is counted from their read position again (deletes are rare).
+        EventCount deletes{conversation, before.counted_to, "message.delete", "", false, upto};
+        storage.count_events(deletes, [count_all](Result<std::int64_t> n) { count_all(!n || n.value() > 0); });
+      });
+    });
+  }
+
+  // A count of `conversation` ended: what it found (nothing if it failed).
+  void counted(ConversationId conversation, std::map<UserId, MemberCount> members, Seq upto) {
+    std::lock_guard lock(mutex_);
+    Tally& t = tallies_[conversation];
+    t.counting = false;
+    t.members = std::move(members);
+    t.counted_to = t.members.empty() ? 0 : upto;
   }
 
   void announce(const Conversation& c, const UserId& user, Seq seq) {
@@ -204,8 +287,9 @@ class ReceiptsFeature final : public Feature {
   std::int64_t push_max_members_;
   std::chrono::milliseconds push_interval_;
   std::mutex mutex_;
-  std::map<ConversationId, Grown> grown_;  // since the last push
-  bool armed_ = false;                     // a push is due
+  std::map<ConversationId, Grown> grown_;    // since the last push
+  std::map<ConversationId, Tally> tallies_;  // counts kept between pushes
+  bool armed_ = false;                       // a push is due
 };
 
 }  // namespace receipts

@@ -89,6 +89,36 @@ TEST(Receipts, UnreadPushesAreCoalescedPerInterval) {
       << "a member whose own messages are the only new ones gets no push";
 }
 
+// Pushes count only what is new since the last push, yet stay exact: a
+// deleted message leaves the count, a read resets it.
+TEST(Receipts, PushedCountsStayExactAcrossDeletesAndReads) {
+  HostProcess host;
+  WsClient alice(host.port(), token_for("alice")), bob(host.port(), token_for("bob"));
+  auto c = group(alice, {"bob"});
+  auto push_with = [&](std::int64_t unread) {
+    while (auto pushed = bob.next_of("unread.update", std::chrono::milliseconds(5000))) {
+      if ((*pushed)["conversation_id"] == c && (*pushed)["unread"] == unread) return true;
+    }
+    return false;
+  };
+  message(alice, c, "one");
+  auto two = message(alice, c, "two");
+  message(alice, c, "three");
+  ASSERT_TRUE(push_with(3));
+  auto deleted = alice.command({{"type", "message.delete"}, {"message_id", two.at("id")}});
+  ASSERT_EQ(deleted["type"], "ack") << json::serialize(deleted);
+  message(alice, c, "four");
+  EXPECT_TRUE(push_with(3)) << "3 - the deleted one + the new one";
+  message(bob, c, "bob's own");
+  message(alice, c, "five");
+  EXPECT_TRUE(push_with(4)) << "bob's own message is not unread for him";
+  auto five = message(alice, c, "six");
+  ASSERT_EQ(bob.command({{"type", "read"}, {"conversation_id", c}, {"seq", five.at("seq")}})["type"], "ack");
+  message(alice, c, "seven");
+  EXPECT_TRUE(push_with(1)) << "after a read, only what came since";
+  EXPECT_EQ(unread_in(bob, c), 1) << "the pushed count agrees with the counted one";
+}
+
 TEST(Receipts, ReadPositionsSurviveARestart) {
   HostProcess host;
   std::int64_t c;

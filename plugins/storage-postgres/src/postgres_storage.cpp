@@ -513,8 +513,8 @@ void PostgresStorage::count_events(EventCount query, Completion<std::int64_t> do
         auto r = tx.exec_params(
             "SELECT count(*) FROM events e LEFT JOIN messages m ON e.message_id <> 0 AND m.id = e.message_id"
             " WHERE e.conversation_id = $1 AND e.seq > $2 AND e.type = $3 AND e.actor <> $4"
-            " AND (NOT $5 OR m.deleted IS NULL OR NOT m.deleted)",
-            query.conversation_id, query.after, query.type, query.not_actor, query.skip_deleted_messages);
+            " AND (NOT $5 OR m.deleted IS NULL OR NOT m.deleted) AND ($6::bigint = 0 OR e.seq <= $6::bigint)",
+            query.conversation_id, query.after, query.type, query.not_actor, query.skip_deleted_messages, query.upto);
         return i64(r[0][0]);
       },
       std::move(done), kOneStatement);

@@ -539,9 +539,9 @@ void SqliteStorage::count_events(EventCount query, Completion<std::int64_t> done
         Statement& st = db.prepare(
             "SELECT count(*) FROM events e LEFT JOIN messages m ON e.message_id != 0 AND m.id = e.message_id"
             " WHERE e.conversation_id = ?1 AND e.seq > ?2 AND e.type = ?3 AND e.actor != ?4"
-            " AND (?5 = 0 OR m.deleted IS NULL OR m.deleted = 0)");
+            " AND (?5 = 0 OR m.deleted IS NULL OR m.deleted = 0) AND (?6 = 0 OR e.seq <= ?6)");
         st.bind(1, query.conversation_id).bind(2, query.after).bind(3, query.type).bind(4, query.not_actor);
-        st.bind(5, query.skip_deleted_messages ? 1 : 0);
+        st.bind(5, query.skip_deleted_messages ? 1 : 0).bind(6, query.upto);
         st.step();
         std::int64_t n = st.integer(0);
         st.reset();

@@ -578,6 +578,15 @@ TEST_F(StorageContract, CountsEventsAfterAPosition) {
   ASSERT_TRUE(wait<MessageWrite>([&](auto done) { storage->delete_message(a1->message.id, ev("message.delete", alice), done); }).ok());
   EXPECT_EQ(count(0, bob), 2) << "a deleted message is no longer unread";
   EXPECT_EQ(count(0, bob, false), 3);
+  auto upto = [&](Seq after, Seq last) {
+    auto r = wait<std::int64_t>([&](auto done) {
+      storage->count_events(EventCount{c.id, after, "message.new", bob, true, last}, done);
+    });
+    return r.ok() ? r.value() : -1;
+  };
+  EXPECT_EQ(upto(0, a2->message.seq), 1) << "up to a2: a1 is deleted, b1 is bob's own";
+  EXPECT_EQ(upto(a2->message.seq - 1, a2->message.seq), 1) << "exactly a2";
+  EXPECT_EQ(upto(a2->message.seq, a2->message.seq), 0) << "an empty range";
 }
 
 TEST_F(StorageContract, FlushSucceedsAndStorageIsHealthy) {

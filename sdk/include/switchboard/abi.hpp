@@ -7,9 +7,9 @@
 #include <cstdint>
 
 // Bumped whenever a type or interface in sdk/include changes incompatibly.
-#define SWITCHBOARD_SDK_ABI_VERSION 3u
+#define SWITCHBOARD_SDK_ABI_VERSION 4u
 
-#define SWITCHBOARD_SDK_VERSION "0.3.0"
+#define SWITCHBOARD_SDK_VERSION "0.4.0"
 
 #if defined(__clang__)
 #define SWITCHBOARD_COMPILER_ID "clang"

@@ -97,6 +97,7 @@ struct EventCount {
   std::string type;     // e.g. "message.new"
   UserId not_actor;     // skip events by this user; empty: count all
   bool skip_deleted_messages = true;  // skip events whose message was deleted
+  Seq upto = 0;                       // only events up to this seq; 0: up to the newest
 };
 
 enum class RecordOp : std::uint8_t {
