@@ -1,7 +1,8 @@
 #!/bin/sh
-# Runs the benchmark scenarios against Switchboard and the Node ws peer in
-# one run, on this machine: the server under test pinned to core 0, the load
-# generator to core 1. Prints one JSON line per scenario and server.
+# Runs the benchmark scenarios against Switchboard — with the default
+# config's four features (what users run) and with none — and the Node ws
+# peer in one run, on this machine: the server under test pinned to core 0,
+# the load generator to core 1. Prints one JSON line per scenario and server.
 #   bench/run.sh [seconds] [repetitions]   (defaults: 10 s measured, 1 repetition)
 #   bench/run.sh 10 3 | bench/summarize.py    -> the table in docs/benchmarks.md
 # Needs: a build (scripts/build.sh) and Node.js with npm (the peer's `ws` is
@@ -12,7 +13,7 @@ seconds=${1:-10}
 repetitions=${2:-1}
 build=build
 loadgen=$build/bin/switchboard-loadgen
-[ -x "$loadgen" ] || cmake --build $build --target switchboard-loadgen switchboard bus-gochannel storage-sqlite
+[ -x "$loadgen" ] || cmake --build $build
 [ -d bench/peers/node-ws/node_modules/ws ] || (cd bench/peers/node-ws && npm install --no-audit --no-fund >/dev/null)
 ulimit -n "$(ulimit -Hn)"
 work=$(mktemp -d)
@@ -39,9 +40,15 @@ path = "$work/switchboard.db"
 synchronous = "normal"           # durable across a crash; no fsync per commit
 TOML
 
-start_switchboard() {
+# The default config's features, as config/switchboard.toml enables them.
+cp "$work/switchboard.toml" "$work/switchboard-nofeatures.toml"
+for feature in reactions pins typing receipts; do
+  printf '[[features]]\nplugin = "feature-%s"\n' "$feature" >>"$work/switchboard.toml"
+done
+
+start_switchboard() {  # $1: the config (switchboard or switchboard-nofeatures)
   rm -f "$work"/switchboard.db*
-  taskset -c 0 $build/bin/switchboard serve --config "$work/switchboard.toml" >"$work/host.log" 2>&1 &
+  taskset -c 0 $build/bin/switchboard serve --config "$work/$1.toml" >"$work/host.log" 2>&1 &
   server=$!
   for _ in $(seq 100); do
     port=$(grep -o 'listening address=127.0.0.1:[0-9]*' "$work/host.log" | cut -d: -f2 || true)
@@ -68,8 +75,8 @@ stop() { kill -TERM "$server"; wait "$server" 2>/dev/null || true; server=; }
 scenario() {  # label, then loadgen arguments
   label=$1
   shift
-  for target in switchboard node-ws; do
-    if [ $target = switchboard ]; then start_switchboard; extra=""; else start_peer; extra="--peer"; fi
+  for target in switchboard switchboard-nofeatures node-ws; do
+    if [ $target = node-ws ]; then start_peer; extra="--peer"; else start_switchboard $target; extra=""; fi
     taskset -c 1 $loadgen --port "$port" --server-pid "$server" --seconds "$seconds" --warmup 2 \
       --label "$target/$label" $extra "$@"
     stop

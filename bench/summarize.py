@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reads bench/run.sh's JSON lines on stdin; prints a markdown table of the
 median of each (server, scenario) over the repetitions, with Switchboard's
-ratio to the peer."""
+ratio to the peer and the default config's to no features."""
 import json
 import statistics
 import sys
@@ -29,7 +29,7 @@ for label in runs:
 print("| scenario | server | delivered msgs/s | p50 ms | p99 ms | max ms | idle bytes/conn | runs |")
 print("|---|---|---:|---:|---:|---:|---:|---:|")
 for name in scenarios:
-    for server in ("switchboard", "node-ws"):
+    for server in ("switchboard", "switchboard-nofeatures", "node-ws"):
         label = f"{server}/{name}"
         if label not in runs:
             continue
@@ -43,3 +43,8 @@ for name in scenarios:
         ratio = median(sb, "delivered_per_s") / median(peer, "delivered_per_s")
         mem = median(peer, "server_idle_bytes_per_connection") / median(sb, "server_idle_bytes_per_connection")
         print(f"- {name}: Switchboard delivers {ratio:.1f}x the peer's messages/s; the peer uses {mem:.1f}x its idle memory per connection.")
+for name in scenarios:
+    sb, bare = f"switchboard/{name}", f"switchboard-nofeatures/{name}"
+    if sb in runs and bare in runs:
+        ratio = median(sb, "delivered_per_s") / median(bare, "delivered_per_s")
+        print(f"- {name}: the default config (four features) delivers {ratio:.0%} of what no features does.")
