@@ -8,6 +8,8 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <functional>
+#include <memory>
 #include <set>
 #include <utility>
 
@@ -174,19 +176,31 @@ class ReceiptsFeature final : public Feature {
       armed_ = rearm;
     }
     if (rearm) host_->after(std::max(push_interval_, std::chrono::milliseconds(10)), [this] { push_unread(); });
-    for (auto& [conversation, g] : grown) count_unread(conversation, std::move(g));
+    // One conversation at a time: at most one conversation's members are
+    // counted at once, so a push never floods the storage's read queue (and
+    // the sends waiting in it) with every member of every conversation.
+    auto queue = std::make_shared<std::vector<std::pair<ConversationId, Grown>>>(grown.begin(), grown.end());
+    count_next(std::move(queue), 0);
+  }
+
+  void count_next(std::shared_ptr<std::vector<std::pair<ConversationId, Grown>>> queue, std::size_t next) {
+    if (next == queue->size()) return;
+    auto& [conversation, g] = (*queue)[next];
+    count_unread(conversation, g, [this, queue, next] { count_next(queue, next + 1); });
   }
 
   // Counts each member's unread messages in `conversation` up to g.last_seq
   // — only those after the last count, unless the member's read position
   // moved or a message was deleted since — and pushes them.
-  void count_unread(ConversationId conversation, Grown g) {
+  void count_unread(ConversationId conversation, Grown g, std::function<void()> then) {
     Storage& storage = host_->storage();
-    storage.list_members(conversation, [this, &storage, conversation, g](Result<std::vector<Member>> members) {
-      if (!members || static_cast<std::int64_t>(members->size()) > push_max_members_) return counted(conversation, {}, {});
+    storage.list_members(conversation, [this, &storage, conversation, g, then](Result<std::vector<Member>> members) {
+      if (!members || static_cast<std::int64_t>(members->size()) > push_max_members_) {
+        return counted(conversation, {}, {}, then);
+      }
       RecordQuery q{kFeature, conversation};
-      storage.list_records(q, [this, &storage, conversation, g, members = std::move(members.value())](Result<std::vector<Record>> r) {
-        if (!r) return counted(conversation, {}, {});
+      storage.list_records(q, [this, &storage, conversation, g, then, members = std::move(members.value())](Result<std::vector<Record>> r) {
+        if (!r) return counted(conversation, {}, {}, then);
         std::map<UserId, Seq> read;
         for (const auto& rec : r.value()) read[rec.user] = rec.number;
         Tally before;
@@ -195,7 +209,7 @@ class ReceiptsFeature final : public Feature {
           before = tallies_[conversation];
         }
         Seq upto = std::max(g.last_seq, before.counted_to);
-        auto count_all = [this, &storage, conversation, g, members, read, before, upto](bool from_scratch) {
+        auto count_all = [this, &storage, conversation, g, then, members, read, before, upto](bool from_scratch) {
           gather<std::int64_t>(
               members.size(),
               [&](std::size_t i, Completion<std::int64_t> done) {
@@ -208,7 +222,7 @@ class ReceiptsFeature final : public Feature {
                 count.upto = upto;
                 storage.count_events(count, std::move(done));
               },
-              [this, conversation, g, members, read, before, upto, from_scratch](std::vector<Result<std::int64_t>> counts) {
+              [this, conversation, g, then, members, read, before, upto, from_scratch](std::vector<Result<std::int64_t>> counts) {
                 std::map<UserId, MemberCount> now;
                 for (std::size_t i = 0; i < members.size(); ++i) {
                   if (!counts[i]) continue;  // counted from scratch next time
@@ -224,7 +238,7 @@ class ReceiptsFeature final : public Feature {
                   host_->send_to_member(conversation, user, "unread.update",
                                         json::serialize(json::object{{"unread", c.unread}, {"last_seq", upto}}));
                 }
-                counted(conversation, std::move(now), upto);
+                counted(conversation, std::move(now), upto, then);
               });
         };
         if (before.counted_to == 0) return count_all(true);
@@ -237,12 +251,17 @@ class ReceiptsFeature final : public Feature {
   }
 
   // A count of `conversation` ended: what it found (nothing if it failed).
-  void counted(ConversationId conversation, std::map<UserId, MemberCount> members, Seq upto) {
-    std::lock_guard lock(mutex_);
-    Tally& t = tallies_[conversation];
-    t.counting = false;
-    t.members = std::move(members);
-    t.counted_to = t.members.empty() ? 0 : upto;
+  // Then the next conversation is counted.
+  void counted(ConversationId conversation, std::map<UserId, MemberCount> members, Seq upto,
+               const std::function<void()>& then) {
+    {
+      std::lock_guard lock(mutex_);
+      Tally& t = tallies_[conversation];
+      t.counting = false;
+      t.members = std::move(members);
+      t.counted_to = t.members.empty() ? 0 : upto;
+    }
+    then();
   }
 
   void announce(const Conversation& c, const UserId& user, Seq seq) {
