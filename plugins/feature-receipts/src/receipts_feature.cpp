@@ -183,10 +183,17 @@ class ReceiptsFeature final : public Feature {
     count_next(std::move(queue), 0);
   }
 
+  // Paced over half an interval: each conversation's pushes leave as a small
+  // burst of their own instead of every member's at once (a burst of
+  // thousands of single-frame writes delays the messages queued behind it).
   void count_next(std::shared_ptr<std::vector<std::pair<ConversationId, Grown>>> queue, std::size_t next) {
     if (next == queue->size()) return;
     auto& [conversation, g] = (*queue)[next];
-    count_unread(conversation, g, [this, queue, next] { count_next(queue, next + 1); });
+    count_unread(conversation, g, [this, queue, next] {
+      auto pace = push_interval_ / (2 * static_cast<std::int64_t>(queue->size()));
+      if (pace < std::chrono::milliseconds(1)) return count_next(queue, next + 1);
+      host_->after(pace, [this, queue, next] { count_next(queue, next + 1); });
+    });
   }
 
   // Counts each member's unread messages in `conversation` up to g.last_seq
