@@ -190,8 +190,9 @@ class ReceiptsFeature final : public Feature {
     if (next == queue->size()) return;
     auto& [conversation, g] = (*queue)[next];
     count_unread(conversation, g, [this, queue, next] {
+      // Always through a timer, never directly: a storage refusing at once
+      // must not turn thousands of conversations into one deep recursion.
       auto pace = push_interval_ / (2 * static_cast<std::int64_t>(queue->size()));
-      if (pace < std::chrono::milliseconds(1)) return count_next(queue, next + 1);
       host_->after(pace, [this, queue, next] { count_next(queue, next + 1); });
     });
   }
@@ -250,8 +251,10 @@ class ReceiptsFeature final : public Feature {
         };
         if (before.counted_to == 0) return count_all(true);
         // A message deleted since the last count may have been counted: then
-        // everyone is counted from their read position again (deletes are rare).
-        EventCount deletes{conversation, before.counted_to, "message.delete", "", false, upto};
+        // everyone is counted from their read position again (deletes are
+        // rare). Every delete since, also after `upto` (a delete can follow
+        // the last message).
+        EventCount deletes{conversation, before.counted_to, "message.delete", "", false, 0};
         storage.count_events(deletes, [count_all](Result<std::int64_t> n) { count_all(!n || n.value() > 0); });
       });
     });

@@ -101,7 +101,7 @@ TEST(Receipts, PushedCountsStayExactAcrossDeletesAndReads) {
     }
     return false;
   };
-  message(alice, c, "one");
+  auto one = message(alice, c, "one");
   auto two = message(alice, c, "two");
   message(alice, c, "three");
   ASSERT_TRUE(push_with(3));
@@ -109,6 +109,12 @@ TEST(Receipts, PushedCountsStayExactAcrossDeletesAndReads) {
   ASSERT_EQ(deleted["type"], "ack") << json::serialize(deleted);
   message(alice, c, "four");
   EXPECT_TRUE(push_with(3)) << "3 - the deleted one + the new one";
+  // A delete of an already counted message right after the interval's last
+  // message: the push must not count the deleted one.
+  message(alice, c, "four-b");
+  auto gone = alice.command({{"type", "message.delete"}, {"message_id", one.at("id")}});
+  ASSERT_EQ(gone["type"], "ack") << json::serialize(gone);
+  EXPECT_TRUE(push_with(3)) << "3 + four-b - one";
   message(bob, c, "bob's own");
   message(alice, c, "five");
   EXPECT_TRUE(push_with(4)) << "bob's own message is not unread for him";
