@@ -12,6 +12,7 @@
 #include <memory>
 #include <set>
 #include <utility>
+#include <vector>
 
 #include "switchboard/feature.hpp"
 #include "switchboard/gather.hpp"
@@ -217,29 +218,20 @@ class ReceiptsFeature final : public Feature {
           before = tallies_[conversation];
         }
         Seq upto = std::max(g.last_seq, before.counted_to);
-        auto count_all = [this, &storage, conversation, g, then, members, read, before, upto](bool from_scratch) {
+        auto count_all = [this, &storage, conversation, g, then, upto,
+                          plan = plan_counts(members, read, before)](bool from_scratch) {
           gather<std::int64_t>(
-              members.size(),
+              plan.size(),
               [&](std::size_t i, Completion<std::int64_t> done) {
-                const UserId& user = members[i].user_id;
-                Seq position = read.contains(user) ? read.at(user) : 0;
-                auto known = before.members.find(user);
-                bool incremental = !from_scratch && known != before.members.end() && known->second.read == position &&
-                                   position <= before.counted_to;
-                EventCount count = unread_after(conversation, incremental ? before.counted_to : position, user);
+                EventCount count = unread_after(conversation, plan[i].from(from_scratch), plan[i].user);
                 count.upto = upto;
                 storage.count_events(count, std::move(done));
               },
-              [this, conversation, g, then, members, read, before, upto, from_scratch](std::vector<Result<std::int64_t>> counts) {
+              [this, conversation, g, then, upto, plan, from_scratch](std::vector<Result<std::int64_t>> counts) {
                 std::map<UserId, MemberCount> now;
-                for (std::size_t i = 0; i < members.size(); ++i) {
+                for (std::size_t i = 0; i < plan.size(); ++i) {
                   if (!counts[i]) continue;  // counted from scratch next time
-                  const UserId& user = members[i].user_id;
-                  Seq position = read.contains(user) ? read.at(user) : 0;
-                  auto known = before.members.find(user);
-                  bool incremental = !from_scratch && known != before.members.end() && known->second.read == position &&
-                                     position <= before.counted_to;
-                  now[user] = MemberCount{position, (incremental ? known->second.unread : 0) + counts[i].value()};
+                  now[plan[i].user] = MemberCount{plan[i].read, plan[i].base(from_scratch) + counts[i].value()};
                 }
                 for (const auto& [user, c] : now) {
                   if (g.actors.size() == 1 && g.actors.contains(user)) continue;  // only their own messages
@@ -258,6 +250,36 @@ class ReceiptsFeature final : public Feature {
         storage.count_events(deletes, [count_all](Result<std::int64_t> n) { count_all(!n || n.value() > 0); });
       });
     });
+  }
+
+  // What to count for one member: from their read position, or — when the
+  // last count is still theirs (same read position) — only since it.
+  struct PlannedCount {
+    UserId user;
+    Seq read = 0;
+    Seq counted_to = 0;     // the last count's end, if it is still theirs
+    std::int64_t kept = 0;  // the last count's result
+    bool has_kept = false;
+    Seq from(bool from_scratch) const { return has_kept && !from_scratch ? counted_to : read; }
+    std::int64_t base(bool from_scratch) const { return has_kept && !from_scratch ? kept : 0; }
+  };
+
+  static std::vector<PlannedCount> plan_counts(const std::vector<Member>& members, const std::map<UserId, Seq>& read,
+                                               const Tally& before) {
+    std::vector<PlannedCount> plan;
+    plan.reserve(members.size());
+    for (const auto& m : members) {
+      PlannedCount p{m.user_id};
+      if (auto it = read.find(m.user_id); it != read.end()) p.read = it->second;
+      auto known = before.members.find(m.user_id);
+      if (known != before.members.end() && known->second.read == p.read && p.read <= before.counted_to) {
+        p.counted_to = before.counted_to;
+        p.kept = known->second.unread;
+        p.has_kept = true;
+      }
+      plan.push_back(std::move(p));
+    }
+    return plan;
   }
 
   // A count of `conversation` ended: what it found (nothing if it failed).
