@@ -82,7 +82,9 @@ class TypingFeature final : public Feature {
       if (announce_now) t.announced = now;
       t.session = caller.session_id;
       t.expires = now + timeout_ms_;
-      generation = ++t.generation;
+      // Plugin-wide, never per entry: a timer armed for a typing that was
+      // stopped must not match the entry of a later typing by the same user.
+      generation = t.generation = ++generations_;
     }
     if (announce_now) announce(conversation, caller.user, true);
     host_->after(std::chrono::milliseconds(timeout_ms_), [this, conversation, user = caller.user, generation] {
@@ -116,6 +118,7 @@ class TypingFeature final : public Feature {
   std::int64_t coalesce_ms_;
   std::mutex mutex_;
   std::map<Key, Typing> typing_;
+  std::uint64_t generations_ = 0;  // under mutex_
 };
 
 }  // namespace typing
