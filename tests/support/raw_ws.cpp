@@ -11,9 +11,10 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
-RawSocket connect_from(asio::io_context& io, const std::string& from, std::uint16_t port) {
+RawSocket connect_from(asio::io_context& io, const std::string& from, std::uint16_t port, int receive_buffer) {
   tcp::socket s(io);
   s.open(tcp::v4());
+  if (receive_buffer > 0) s.set_option(asio::socket_base::receive_buffer_size(receive_buffer));
   s.bind(tcp::endpoint(asio::ip::make_address(from), 0));
   s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
   return s;
@@ -60,8 +61,9 @@ bool read_exact(RawSocket& s, char* out, std::size_t n, Clock::time_point until)
 
 }  // namespace
 
-RawSocket raw_websocket(asio::io_context& io, std::uint16_t port, const std::string& token, std::string* response) {
-  auto s = connect_from(io, "127.0.0.1", port);
+RawSocket raw_websocket(asio::io_context& io, std::uint16_t port, const std::string& token, std::string* response,
+                        int receive_buffer) {
+  auto s = connect_from(io, "127.0.0.1", port, receive_buffer);
   std::string req = "GET /ws?token=" + token +
                     " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"

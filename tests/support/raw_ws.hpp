@@ -15,7 +15,9 @@ namespace switchboard::testing {
 using RawSocket = boost::asio::ip::tcp::socket;
 
 // A TCP connection to 127.0.0.1:`port` from `from` (any 127.0.0.x).
-RawSocket connect_from(boost::asio::io_context& io, const std::string& from, std::uint16_t port);
+// `receive_buffer`: SO_RCVBUF set before connecting (0: the system's).
+RawSocket connect_from(boost::asio::io_context& io, const std::string& from, std::uint16_t port,
+                       int receive_buffer = 0);
 
 // A masked client frame: `b0` is FIN/RSV/opcode, the payload length is encoded as needed.
 std::string client_frame(std::uint8_t b0, const std::string& payload);
@@ -23,7 +25,7 @@ std::string client_frame(std::uint8_t b0, const std::string& payload);
 // A WebSocket connection after the handshake (its `hello` not read yet).
 // `response` receives the handshake response headers, if given.
 RawSocket raw_websocket(boost::asio::io_context& io, std::uint16_t port, const std::string& token,
-                        std::string* response = nullptr);
+                        std::string* response = nullptr, int receive_buffer = 0);
 
 // One frame from the server, or nothing if none arrived by the deadline or
 // the connection ended first.

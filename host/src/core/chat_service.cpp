@@ -112,6 +112,24 @@ Flow<Member> ChatService::membership(ConversationId id, UserId user) {
   co_return conversation.error();
 }
 
+// Roles, as in Matrix's power levels: you act on members ranked strictly
+// below you — remove them, set their role to at most your own — and on
+// yourself (leave, step down); never on a peer or on someone above you. A
+// group or channel with members always has an owner: the last owner hands
+// ownership over before leaving or stepping down (docs/protocol.md).
+Flow<bool> ChatService::ownership_kept(ConversationId id, UserId owner, bool leaving) {
+  auto members = co_await storage_.list_members(id);
+  if (!members) co_return members.error();
+  bool others = false;
+  for (const auto& m : *members) {
+    if (m.user_id == owner) continue;
+    if (m.role == Role::owner) co_return true;
+    others = true;
+  }
+  if (leaving && !others) co_return true;  // the last one out: nobody is left without an owner
+  co_return Error{Errc::conflict, std::string("you are the only owner: make another member owner first")};
+}
+
 ChatService::Answer ChatService::create_conversation(Caller caller, json::object args) {
   auto kind_name = required_string(args, "kind");
   if (!kind_name) co_return kind_name.error();
@@ -215,6 +233,10 @@ ChatService::Answer ChatService::leave(Caller caller, json::object args) {
   auto conversation = co_await storage_.get_conversation(*id);
   if (!conversation) co_return conversation.error();
   if (conversation->kind == ConversationKind::direct) co_return forbidden("nobody leaves a direct conversation");
+  if (me->role == Role::owner) {
+    auto kept = co_await ownership_kept(*id, caller.user, true);
+    if (!kept) co_return kept.error();
+  }
   EventDraft event = draft("member.leave", caller.user, json::object{{"user_id", caller.user}});
   auto left = co_await storage_.remove_member(*id, caller.user, std::move(event));
   if (!left) co_return left.error();
@@ -261,8 +283,14 @@ ChatService::Answer ChatService::remove_member(Caller caller, json::object args)
   if (me->role < Role::admin) co_return forbidden("only admins and owners remove members");
   auto target = co_await storage_.get_member(*id, *user);
   if (!target) co_return target.error();
-  if (target->role >= me->role && target->user_id != caller.user) {
-    co_return forbidden("you cannot remove a member whose role is not below yours");
+  const bool self = target->user_id == caller.user;
+  if (!self && target->role >= me->role) {
+    co_return forbidden("you can remove members ranked below you only (" + target->user_id + " is " +
+                        std::string(to_string(target->role)) + ", you are " + std::string(to_string(me->role)) + ")");
+  }
+  if (self && me->role == Role::owner) {
+    auto kept = co_await ownership_kept(*id, caller.user, true);
+    if (!kept) co_return kept.error();
   }
   EventDraft event = draft("member.leave", caller.user, json::object{{"user_id", target->user_id}});
   auto removed = co_await storage_.remove_member(*id, target->user_id, std::move(event));
@@ -287,9 +315,14 @@ ChatService::Answer ChatService::set_role(Caller caller, json::object args) {
   if (*role > me->role) co_return forbidden("you cannot grant a role above your own");
   auto target = co_await storage_.get_member(*id, *user);
   if (!target) co_return target.error();
-  if (target->role > me->role ||
-      (target->role == me->role && me->role != Role::owner && target->user_id != caller.user)) {
-    co_return forbidden("you cannot change the role of a member ranked at or above you");
+  const bool self = target->user_id == caller.user;
+  if (!self && target->role >= me->role) {
+    co_return forbidden("you can set the role of members ranked below you only (" + target->user_id + " is " +
+                        std::string(to_string(target->role)) + ", you are " + std::string(to_string(me->role)) + ")");
+  }
+  if (self && me->role == Role::owner && *role != Role::owner) {
+    auto kept = co_await ownership_kept(*id, caller.user, false);
+    if (!kept) co_return kept.error();
   }
   Member changing{*id, target->user_id, *role, 0};
   EventDraft event = draft("member.role", caller.user, member_payload(target->user_id, *role));

@@ -63,6 +63,9 @@ class ChatService {
 
  private:
   void timed(std::int64_t started_ns);
+  // Whether `owner` may stop being one (leave, or step down when not
+  // `leaving`): another owner remains — or, leaving, nobody else does.
+  Flow<bool> ownership_kept(ConversationId id, UserId owner, bool leaving);
 
   struct Faults final : FlowFaults {
     Faults(Logger& l, Counter& c) : log(l), count(c) {}

@@ -128,7 +128,7 @@ void HttpSession::upgrade(HttpRequestMessage request) {
     write(std::move(res));
   };
   auto url = boost::urls::parse_origin_form(request.target());
-  if (!url || (url->path() != "/ws" && url->path() != "/")) {
+  if (!url || url->path() != "/ws") {
     return reject(http::status::not_found, "not_found", "WebSocket endpoint is /ws");
   }
   const auto& origins = context_.config.server.origins;

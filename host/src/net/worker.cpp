@@ -22,6 +22,11 @@ void Worker::start(std::chrono::seconds sweep_every) {
 void Worker::stop() {
   io_.stop();
   join();
+  if (thread_.joinable()) return;  // called from the worker itself
+  // A session not reading holds itself (WsSession::read); nothing runs on
+  // this worker any more, so let go of it here.
+  auto sessions = sessions_;
+  for (WsSession* s : sessions) s->abandon();
 }
 
 void Worker::join() {

@@ -38,7 +38,7 @@ WsSession::WsSession(Worker& worker, asio::ip::tcp::socket socket, UserId user, 
       parser_(settings.max_message),
       tokens_(settings.command_burst) {
   auto now = Clock::now();
-  last_received_ = last_ping_ = tokens_at_ = now;
+  last_received_ = last_ping_ = tokens_at_ = last_written_ = now;
 }
 
 WsSession::~WsSession() = default;
@@ -72,9 +72,23 @@ void WsSession::remove_conversation(ConversationId id) {
   if (it != conversations_.end() && *it == id) conversations_.erase(it);
 }
 
+bool WsSession::reading_paused() const {
+  return asked_bytes_ > settings_.queue_bytes || (alone_ && (alone_->running || !alone_->waiting.empty()));
+}
+
 void WsSession::read() {
   if (reading_ || state_ == State::closed) return;
+  // A closing session reads on (to the peer's close or end of stream), so
+  // that what the peer still sends never meets a closed socket.
+  if (state_ == State::open && reading_paused()) {
+    read_paused_ = true;
+    // A pending read is what keeps a session alive; without one, itself.
+    paused_self_ = shared_from_this();
+    return;
+  }
+  read_paused_ = false;
   reading_ = true;
+  auto was_paused = std::move(paused_self_);  // the read below holds it now
   socket_.async_wait(asio::ip::tcp::socket::wait_read,
                      [self = shared_from_this()](const boost::system::error_code& ec) {
                        self->reading_ = false;
@@ -124,6 +138,11 @@ void WsSession::on_text(std::string_view message) {
   tokens_ = std::min(settings_.command_burst, tokens_ + elapsed * settings_.commands_per_second);
   bool limited = tokens_ < 1.0;
   if (!limited) tokens_ -= 1.0;
+  if (alone_ && (alone_->running || !alone_->waiting.empty())) {
+    // Behind a large command: runs after it, in order (and no more is read).
+    alone_->waiting.emplace_back(std::string(message), limited);
+    return;
+  }
   handler_.on_message(shared_from_this(), message, limited);
 }
 
@@ -147,7 +166,51 @@ void WsSession::on_close(std::uint16_t code, std::string_view) {
   }
 }
 
-void WsSession::send_text(std::string_view json) { send(shared_frame(Opcode::text, json), false); }
+void WsSession::send_text(std::string_view json) {
+  if (state_ != State::open && state_ != State::starting) return;
+  enqueue(shared_frame(Opcode::text, json), Traffic::asked);
+}
+
+void WsSession::answer(const std::shared_ptr<PendingAnswer>& pending, std::string_view json) {
+  send_text(json);
+  if (alone_ && alone_->running == pending) alone_done();
+}
+
+void WsSession::run_alone(std::shared_ptr<PendingAnswer> pending) {
+  if (!alone_) alone_ = std::make_unique<Alone>();
+  alone_->running = std::move(pending);
+}
+
+void WsSession::alone_done() {
+  auto self = shared_from_this();
+  alone_->running.reset();
+  while (alone_ && !alone_->running && !alone_->waiting.empty() && state_ == State::open) {
+    auto [text, limited] = std::move(alone_->waiting.front());
+    alone_->waiting.pop_front();
+    handler_.on_message(self, text, limited);
+  }
+  if (!alone_) return;  // finished meanwhile
+  if (!alone_->running && alone_->waiting.empty() && alone_->on_drained.empty()) alone_.reset();
+  if (read_paused_ && !reading_paused()) read();
+}
+
+void WsSession::when_drained(std::function<void()> f) {
+  if (state_ == State::closed) return;
+  if (asked_bytes_ <= settings_.queue_bytes / 2) return f();
+  if (!alone_) alone_ = std::make_unique<Alone>();
+  alone_->on_drained.push_back(std::move(f));
+}
+
+void WsSession::drained() {
+  if (asked_bytes_ > settings_.queue_bytes / 2) return;
+  if (alone_ && !alone_->on_drained.empty()) {
+    auto waiters = std::move(alone_->on_drained);
+    alone_->on_drained.clear();
+    for (auto& f : waiters) f();
+    if (alone_ && !alone_->running && alone_->waiting.empty() && alone_->on_drained.empty()) alone_.reset();
+  }
+  if (read_paused_ && state_ == State::open && !reading_paused()) read();
+}
 
 void WsSession::post_text(std::string json) {
   worker_.post([self = shared_from_this(), json = std::move(json)] { self->send_text(json); });
@@ -157,15 +220,21 @@ void WsSession::deliver(ConversationId id, const std::shared_ptr<const std::stri
   if (replaying_ && meta.seq > 0) {
     auto it = replaying_->find(id);
     if (it != replaying_->end()) {
-      // Held back frames count against the queue like queued ones.
-      if (queued_bytes_ + held_bytes_ + frame->size() > settings_.queue_bytes) {
-        if (settings_.metrics.slow_closes) settings_.metrics.slow_closes->add();
-        close(close_code::policy_violation,
-              "slow consumer: more than " + std::to_string(settings_.queue_bytes) + " bytes waiting", true);
+      Replay& r = it->second;
+      // Held back frames count against the queue like pushed ones. Over the
+      // bound they are dropped, not the session: every held event is
+      // stored, and the replay reads on past the newest one dropped.
+      if (queued_bytes_ - asked_bytes_ + held_bytes_ + frame->size() > settings_.queue_bytes) {
+        r.dropped_up_to = std::max(r.dropped_up_to, meta.seq);
+        for (const auto& h : r.held) {
+          held_bytes_ -= h.second->size();
+          r.dropped_up_to = std::max(r.dropped_up_to, h.first);
+        }
+        r.held.clear();
         return;
       }
       held_bytes_ += frame->size();
-      it->second.emplace_back(meta.seq, frame);
+      r.held.emplace_back(meta.seq, frame);
       return;
     }
   }
@@ -177,11 +246,14 @@ void WsSession::begin_replay(ConversationId id) {
   (*replaying_)[id];
 }
 
-void WsSession::end_replay(ConversationId id, Seq replayed_up_to) {
-  if (!replaying_) return;
+bool WsSession::end_replay(ConversationId id, Seq replayed_up_to, bool recovered) {
+  if (!replaying_) return true;
   auto it = replaying_->find(id);
-  if (it == replaying_->end()) return;
-  auto held = std::move(it->second);
+  if (it == replaying_->end()) return true;
+  // Storage has the dropped ones: a recovering replay reads on. One that did
+  // not recover ends anyway (the client reloads through history).
+  if (recovered && it->second.dropped_up_to > replayed_up_to) return false;
+  auto held = std::move(it->second.held);
   replaying_->erase(it);
   for (const auto& h : held) held_bytes_ -= h.second->size();
   if (replaying_->empty()) replaying_.reset();
@@ -192,13 +264,15 @@ void WsSession::end_replay(ConversationId id, Seq replayed_up_to) {
     send(frame, false);
     last = seq;
   }
+  return true;
 }
 
 void WsSession::drop_from(std::size_t first, bool only_ephemeral) {
   auto begin = queue_.begin() + static_cast<std::ptrdiff_t>(first);
   auto keep = std::remove_if(begin, queue_.end(), [&](const Outbound& o) {
-    if (only_ephemeral && !o.ephemeral) return false;
+    if (only_ephemeral && o.traffic != Traffic::ephemeral) return false;
     queued_bytes_ -= o.frame->size();
+    if (o.traffic == Traffic::asked) asked_bytes_ -= o.frame->size();
     if (only_ephemeral && settings_.metrics.shed) settings_.metrics.shed->add();
     return true;
   });
@@ -207,10 +281,12 @@ void WsSession::drop_from(std::size_t first, bool only_ephemeral) {
 
 void WsSession::send(const std::shared_ptr<const std::string>& frame, bool ephemeral) {
   if (state_ != State::open && state_ != State::starting) return;
-  if (queued_bytes_ + held_bytes_ + frame->size() > settings_.queue_bytes) {
+  // Only pushes count: what the client asked for is paced, not refused.
+  auto pushed = [&] { return queued_bytes_ - asked_bytes_ + held_bytes_ + frame->size(); };
+  if (pushed() > settings_.queue_bytes) {
     // Shed what can be lost (typing, presence) before anything persistent.
     drop_from(untouched(), true);
-    if (queued_bytes_ + held_bytes_ + frame->size() > settings_.queue_bytes) {
+    if (pushed() > settings_.queue_bytes) {
       if (ephemeral) {
         if (settings_.metrics.shed) settings_.metrics.shed->add();
         return;
@@ -221,8 +297,13 @@ void WsSession::send(const std::shared_ptr<const std::string>& frame, bool ephem
       return;
     }
   }
+  enqueue(frame, ephemeral ? Traffic::ephemeral : Traffic::push);
+}
+
+void WsSession::enqueue(const std::shared_ptr<const std::string>& frame, Traffic traffic) {
   queued_bytes_ += frame->size();
-  queue_.push_back(Outbound{frame, ephemeral});
+  if (traffic == Traffic::asked) asked_bytes_ += frame->size();
+  queue_.push_back(Outbound{frame, traffic});
   if (!writing_ && !dirty_) {
     dirty_ = true;
     worker_.mark_dirty(shared_from_this());
@@ -266,12 +347,16 @@ void WsSession::write() {
       }
       n -= left;
       queued_bytes_ -= f.size();
+      if (queue_[head_].traffic == Traffic::asked) asked_bytes_ -= f.size();
       queue_[head_].frame.reset();
       head_offset_ = 0;
       ++head_;
       ++frames_done;
     }
-    if (settings_.metrics.frames_out && frames_done) settings_.metrics.frames_out->add(frames_done);
+    if (frames_done) {
+      last_written_ = Clock::now();
+      if (settings_.metrics.frames_out) settings_.metrics.frames_out->add(frames_done);
+    }
     // The socket took less than offered: wait until it can take more.
     if (head_ < queue_.size() && (ec || frames_done == 0 || head_offset_ > 0)) {
       writing_ = true;
@@ -283,6 +368,7 @@ void WsSession::write() {
         }
         self->write();
       });
+      drained();
       return;
     }
   }
@@ -294,7 +380,9 @@ void WsSession::write() {
     boost::system::error_code ignored;
     socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
     if (!reading_) finish();
+    return;
   }
+  drained();
 }
 
 void WsSession::close(std::uint16_t code, std::string_view reason, bool drop_queued) {
@@ -305,7 +393,7 @@ void WsSession::close(std::uint16_t code, std::string_view reason, bool drop_que
   if (drop_queued) drop_from(untouched(), false);
   auto frame = std::make_shared<const std::string>(encode_close(code, reason));
   queued_bytes_ += frame->size();
-  queue_.push_back(Outbound{frame, false});
+  queue_.push_back(Outbound{frame, Traffic::push});
   shutdown_after_write_ = true;
   // Written in the worker's flush pass, never from here: close() is reached
   // from send() while the worker iterates a conversation's members, and a
@@ -314,7 +402,7 @@ void WsSession::close(std::uint16_t code, std::string_view reason, bool drop_que
     dirty_ = true;
     worker_.mark_dirty(shared_from_this());
   }
-  if (was_starting) read();  // to see the peer's answer
+  if (was_starting || read_paused_) read();  // to see the peer's answer
 }
 
 std::shared_ptr<PendingAnswer> WsSession::expect_answer(std::string timeout_frame) {
@@ -329,14 +417,18 @@ std::shared_ptr<PendingAnswer> WsSession::expect_answer(std::string timeout_fram
 
 void WsSession::tick(Clock::time_point now) {
   if (!pending_.empty()) {
+    bool alone_timed_out = false;
     std::erase_if(pending_, [&](const std::shared_ptr<PendingAnswer>& p) {
       if (p->answered.load()) return true;
       if (now.time_since_epoch().count() < p->deadline.load()) return false;
       if (p->answered.exchange(true)) return true;
       if (settings_.metrics.missing_answers) settings_.metrics.missing_answers->add();
       send_text(p->timeout_frame);
+      if (alone_ && alone_->running == p) alone_timed_out = true;
       return true;
     });
+    // After the sweep: what waited behind it may add to pending_.
+    if (alone_timed_out) alone_done();
   }
   if (state_ == State::closing) {
     if (now > close_deadline_) finish();
@@ -344,7 +436,10 @@ void WsSession::tick(Clock::time_point now) {
   }
   if (state_ == State::starting) {
     // Its conversations never loaded (storage too slow or gone): give up.
-    if (now - last_received_ > settings_.idle_timeout) {
+    // Not reading (an answer or a replay leaving): the client is alive as
+  // long as it takes what is written.
+  auto alive = read_paused_ ? std::max(last_received_, last_written_) : last_received_;
+  if (now - alive > settings_.idle_timeout) {
       close(close_code::internal_error, "conversations not loaded in time, retry", true);
     }
     return;
@@ -355,7 +450,10 @@ void WsSession::tick(Clock::time_point now) {
           "a message was not completed within " + std::to_string(settings_.idle_timeout.count()) + " s", true);
     return;
   }
-  if (now - last_received_ > settings_.idle_timeout) {
+  // Not reading (an answer or a replay leaving): the client is alive as
+  // long as it takes what is written.
+  auto alive = read_paused_ ? std::max(last_received_, last_written_) : last_received_;
+  if (now - alive > settings_.idle_timeout) {
     close(close_code::going_away,
           "no frame or pong for " + std::to_string(settings_.idle_timeout.count()) + " s", true);
     return;
@@ -368,15 +466,19 @@ void WsSession::tick(Clock::time_point now) {
 
 void WsSession::finish() {
   if (state_ == State::closed) return;
+  auto self = shared_from_this();  // what alone_ holds may hold the last reference
   state_ = State::closed;
   boost::system::error_code ignored;
   socket_.close(ignored);
   queue_.clear();
   head_ = head_offset_ = 0;
   queued_bytes_ = 0;
+  asked_bytes_ = 0;
   replaying_.reset();
   held_bytes_ = 0;
   pending_.clear();
+  auto alone = std::move(alone_);  // its waiters are dropped unrun
+  auto paused = std::move(paused_self_);
   if (settings_.metrics.connections) settings_.metrics.connections->add(-1);
   handler_.on_closed(*this);
   worker_.detach(this);

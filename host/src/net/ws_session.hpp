@@ -1,13 +1,24 @@
 // One WebSocket client after the handshake. Runs on its worker's thread only.
-// Outbound: a queue bounded in bytes, one write in flight, everything queued
-// meanwhile sent in one gather write; ephemeral frames are shed first when
-// the queue is full, then the session is closed with 1008. Inbound: frames
-// parsed from a worker-wide scratch buffer, so an idle session holds none.
+// Outbound: one write in flight, everything queued meanwhile sent in one
+// gather write. Two kinds of traffic, bounded differently:
+// - pushes (events of the session's conversations) are bounded by
+//   `queue_bytes`: ephemeral ones are shed first when the queue is full, then
+//   the session is closed with 1008 — the client reads too slowly;
+// - what the client asked for (answers, replayed events) is never refused
+//   for its size: it is produced as the socket drains instead. While more
+//   than `queue_bytes` of it waits, no further command is read; a large
+//   command (history, resume) runs one at a time, later commands waiting
+//   behind it; a replay reads its next page only once the previous one
+//   has mostly left (when_drained).
+// Inbound: frames parsed from a worker-wide scratch buffer, so an idle
+// session holds none.
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
 #include <atomic>
 #include <chrono>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -76,12 +87,15 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
   void start();
   void ready();  // conversations loaded: start reading commands
   void send(const std::shared_ptr<const std::string>& frame, bool ephemeral);
+  // An answer or another frame the client asked for (see the header note).
   void send_text(std::string_view json);
   void deliver(ConversationId id, const std::shared_ptr<const std::string>& frame, const DeliveryMeta& meta);
   // Sends a close frame (after what is queued, unless `drop_queued`), then
   // shuts down; the socket closes when the peer answers or after 5 s.
   void close(std::uint16_t code, std::string_view reason, bool drop_queued = false);
   void tick(std::chrono::steady_clock::time_point now);
+  // The worker stopped for good: drops the session's hold on itself.
+  void abandon() { paused_self_.reset(); }
   // Starts writing what is queued (the worker calls it after a burst).
   void flush();
 
@@ -111,9 +125,23 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
   std::shared_ptr<PendingAnswer> expect_answer(std::string timeout_frame);
 
   // Resume: while a conversation replays, its live events are held back and
-  // sent after the replay, without duplicates.
+  // sent after the replay, without duplicates. Held events over the queue
+  // bound are dropped and read again from storage (they are all stored):
+  // end_replay of a `recovered` replay answers false while a dropped one
+  // lies beyond `replayed_up_to`, and the replay reads on.
   void begin_replay(ConversationId id);
-  void end_replay(ConversationId id, Seq replayed_up_to);
+  bool end_replay(ConversationId id, Seq replayed_up_to, bool recovered = true);
+
+  // Runs `f` (on the worker) once at most half of `queue_bytes` of asked-for
+  // frames wait — at once if so already. Dropped unrun if the session ends.
+  void when_drained(std::function<void()> f);
+
+  // A large command runs alone: while `pending` is unanswered, commands
+  // that arrive wait in order (their socket is not read) and run after it.
+  void run_alone(std::shared_ptr<PendingAnswer> pending);
+  // The command behind `pending` has its answer: sends `json`, then runs
+  // the commands that waited for it.
+  void answer(const std::shared_ptr<PendingAnswer>& pending, std::string_view json);
 
   std::size_t worker_slot = 0;  // position in the worker's session list
   // Keeps `keep` alive as long as the session (its connection count).
@@ -121,6 +149,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
 
  private:
   enum class State : std::uint8_t { starting, open, closing, closed };
+  enum class Traffic : std::uint8_t { ephemeral, push, asked };
 
   void read();
   void on_readable();
@@ -128,6 +157,10 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
   // Index of the first frame not yet partly sent (sheddable or droppable).
   std::size_t untouched() const { return head_ + (head_offset_ > 0 ? 1 : 0); }
   void drop_from(std::size_t first, bool only_ephemeral);
+  void enqueue(const std::shared_ptr<const std::string>& frame, Traffic traffic);
+  void drained();      // asked-for bytes fell below the low mark
+  void alone_done();   // the command running alone is answered
+  bool reading_paused() const;
   void finish();  // closes the socket and detaches, once
 
   void on_text(std::string_view message) override;
@@ -137,7 +170,17 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
 
   struct Outbound {
     std::shared_ptr<const std::string> frame;
-    bool ephemeral;
+    Traffic traffic;
+  };
+  // State only a session running a large command needs.
+  struct Alone {
+    std::shared_ptr<PendingAnswer> running;  // the command running alone
+    std::deque<std::pair<std::string, bool>> waiting;  // commands behind it (text, rate limited)
+    std::vector<std::function<void()>> on_drained;
+  };
+  struct Replay {
+    std::vector<std::pair<Seq, std::shared_ptr<const std::string>>> held;
+    Seq dropped_up_to = 0;  // the newest held event dropped for the bound
   };
 
   Worker& worker_;
@@ -158,16 +201,20 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
   std::size_t head_ = 0;
   std::size_t head_offset_ = 0;
   std::size_t queued_bytes_ = 0;
+  std::size_t asked_bytes_ = 0;  // of queued_bytes_, what the client asked for
   std::size_t held_bytes_ = 0;  // frames held back during a replay
+  bool read_paused_ = false;    // not reading: asked-for bytes over the bound, or commands waiting
+  std::shared_ptr<WsSession> paused_self_;  // while read_paused_: no pending read holds the session
   std::vector<ConversationId> conversations_;  // sorted
   std::chrono::steady_clock::time_point last_received_;  // the last complete frame
   std::chrono::steady_clock::time_point message_started_;  // when the incomplete frame or message began
   std::chrono::steady_clock::time_point last_ping_;
+  std::chrono::steady_clock::time_point last_written_;  // the last frame fully written
   std::chrono::steady_clock::time_point close_deadline_;
   double tokens_;
   std::chrono::steady_clock::time_point tokens_at_;
-  std::unique_ptr<std::unordered_map<ConversationId, std::vector<std::pair<Seq, std::shared_ptr<const std::string>>>>>
-      replaying_;
+  std::unique_ptr<std::unordered_map<ConversationId, Replay>> replaying_;
+  std::unique_ptr<Alone> alone_;
   std::shared_ptr<void> held_;
   std::vector<std::shared_ptr<PendingAnswer>> pending_;  // unanswered commands, oldest first
 };

@@ -71,7 +71,7 @@ void not_recovered(const std::shared_ptr<WsSession>& session, ConversationId id,
                    const char* reason, Seq replayed_up_to) {
   session->post([id, epoch = std::move(epoch), last_seq, reason, replayed_up_to](WsSession& s) {
     s.send_text(resume_frame(id, false, epoch, last_seq, reason));
-    s.end_replay(id, replayed_up_to);
+    s.end_replay(id, replayed_up_to, false);
   });
 }
 
@@ -156,7 +156,8 @@ void CommandDispatcher::on_message(const std::shared_ptr<WsSession>& session, st
       return;
     }
     if (auto s = weak.lock()) {
-      s->post_text(r ? ack_frame(cid, r.value()) : error_frame(cid, error_code(r.code()), r.error().message));
+      s->post([pending, frame = r ? ack_frame(cid, r.value()) : error_frame(cid, error_code(r.code()), r.error().message)](
+                  WsSession& session) { session.answer(pending, frame); });
     }
   };
 
@@ -166,8 +167,12 @@ void CommandDispatcher::on_message(const std::shared_ptr<WsSession>& session, st
     // Each position costs storage reads: charged by cost, one command token
     // per 100 positions beyond the first (the rate limit then holds).
     session->charge(static_cast<double>(positions->size()) / 100.0);
+    session->run_alone(pending);
     return resume(session, pending, std::move(positions.value())).answer(reply, chat_.faults());
   }
+  // Its answer may be megabytes (history_max events of max_text_bytes):
+  // one at a time, later commands behind it.
+  if (kind == "history") session->run_alone(pending);
   if (auto op = operations_.find(kind); op != operations_.end()) {
     return (chat_.*(op->second))(std::move(caller), std::move(command)).answer(reply, chat_.faults());
   }
@@ -188,14 +193,15 @@ Flow<json::value> CommandDispatcher::resume(std::shared_ptr<WsSession> session, 
                                             std::vector<Position> positions) {
   for (const Position& p : positions) {
     pending->progressed();
-    co_await replay(session, p);
+    co_await replay(session, pending, p);
   }
   co_return json::value(json::object{{"resumed", positions.size()}});
 }
 
 // Exactly the events after p.seq, in order, then `resume` with recovered
 // true — or recovered false when the stream changed or the gap is too large.
-Flow<bool> CommandDispatcher::replay(std::shared_ptr<WsSession> session, Position p) {
+Flow<bool> CommandDispatcher::replay(std::shared_ptr<WsSession> session, std::shared_ptr<PendingAnswer> pending,
+                                     Position p) {
   const ConversationId id = p.conversation_id;
   auto member = co_await storage_.get_member(id, session->user());
   if (!member) {
@@ -222,27 +228,40 @@ Flow<bool> CommandDispatcher::replay(std::shared_ptr<WsSession> session, Positio
     not_recovered(session, id, conversation->epoch, conversation->last_seq, reason, conversation->last_seq);
     co_return false;
   }
+  // Page by page as the socket drains: a replay of resume_window events
+  // of max_text_bytes each holds one page at a time, whatever the client's
+  // speed.
   Seq upto = p.seq;  // the last event replayed
   for (;;) {
-    auto page = co_await storage_.read_events(EventQuery{id, Direction::forward, upto, 200});
+    auto page = co_await storage_.read_events(EventQuery{id, Direction::forward, upto, kReplayPage});
     if (!page) {
       not_recovered(session, id, "", 0, "unavailable", upto);
       co_return false;
     }
+    pending->progressed();
     std::vector<std::string> frames;
     for (const auto& e : page->events) {
       frames.push_back(event_frame(e));
       upto = e.seq;
     }
-    session->post([frames = std::move(frames)](WsSession& s) {
-      for (const auto& f : frames) s.send_text(f);
+    bool caught_up = !page->more || page->events.empty();
+    std::string epoch = std::move(page->epoch);
+    Seq last_seq = std::max(page->last_seq, upto);
+    page = EventPage{};  // the frames are all this step holds
+    auto written = co_await completion<bool>([&](Completion<bool> done) {
+      session->post([frames = std::move(frames), caught_up, id, upto, epoch, last_seq,
+                     done = std::move(done)](WsSession& s) mutable {
+        for (const auto& f : frames) s.send_text(f);
+        // Caught up, and no held event dropped beyond: the held ones follow.
+        if (caught_up && s.end_replay(id, upto)) {
+          s.send_text(resume_frame(id, true, epoch, last_seq));
+          return done(true);
+        }
+        s.when_drained([done = std::move(done)] { done(false); });
+      });
     });
-    if (page->more && !page->events.empty()) continue;
-    session->post([id, epoch = page->epoch, last_seq = std::max(page->last_seq, upto), upto](WsSession& s) {
-      s.end_replay(id, upto);
-      s.send_text(resume_frame(id, true, epoch, last_seq));
-    });
-    co_return true;
+    if (!written) co_return false;
+    if (*written) co_return true;
   }
 }
 

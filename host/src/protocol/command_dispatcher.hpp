@@ -39,7 +39,8 @@ class CommandDispatcher final : public SessionHandler {
   Flow<boost::json::value> resume(std::shared_ptr<WsSession> session, std::shared_ptr<PendingAnswer> pending,
                                   std::vector<Position> positions);
   // One position: the events after it, then a `resume` frame; true if recovered.
-  Flow<bool> replay(std::shared_ptr<WsSession> session, Position position);
+  Flow<bool> replay(std::shared_ptr<WsSession> session, std::shared_ptr<PendingAnswer> pending, Position position);
+  static constexpr int kReplayPage = 32;
 
   ChatService& chat_;
   FeatureRegistry& features_;
