@@ -166,6 +166,13 @@ TEST(LegalRequests, AResumeOfTheWholeWindowCompletesWithLiveEventsExactlyOnceInO
     ASSERT_EQ(seqs[i], from + 1 + static_cast<std::int64_t>(i)) << "event " << i << " out of order or twice";
   }
   EXPECT_EQ(seqs.back(), last + kLive) << "every live event arrived";
+  // unread over the filled conversation: every message from alice counts.
+  auto unread = bob.command({{"type", "unread"}}, 30s);
+  ASSERT_EQ(unread["type"], "ack");
+  const auto& counts = unread["result"].as_object()["conversations"].as_array();
+  ASSERT_EQ(counts.size(), 1u);
+  EXPECT_EQ(counts[0].as_object().at("unread").as_int64(), kResumeWindow + kLive);
+  EXPECT_EQ(counts[0].as_object().at("read_seq").as_int64(), 0) << "the documented initial read position";
 }
 
 TEST(LegalRequests, AClientClosedAsSlowRecoversByResume) {
