@@ -9,7 +9,6 @@
 #include <fstream>
 #include <functional>
 #include <map>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -35,8 +34,17 @@ Pairs documented_pairs() {
   std::istringstream lines(doc.substr(start));
   std::string line;
   std::getline(lines, line);  // the heading
-  const std::regex row(R"(^\| `([a-z.]+)` \|([^|]*)\|)");
-  const std::regex code("`([a-z_]+)`");
+  // The `backticked` words of a cell.
+  auto words = [](std::string_view cell) {
+    std::vector<std::string> out;
+    for (std::size_t at = cell.find('`'); at != std::string_view::npos; at = cell.find('`', at)) {
+      std::size_t end = cell.find('`', at + 1);
+      if (end == std::string_view::npos) break;
+      out.emplace_back(cell.substr(at + 1, end - at - 1));
+      at = end + 1;
+    }
+    return out;
+  };
   bool in_table = false;
   while (std::getline(lines, line)) {
     if (line.rfind("|", 0) != 0) {
@@ -44,12 +52,14 @@ Pairs documented_pairs() {
       continue;
     }
     in_table = true;
-    std::smatch m;
-    if (!std::regex_search(line, m, row)) continue;
-    std::string command = m[1], codes = m[2];
-    pairs.emplace(command, "");  // the command is listed (even with no codes)
-    for (std::sregex_iterator it(codes.begin(), codes.end(), code), end; it != end; ++it) {
-      pairs.emplace(command, (*it)[1]);
+    // | `command` | `code`, `code` | when |
+    std::size_t second = line.find('|', 1), third = second == std::string::npos ? second : line.find('|', second + 1);
+    if (third == std::string::npos) continue;
+    auto command = words(std::string_view(line).substr(1, second - 1));
+    if (command.size() != 1) continue;  // the header row and its rule
+    pairs.emplace(command[0], "");  // the command is listed (even with no codes)
+    for (const auto& code : words(std::string_view(line).substr(second + 1, third - second - 1))) {
+      pairs.emplace(command[0], code);
     }
   }
   return pairs;
