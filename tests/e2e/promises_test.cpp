@@ -256,11 +256,15 @@ TEST(LegalRequests, ASlowReadersReplayHoldsOnePageAtATime) {
   EXPECT_EQ(failed.load(), 0);
   EXPECT_EQ(done.load(), kReaders);
   long growth = peak_rss_kib(host.pid()) - before;
+#ifdef SWITCHBOARD_SANITIZED
+  // ASan keeps freed memory in quarantine: resident size says nothing of
+  // what the host holds. The replays above still had to complete.
+  GTEST_SKIP() << "resident memory is not measured under sanitizers (grew " << growth << " KiB)";
+#endif
   // Whole replays queued would be most of 8 x 12 MB (what the sockets'
   // buffers do not take); one page and the low-water mark per session is
   // ~1.5 MB each, over ~12 MB of storage caches (measured: 27 MB in all).
   EXPECT_LT(growth, 40 * 1024) << "peak resident memory grew by " << growth << " KiB";
-  std::printf("peak resident memory grew by %ld KiB for %d replays\n", growth, kReaders);
 }
 
 TEST(Roles, EveryGroupKeepsAnOwner) {
