@@ -179,7 +179,9 @@ std::map<std::pair<std::string, std::string>, Case> cases() {
     add(type, "forbidden", D, [=](F f) { return react(type, f.m1, "👍"); });
     add(type, "not_found", A, [=](F f) { return react(type, f.deleted, "👍"); });
   }
-  add("reaction.add", "too_large", A, [=](F f) { return react("reaction.add", f.m1, std::string(65, 'e')); });
+  for (const char* type : {"reaction.add", "reaction.remove"}) {
+    add(type, "too_large", A, [=](F f) { return react(type, f.m1, std::string(65, 'e')); });
+  }
   add("pin.add", "bad_request", A, [](F) { return json::object{{"type", "pin.add"}}; });
   add("pin.add", "forbidden", B, [](F f) { return msg("pin.add", f.m2); });
   add("pin.add", "not_found", A, [](F f) { return msg("pin.add", f.deleted); });

@@ -267,6 +267,54 @@ TEST(LegalRequests, ASlowReadersReplayHoldsOnePageAtATime) {
   EXPECT_LT(growth, 40 * 1024) << "peak resident memory grew by " << growth << " KiB";
 }
 
+// A slow link, live traffic over the queue bound during the replay, and a
+// command deadline shorter than the replay: the held events overflow and
+// are read again from storage, the deadline moves while the client reads,
+// and every event still arrives once, in order, then the ack.
+TEST(LegalRequests, ASlowReplayUnderLiveTrafficIsExactAndAnswered) {
+  HostOptions options = unlimited();
+  options.server += "command_timeout_seconds = 2\n";
+  HostProcess host(options);
+  WsClient alice(host.port(), token_for("alice"));
+  auto c = group(alice, {"bob"});
+  auto last = fill(alice, c, kResumeWindow);
+  ASSERT_GT(last, 0);
+  auto state = conversation_state(alice, c);
+  const std::int64_t from = last - kResumeWindow;
+  constexpr int kLive = 150;  // ~1.8 MB: more than the 1 MiB bound can hold
+
+  asio::io_context io;
+  auto s = raw_websocket(io, host.port(), token_for("bob"), nullptr, 64 * 1024);
+  ASSERT_TRUE(read_frame(s, 10s)) << "hello";
+  asio::write(s, asio::buffer(client_frame(0x81, json::serialize(subscribe_frame(c, state, from)))));
+  std::thread live([&] { fill(alice, c, kLive, kResumeWindow); });
+  std::vector<std::int64_t> seqs;
+  bool recovered = false, acked = false;
+  std::string refused;
+  auto until = std::chrono::steady_clock::now() + 120s;
+  for (int frames = 0; std::chrono::steady_clock::now() < until; ++frames) {
+    if (acked && recovered && !seqs.empty() && seqs.back() >= last + kLive) break;
+    auto f = read_frame(s, 30s);
+    if (!f || f->opcode == 0x8) break;
+    auto frame = json::parse(f->payload).as_object();
+    auto type = type_of(frame);
+    if (type == "resume") recovered = frame["recovered"].as_bool();
+    if (type == "ack" && frame["id"] == "resume") acked = true;
+    if (type == "error") refused = json::serialize(frame);
+    if (type == "message.new") seqs.push_back(frame["seq"].as_int64());
+    if (frames % 4 == 0) std::this_thread::sleep_for(10ms);  // ~5 MB/s: 12 MB take longer than the deadline
+  }
+  live.join();
+  EXPECT_EQ(refused, "") << "the replay was answered with an error";
+  EXPECT_TRUE(recovered);
+  EXPECT_TRUE(acked);
+  ASSERT_FALSE(seqs.empty());
+  for (std::size_t i = 0; i < seqs.size(); ++i) {
+    ASSERT_EQ(seqs[i], from + 1 + static_cast<std::int64_t>(i)) << "event " << i << " out of order or twice";
+  }
+  EXPECT_EQ(seqs.back(), last + kLive) << "every live event arrived";
+}
+
 TEST(Roles, EveryGroupKeepsAnOwner) {
   HostProcess host;
   WsClient alice(host.port(), token_for("alice")), bob(host.port(), token_for("bob")),
@@ -299,8 +347,11 @@ TEST(Roles, EveryGroupKeepsAnOwner) {
   ASSERT_EQ(role(alice, "alice", "member")["type"], "ack");
   EXPECT_EQ(leave(carol)["code"], "conflict");
   ASSERT_EQ(leave(alice)["type"], "ack");
-  // The last one out may leave: nobody is left without an owner.
+  // The last one out of a group may leave: nobody is left without an owner.
   ASSERT_EQ(leave(carol)["type"], "ack");
+  // A channel stays joinable: its only owner stays, even alone.
+  auto channel = id_of(conversation_of(alice, "channel", {}, "news"));
+  EXPECT_EQ(alice.command({{"type", "conversation.leave"}, {"conversation_id", channel}})["code"], "conflict");
 }
 
 // RFC 6455 7.1.1: after its close frame the host reads on until the

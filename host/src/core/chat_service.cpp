@@ -126,7 +126,15 @@ Flow<bool> ChatService::ownership_kept(ConversationId id, UserId owner, bool lea
     if (m.role == Role::owner) co_return true;
     others = true;
   }
-  if (leaving && !others) co_return true;  // the last one out: nobody is left without an owner
+  if (leaving && !others) {
+    // The last one out of a group leaves nobody without an owner; a channel
+    // stays joinable, so its owner stays.
+    auto conversation = co_await storage_.get_conversation(id);
+    if (!conversation) co_return conversation.error();
+    if (conversation->kind != ConversationKind::channel) co_return true;
+    co_return Error{Errc::conflict, std::string("you are the only owner of this channel, which anyone may join: "
+                                                "make another member owner first")};
+  }
   co_return Error{Errc::conflict, std::string("you are the only owner: make another member owner first")};
 }
 

@@ -23,10 +23,17 @@ void Worker::stop() {
   io_.stop();
   join();
   if (thread_.joinable()) return;  // called from the worker itself
-  // A session not reading holds itself (WsSession::read); nothing runs on
-  // this worker any more, so let go of it here.
-  auto sessions = sessions_;
-  for (WsSession* s : sessions) s->abandon();
+  // A session not reading holds itself (WsSession::read), and a flow
+  // waiting for it to drain holds it too; nothing runs on this worker any
+  // more, so let go of them here, once.
+  std::vector<std::shared_ptr<WsSession>> sessions;
+  for (WsSession* s : sessions_) {
+    if (auto alive = s->weak_from_this().lock()) sessions.push_back(std::move(alive));
+  }
+  sessions_.clear();
+  users_.clear();
+  members_.clear();
+  for (auto& s : sessions) s->abandon();
 }
 
 void Worker::join() {

@@ -72,8 +72,12 @@ void WsSession::remove_conversation(ConversationId id) {
   if (it != conversations_.end() && *it == id) conversations_.erase(it);
 }
 
+bool WsSession::commands_wait() const {
+  return alone_ && (alone_->running || !alone_->waiting.empty() || in_flight_ >= kMaxInFlight);
+}
+
 bool WsSession::reading_paused() const {
-  return asked_bytes_ > settings_.queue_bytes || (alone_ && (alone_->running || !alone_->waiting.empty()));
+  return asked_bytes_ > settings_.queue_bytes || in_flight_ >= kMaxInFlight || commands_wait();
 }
 
 void WsSession::read() {
@@ -86,7 +90,13 @@ void WsSession::read() {
     paused_self_ = shared_from_this();
     return;
   }
-  read_paused_ = false;
+  if (read_paused_) {
+    // What the peer sent meanwhile was not read: its clocks start again now.
+    read_paused_ = false;
+    auto now = Clock::now();
+    last_received_ = std::max(last_received_, last_written_);
+    if (parser_.incomplete()) message_started_ = now;
+  }
   reading_ = true;
   auto was_paused = std::move(paused_self_);  // the read below holds it now
   socket_.async_wait(asio::ip::tcp::socket::wait_read,
@@ -138,8 +148,10 @@ void WsSession::on_text(std::string_view message) {
   tokens_ = std::min(settings_.command_burst, tokens_ + elapsed * settings_.commands_per_second);
   bool limited = tokens_ < 1.0;
   if (!limited) tokens_ -= 1.0;
-  if (alone_ && (alone_->running || !alone_->waiting.empty())) {
-    // Behind a large command: runs after it, in order (and no more is read).
+  if (commands_wait() || in_flight_ >= kMaxInFlight) {
+    // Behind a large command, or too many unanswered: runs later, in order
+    // (and no more is read meanwhile).
+    if (!alone_) alone_ = std::make_unique<Alone>();
     alone_->waiting.emplace_back(std::string(message), limited);
     return;
   }
@@ -173,7 +185,13 @@ void WsSession::send_text(std::string_view json) {
 
 void WsSession::answer(const std::shared_ptr<PendingAnswer>& pending, std::string_view json) {
   send_text(json);
-  if (alone_ && alone_->running == pending) alone_done();
+  answered(pending);
+}
+
+void WsSession::answered(const std::shared_ptr<PendingAnswer>& pending) {
+  if (in_flight_ > 0) --in_flight_;
+  if (alone_ && alone_->running == pending) alone_->running.reset();
+  run_waiting();
 }
 
 void WsSession::run_alone(std::shared_ptr<PendingAnswer> pending) {
@@ -181,10 +199,14 @@ void WsSession::run_alone(std::shared_ptr<PendingAnswer> pending) {
   alone_->running = std::move(pending);
 }
 
-void WsSession::alone_done() {
+void WsSession::run_waiting() {
+  if (!alone_) {
+    if (read_paused_ && !reading_paused()) read();
+    return;
+  }
   auto self = shared_from_this();
-  alone_->running.reset();
-  while (alone_ && !alone_->running && !alone_->waiting.empty() && state_ == State::open) {
+  while (alone_ && !alone_->running && in_flight_ < kMaxInFlight && !alone_->waiting.empty() &&
+         state_ == State::open) {
     auto [text, limited] = std::move(alone_->waiting.front());
     alone_->waiting.pop_front();
     handler_.on_message(self, text, limited);
@@ -225,12 +247,8 @@ void WsSession::deliver(ConversationId id, const std::shared_ptr<const std::stri
       // bound they are dropped, not the session: every held event is
       // stored, and the replay reads on past the newest one dropped.
       if (queued_bytes_ - asked_bytes_ + held_bytes_ + frame->size() > settings_.queue_bytes) {
+        drop_held();
         r.dropped_up_to = std::max(r.dropped_up_to, meta.seq);
-        for (const auto& h : r.held) {
-          held_bytes_ -= h.second->size();
-          r.dropped_up_to = std::max(r.dropped_up_to, h.first);
-        }
-        r.held.clear();
         return;
       }
       held_bytes_ += frame->size();
@@ -241,9 +259,20 @@ void WsSession::deliver(ConversationId id, const std::shared_ptr<const std::stri
   send(frame, meta.seq == 0);
 }
 
-void WsSession::begin_replay(ConversationId id) {
+bool WsSession::begin_replay(ConversationId id) {
   if (!replaying_) replaying_ = std::make_unique<decltype(replaying_)::element_type>();
-  (*replaying_)[id];
+  return replaying_->try_emplace(id).second;
+}
+
+void WsSession::drop_held() {
+  if (!replaying_) return;
+  for (auto& [id, r] : *replaying_) {
+    for (const auto& h : r.held) {
+      held_bytes_ -= h.second->size();
+      r.dropped_up_to = std::max(r.dropped_up_to, h.first);
+    }
+    r.held.clear();
+  }
 }
 
 bool WsSession::end_replay(ConversationId id, Seq replayed_up_to, bool recovered) {
@@ -284,8 +313,10 @@ void WsSession::send(const std::shared_ptr<const std::string>& frame, bool ephem
   // Only pushes count: what the client asked for is paced, not refused.
   auto pushed = [&] { return queued_bytes_ - asked_bytes_ + held_bytes_ + frame->size(); };
   if (pushed() > settings_.queue_bytes) {
-    // Shed what can be lost (typing, presence) before anything persistent.
-    drop_from(untouched(), true);
+    // First what storage has again (events held during a replay), then what
+    // can be lost (typing, presence), before anything persistent.
+    drop_held();
+    if (pushed() > settings_.queue_bytes) drop_from(untouched(), true);
     if (pushed() > settings_.queue_bytes) {
       if (ephemeral) {
         if (settings_.metrics.shed) settings_.metrics.shed->add();
@@ -405,11 +436,19 @@ void WsSession::close(std::uint16_t code, std::string_view reason, bool drop_que
   if (was_starting || read_paused_) read();  // to see the peer's answer
 }
 
+void WsSession::abandon() {
+  auto self = shared_from_this();
+  paused_self_.reset();
+  auto alone = std::move(alone_);  // flows waiting to drain hold the session
+  replaying_.reset();
+}
+
 std::shared_ptr<PendingAnswer> WsSession::expect_answer(std::string timeout_frame) {
   auto pending = std::make_shared<PendingAnswer>();
   pending->timeout = settings_.command_timeout;
   pending->progressed();
   pending->timeout_frame = std::move(timeout_frame);
+  ++in_flight_;
   if (pending_.size() >= 64) std::erase_if(pending_, [](const auto& p) { return p->answered.load(); });
   pending_.push_back(pending);
   return pending;
@@ -417,18 +456,22 @@ std::shared_ptr<PendingAnswer> WsSession::expect_answer(std::string timeout_fram
 
 void WsSession::tick(Clock::time_point now) {
   if (!pending_.empty()) {
-    bool alone_timed_out = false;
+    std::size_t timed_out = 0;
     std::erase_if(pending_, [&](const std::shared_ptr<PendingAnswer>& p) {
       if (p->answered.load()) return true;
       if (now.time_since_epoch().count() < p->deadline.load()) return false;
       if (p->answered.exchange(true)) return true;
       if (settings_.metrics.missing_answers) settings_.metrics.missing_answers->add();
       send_text(p->timeout_frame);
-      if (alone_ && alone_->running == p) alone_timed_out = true;
+      ++timed_out;
+      if (alone_ && alone_->running == p) alone_->running.reset();
       return true;
     });
-    // After the sweep: what waited behind it may add to pending_.
-    if (alone_timed_out) alone_done();
+    // After the sweep: what waited behind them may add to pending_.
+    if (timed_out) {
+      in_flight_ -= std::min(in_flight_, timed_out);
+      run_waiting();
+    }
   }
   if (state_ == State::closing) {
     if (now > close_deadline_) finish();
@@ -436,16 +479,14 @@ void WsSession::tick(Clock::time_point now) {
   }
   if (state_ == State::starting) {
     // Its conversations never loaded (storage too slow or gone): give up.
-    // Not reading (an answer or a replay leaving): the client is alive as
-  // long as it takes what is written.
-  auto alive = read_paused_ ? std::max(last_received_, last_written_) : last_received_;
-  if (now - alive > settings_.idle_timeout) {
+    if (now - last_received_ > settings_.idle_timeout) {
       close(close_code::internal_error, "conversations not loaded in time, retry", true);
     }
     return;
   }
   if (state_ != State::open) return;
-  if (parser_.incomplete() && now - message_started_ > settings_.idle_timeout) {
+  // While not reading, the peer cannot finish what it began: not its fault.
+  if (!read_paused_ && parser_.incomplete() && now - message_started_ > settings_.idle_timeout) {
     close(close_code::policy_violation,
           "a message was not completed within " + std::to_string(settings_.idle_timeout.count()) + " s", true);
     return;
@@ -474,6 +515,7 @@ void WsSession::finish() {
   head_ = head_offset_ = 0;
   queued_bytes_ = 0;
   asked_bytes_ = 0;
+  in_flight_ = 0;
   replaying_.reset();
   held_bytes_ = 0;
   pending_.clear();

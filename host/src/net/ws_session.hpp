@@ -94,8 +94,9 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
   // shuts down; the socket closes when the peer answers or after 5 s.
   void close(std::uint16_t code, std::string_view reason, bool drop_queued = false);
   void tick(std::chrono::steady_clock::time_point now);
-  // The worker stopped for good: drops the session's hold on itself.
-  void abandon() { paused_self_.reset(); }
+  // The worker stopped for good: drops what keeps the session alive (its
+  // hold on itself, flows waiting for it to drain).
+  void abandon();
   // Starts writing what is queued (the worker calls it after a burst).
   void flush();
 
@@ -129,7 +130,8 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
   // bound are dropped and read again from storage (they are all stored):
   // end_replay of a `recovered` replay answers false while a dropped one
   // lies beyond `replayed_up_to`, and the replay reads on.
-  void begin_replay(ConversationId id);
+  // False if `id` is replaying already (for another subscribe).
+  bool begin_replay(ConversationId id);
   bool end_replay(ConversationId id, Seq replayed_up_to, bool recovered = true);
 
   // Runs `f` (on the worker) once at most half of `queue_bytes` of asked-for
@@ -138,10 +140,12 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
 
   // A large command runs alone: while `pending` is unanswered, commands
   // that arrive wait in order (their socket is not read) and run after it.
+  // So do commands beyond kMaxInFlight unanswered ones.
   void run_alone(std::shared_ptr<PendingAnswer> pending);
   // The command behind `pending` has its answer: sends `json`, then runs
   // the commands that waited for it.
   void answer(const std::shared_ptr<PendingAnswer>& pending, std::string_view json);
+  static constexpr std::size_t kMaxInFlight = 16;
 
   std::size_t worker_slot = 0;  // position in the worker's session list
   // Keeps `keep` alive as long as the session (its connection count).
@@ -159,8 +163,11 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
   void drop_from(std::size_t first, bool only_ephemeral);
   void enqueue(const std::shared_ptr<const std::string>& frame, Traffic traffic);
   void drained();      // asked-for bytes fell below the low mark
-  void alone_done();   // the command running alone is answered
+  void answered(const std::shared_ptr<PendingAnswer>& pending);
+  void run_waiting();  // runs the commands that waited, as far as allowed
+  bool commands_wait() const;
   bool reading_paused() const;
+  void drop_held();  // frees what replays hold (storage has it all)
   void finish();  // closes the socket and detaches, once
 
   void on_text(std::string_view message) override;
@@ -203,6 +210,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
   std::size_t queued_bytes_ = 0;
   std::size_t asked_bytes_ = 0;  // of queued_bytes_, what the client asked for
   std::size_t held_bytes_ = 0;  // frames held back during a replay
+  std::size_t in_flight_ = 0;  // commands registered by expect_answer, not yet answered
   bool read_paused_ = false;    // not reading: asked-for bytes over the bound, or commands waiting
   std::shared_ptr<WsSession> paused_self_;  // while read_paused_: no pending read holds the session
   std::vector<ConversationId> conversations_;  // sorted

@@ -186,7 +186,7 @@ void CommandDispatcher::on_message(const std::shared_ptr<WsSession>& session, st
     return;
   }
   pending->answered = true;
-  session->send_text(error_frame(cid, "unknown_type", "unknown command type \"" + std::string(kind) + "\""));
+  session->answer(pending, error_frame(cid, "unknown_type", "unknown command type \"" + std::string(kind) + "\""));
 }
 
 Flow<json::value> CommandDispatcher::resume(std::shared_ptr<WsSession> session, std::shared_ptr<PendingAnswer> pending,
@@ -209,13 +209,34 @@ Flow<bool> CommandDispatcher::replay(std::shared_ptr<WsSession> session, std::sh
     co_return false;
   }
   // Hold live events back first, then read: nothing falls in between.
-  auto held = co_await on_worker(session, [id](WsSession& s) { s.begin_replay(id); });
+  auto held = co_await completion<bool>([&](Completion<bool> done) {
+    session->post([id, done = std::move(done)](WsSession& s) { done(s.begin_replay(id)); });
+  });
   if (!held) co_return false;
-  auto conversation = co_await storage_.get_conversation(id);
-  if (!conversation) {
-    not_recovered(session, id, "", 0, "unavailable", 0);
+  if (!*held) {
+    // Another subscribe replays it now (one that timed out, say).
+    session->post_text(resume_frame(id, false, "", 0, "a replay of this conversation is already running"));
     co_return false;
   }
+  Seq upto = p.seq;  // the last event replayed
+  // However this flow ends — a storage completion dropped, an exception —
+  // the conversation's live events flow again and the client is told.
+  struct Guard {
+    std::shared_ptr<WsSession> session;
+    ConversationId id;
+    const Seq& upto;
+    bool armed = true;
+    ~Guard() {
+      if (!armed) return;
+      session->post([id = id, upto = upto](WsSession& s) {
+        s.send_text(resume_frame(id, false, "", 0, "unavailable"));
+        s.end_replay(id, upto, false);
+      });
+    }
+  } guard{session, id, upto};
+
+  auto conversation = co_await storage_.get_conversation(id);
+  if (!conversation) co_return false;  // the guard says "unavailable"
   const char* reason = nullptr;
   if (conversation->epoch != p.epoch) {
     reason = "epoch changed";
@@ -225,19 +246,20 @@ Flow<bool> CommandDispatcher::replay(std::shared_ptr<WsSession> session, std::sh
     reason = "gap larger than the resume window";
   }
   if (reason) {
+    guard.armed = false;
     not_recovered(session, id, conversation->epoch, conversation->last_seq, reason, conversation->last_seq);
     co_return false;
   }
   // Page by page as the socket drains: a replay of resume_window events
   // of max_text_bytes each holds one page at a time, whatever the client's
-  // speed.
-  Seq upto = p.seq;  // the last event replayed
+  // speed. Live events held meanwhile that overflow the bound are read
+  // from storage in further rounds; a client slower than its
+  // conversation's live traffic never catches up and is closed as slow.
+  enum Step { more, done, stopped };
+  int rounds = 0;  // pages read after the first catch-up attempt failed
   for (;;) {
     auto page = co_await storage_.read_events(EventQuery{id, Direction::forward, upto, kReplayPage});
-    if (!page) {
-      not_recovered(session, id, "", 0, "unavailable", upto);
-      co_return false;
-    }
+    if (!page) co_return false;  // the guard says "unavailable"
     pending->progressed();
     std::vector<std::string> frames;
     for (const auto& e : page->events) {
@@ -245,23 +267,40 @@ Flow<bool> CommandDispatcher::replay(std::shared_ptr<WsSession> session, std::sh
       upto = e.seq;
     }
     bool caught_up = !page->more || page->events.empty();
+    if (caught_up) ++rounds;
     std::string epoch = std::move(page->epoch);
     Seq last_seq = std::max(page->last_seq, upto);
     page = EventPage{};  // the frames are all this step holds
-    auto written = co_await completion<bool>([&](Completion<bool> done) {
-      session->post([frames = std::move(frames), caught_up, id, upto, epoch, last_seq,
-                     done = std::move(done)](WsSession& s) mutable {
+    auto step = co_await completion<int>([&](Completion<int> next) {
+      session->post([frames = std::move(frames), caught_up, rounds, id, upto, epoch, last_seq, pending,
+                     next = std::move(next), queue = config_.server.outbound_queue_bytes](WsSession& s) mutable {
+        // Closing, or the command was answered `internal` at its deadline:
+        // nobody waits for the rest.
+        if (!s.open() || pending->answered.load()) {
+          s.end_replay(id, upto, false);
+          return next(stopped);
+        }
         for (const auto& f : frames) s.send_text(f);
         // Caught up, and no held event dropped beyond: the held ones follow.
         if (caught_up && s.end_replay(id, upto)) {
           s.send_text(resume_frame(id, true, epoch, last_seq));
-          return done(true);
+          return next(done);
         }
-        s.when_drained([done = std::move(done)] { done(false); });
+        if (rounds > kMaxCatchUpRounds) {
+          s.close(close_code::policy_violation, "slow consumer: a resume did not catch up with live events (more than " +
+                                                    std::to_string(queue) + " bytes waiting)");
+          return next(stopped);
+        }
+        s.when_drained([pending, next = std::move(next)] {
+          pending->progressed();  // the client reads: the command goes on
+          next(more);
+        });
       });
     });
-    if (!written) co_return false;
-    if (*written) co_return true;
+    if (!step) co_return false;
+    if (*step == more) continue;
+    guard.armed = false;
+    co_return *step == done;
   }
 }
 

@@ -41,6 +41,7 @@ class CommandDispatcher final : public SessionHandler {
   // One position: the events after it, then a `resume` frame; true if recovered.
   Flow<bool> replay(std::shared_ptr<WsSession> session, std::shared_ptr<PendingAnswer> pending, Position position);
   static constexpr int kReplayPage = 32;
+  static constexpr int kMaxCatchUpRounds = 64;
 
   ChatService& chat_;
   FeatureRegistry& features_;
