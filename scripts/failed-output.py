@@ -9,7 +9,7 @@ KEEP = 40
 text = open(sys.argv[1], errors="replace").read()
 for block in re.split(r"\n(?=\d+/\d+ Testing: )", text):
     name = re.match(r"\d+/\d+ Testing: (.*)", block)
-    if not name or "Test Passed." in block or "<end of output>" not in block:
+    if not name or "Test Passed." in block or "Test Pass Reason:" in block or "<end of output>" not in block:
         continue
     output = block.split("Output:\n", 1)[-1].split("<end of output>", 1)[0]
     lines = output.strip("\n-").splitlines()
