@@ -21,6 +21,8 @@ JobRunner::JobRunner(RunnerOptions options, switchboard::Logger& log, switchboar
                                   "Connections opened to PostgreSQL")),
       refused_(metrics.counter("storage_postgres_" + options_.name + "_refused_total",
                                "Jobs refused with unavailable: queue full (queue_max) or storage stopping")),
+      grouped_fallbacks_(metrics.counter("storage_postgres_" + options_.name + "_group_fallbacks_total",
+                                         "Runs of grouped writes (appends) that failed together and ran one by one")),
       running_(static_cast<std::size_t>(options_.threads), 0) {
   for (int i = 0; i < options_.threads; ++i) {
     threads_.emplace_back([this, i] { run(static_cast<std::size_t>(i)); });
@@ -178,14 +180,34 @@ std::optional<Error> JobRunner::run_batch(Connection& connection, std::vector<st
           // Nothing to isolate: a failed job only means nothing to commit.
           commit = batch.front()->run(tx);
         } else {
-          // Each job in its own savepoint; closing one and opening the next
-          // go together in one round trip.
+          // Each job in its own savepoint — or a run of jobs that group
+          // (appends) in one; closing one and opening the next go together
+          // in one round trip.
           tx.exec("SAVEPOINT job");
-          for (std::size_t i = 0; i < batch.size(); ++i) {
-            bool ok = batch[i]->run(tx);
-            bool last = i + 1 == batch.size();
+          auto close = [&](bool ok, bool last) {
             std::string next = ok ? "RELEASE SAVEPOINT job" : "ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job";
             tx.exec(last ? next : next + "; SAVEPOINT job");
+          };
+          std::vector<Job*> run;
+          for (std::size_t i = 0; i < batch.size();) {
+            run.assign(1, batch[i].get());
+            while (i + run.size() < batch.size() && batch[i]->groups_with(*batch[i + run.size()])) {
+              run.push_back(batch[i + run.size()].get());
+            }
+            if (run.size() > 1) {
+              if (batch[i]->run_group(tx, run.data(), run.size())) {
+                i += run.size();
+                close(true, i == batch.size());
+                continue;
+              }
+              grouped_fallbacks_.add();
+              tx.exec("ROLLBACK TO SAVEPOINT job");  // the savepoint stays: each job alone
+            }
+            for (Job* job : run) {
+              bool ok = job->run(tx);
+              ++i;
+              close(ok, i == batch.size());
+            }
           }
         }
         if (commit) {

@@ -42,6 +42,14 @@ class Job {
   // Reads only: false for a single statement, which needs no transaction
   // (saves the BEGIN and COMMIT round trips).
   virtual bool needs_snapshot() const { return true; }
+  // Writes that run better together (appends: a few statements for the
+  // whole run instead of a few each): a run of consecutive jobs of which
+  // each `groups_with` the first is given to the first's run_group, in one
+  // savepoint. It sets every job's outcome and answers true, or answers
+  // false (the savepoint is rolled back and each job runs alone). Like
+  // run(), it rethrows connection and deadlock errors.
+  virtual bool groups_with(const Job&) const { return false; }
+  virtual bool run_group(pqxx::transaction_base&, Job* const* /*jobs*/, std::size_t /*count*/) { return false; }
 };
 
 template <class T>
@@ -99,6 +107,7 @@ class JobRunner {
               bool snapshot = true) {
     enqueue(std::make_unique<TypedJob<T>>(std::move(body), std::move(done), snapshot));
   }
+  void submit(std::unique_ptr<Job> job) { enqueue(std::move(job)); }
 
   // Blocks until every job submitted before it has finished (its completion
   // returned), whichever thread runs it. Failed if any of them failed to commit.
@@ -137,6 +146,7 @@ class JobRunner {
   switchboard::Counter& reconnects_;
 
   switchboard::Counter& refused_;
+  switchboard::Counter& grouped_fallbacks_;
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;      // runners: work or stop

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <limits>
+#include <map>
+#include <stdexcept>
+#include <tuple>
 #include <pqxx/result>
 #include <pqxx/transaction>
 
@@ -146,6 +149,264 @@ bool valid_draft(const EventDraft& e) { return !e.type.empty(); }
 constexpr bool kOneStatement = false;  // read(..., kOneStatement): no snapshot needed
 Error bad_event() { return make_error(Errc::bad_request, "event type is empty"); }
 
+
+// One message alone: its seq, its client key, its reply_to, then the
+// message and its event in one statement.
+Result<MessageWrite> append_one(Tx& tx, const MessageDraft& draft, const EventDraft& event, TimeMs now) {
+  // The seq first: it locks the conversation, so a client key sent to
+  // two hosts at once is seen by the second. (A refused write gives the
+  // seq back with its savepoint.)
+  auto seq = next_seq(tx, draft.conversation_id);
+  if (!seq) return seq.error();
+  if (!draft.client_key.empty()) {
+    auto found = tx.exec_params(std::string("SELECT ") + kMessageColumns +
+                                    " FROM messages m WHERE m.conversation_id = $1 AND m.author = $2"
+                                    " AND m.client_key = $3",
+                                draft.conversation_id, draft.author, draft.client_key);
+    if (!found.empty()) {
+      // Nothing is appended: give the seq back.
+      tx.exec_params("UPDATE conversations SET last_seq = last_seq - 1 WHERE id = $1", draft.conversation_id);
+      return MessageWrite{message_from(found[0], 0), false, std::nullopt};
+    }
+  }
+  if (draft.reply_to != 0) {
+    auto target = load_message(tx, draft.reply_to);
+    if (!target || target->conversation_id != draft.conversation_id) {
+      return make_error(Errc::not_found, "reply_to message " + std::to_string(draft.reply_to) +
+                                             " not found in this conversation");
+    }
+  }
+  // The message and its event in one statement: one round trip.
+  std::string payload = event.payload.empty() ? std::string("{}") : event.payload;
+  auto ins = tx.exec_params(
+      "WITH m AS (INSERT INTO messages (conversation_id, seq, author, text, reply_to, attachments, client_key, "
+      "created_at) VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), $8) RETURNING *), "
+      "e AS (INSERT INTO events (conversation_id, seq, type, actor, message_id, payload, created_at) "
+      "SELECT m.conversation_id, m.seq, $9, $10, m.id, $11, m.created_at FROM m) "
+      "SELECT " + std::string(kMessageColumns) + " FROM m",
+      draft.conversation_id, *seq, draft.author, draft.text, draft.reply_to,
+      draft.attachments.empty() ? std::string("[]") : draft.attachments, draft.client_key, now, event.type,
+      event.actor, payload);
+  Message message = message_from(ins[0], 0);
+  Event appended{draft.conversation_id, *seq, event.type, event.actor, message.id, payload, now, message};
+  return MessageWrite{std::move(message), true, std::move(appended)};
+}
+
+std::string int_array(const std::vector<std::int64_t>& values) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i) out += ',';
+    out += std::to_string(values[i]);
+  }
+  return out + "}";
+}
+
+// A PostgreSQL array literal of texts: each element quoted, `"` and `\`
+// escaped.
+std::string text_array(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i) out += ',';
+    out += '"';
+    for (char c : values[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+// An append: alone, or with the appends queued next to it in a few
+// statements for the whole run (the writer's batch): one locks their
+// conversations in id order, one finds the client keys and reply_to
+// targets they name, one inserts every new message and event and moves
+// every conversation's last_seq. Same answers as alone: gap-free seqs, a
+// retried client key answers the original, a bad reply_to not_found.
+class AppendJob final : public Job {
+ public:
+  AppendJob(MessageDraft draft, EventDraft event, TimeMs now, Completion<MessageWrite> done)
+      : draft_(std::move(draft)), event_(std::move(event)), now_(now), done_(std::move(done)) {
+    if (event_.payload.empty()) event_.payload = "{}";
+    if (draft_.attachments.empty()) draft_.attachments = "[]";
+  }
+
+  bool run(Tx& tx) override {
+    try {
+      result_.emplace(append_one(tx, draft_, event_, now_));
+    } catch (const std::exception& e) {
+      if (connection_lost(e) || retry_batch(e)) throw;
+      result_.emplace(to_error(e));
+    }
+    return result_->ok();
+  }
+
+  bool groups_with(const Job& other) const override { return dynamic_cast<const AppendJob*>(&other) != nullptr; }
+
+  bool run_group(Tx& tx, Job* const* jobs, std::size_t count) override {
+    std::vector<AppendJob*> run;
+    for (std::size_t i = 0; i < count; ++i) run.push_back(static_cast<AppendJob*>(jobs[i]));
+    try {
+      append_together(tx, run);
+      return true;
+    } catch (const std::exception& e) {
+      if (connection_lost(e) || retry_batch(e)) throw;
+      for (AppendJob* job : run) job->result_.reset();
+      return false;
+    }
+  }
+
+  void finish(const Error* error) override {
+    if (error && (!result_ || result_->ok())) {
+      done_(*error);
+    } else {
+      done_(std::move(*result_));
+    }
+  }
+
+ private:
+  static void append_together(Tx& tx, const std::vector<AppendJob*>& run) {
+    std::vector<std::int64_t> ids;
+    for (const AppendJob* j : run) ids.push_back(j->draft_.conversation_id);
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    // Locked in id order (every host locks a run the same way), until the
+    // transaction ends: the seqs below are this transaction's.
+    std::map<ConversationId, Seq> last;
+    for (const auto& row : tx.exec_params("SELECT id, last_seq FROM conversations WHERE id = ANY($1::bigint[]) "
+                                          "ORDER BY id FOR UPDATE",
+                                          int_array(ids))) {
+      last[i64(row[0])] = i64(row[1]);
+    }
+    for (AppendJob* j : run) {
+      j->result_.reset();
+      if (!last.contains(j->draft_.conversation_id)) j->result_.emplace(conversation_not_found(j->draft_.conversation_id));
+    }
+    // reply_to targets, looked up once.
+    std::vector<std::int64_t> targets;
+    for (const AppendJob* j : run) {
+      if (!j->result_ && j->draft_.reply_to != 0) targets.push_back(j->draft_.reply_to);
+    }
+    if (!targets.empty()) {
+      std::map<MessageId, ConversationId> found;
+      for (const auto& row :
+           tx.exec_params("SELECT id, conversation_id FROM messages WHERE id = ANY($1::bigint[])", int_array(targets))) {
+        found[i64(row[0])] = i64(row[1]);
+      }
+      for (AppendJob* j : run) {
+        if (j->result_ || j->draft_.reply_to == 0) continue;
+        auto it = found.find(j->draft_.reply_to);
+        if (it == found.end() || it->second != j->draft_.conversation_id) {
+          j->result_.emplace(make_error(Errc::not_found, "reply_to message " + std::to_string(j->draft_.reply_to) +
+                                                             " not found in this conversation"));
+        }
+      }
+    }
+    // Client keys already stored (after the lock: a retry sent to another
+    // host meanwhile is seen), and repeated within this run.
+    std::vector<std::int64_t> key_conversations, key_index;
+    std::vector<std::string> key_authors, key_values;
+    for (std::size_t i = 0; i < run.size(); ++i) {
+      const AppendJob* j = run[i];
+      if (j->result_ || j->draft_.client_key.empty()) continue;
+      key_conversations.push_back(j->draft_.conversation_id);
+      key_authors.push_back(j->draft_.author);
+      key_values.push_back(j->draft_.client_key);
+      key_index.push_back(static_cast<std::int64_t>(i));
+    }
+    if (!key_index.empty()) {
+      auto rows = tx.exec_params(
+          std::string("SELECT k.i, ") + kMessageColumns +
+              " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) AS k(conversation_id, author, client_key, i)"
+              " JOIN messages m ON m.conversation_id = k.conversation_id AND m.author = k.author"
+              " AND m.client_key = k.client_key",
+          int_array(key_conversations), text_array(key_authors), text_array(key_values), int_array(key_index));
+      for (const auto& row : rows) {
+        run[static_cast<std::size_t>(i64(row[0]))]->result_.emplace(MessageWrite{message_from(row, 1), false, std::nullopt});
+      }
+    }
+    std::map<std::tuple<ConversationId, std::string, std::string>, std::size_t> first_with_key;
+    std::vector<std::size_t> repeats;  // of a key new in this run: answered with the first
+    std::vector<std::size_t> fresh;
+    for (std::size_t i = 0; i < run.size(); ++i) {
+      AppendJob* j = run[i];
+      if (j->result_) continue;
+      if (!j->draft_.client_key.empty()) {
+        auto [it, first] = first_with_key.try_emplace({j->draft_.conversation_id, j->draft_.author, j->draft_.client_key}, i);
+        if (!first) {
+          repeats.push_back(i);
+          continue;
+        }
+      }
+      fresh.push_back(i);
+    }
+    // Every new message and its event, and the conversations' last_seq, in
+    // one statement.
+    std::vector<std::int64_t> conversation, seq, reply_to, created_at;
+    std::vector<std::string> author, text, attachments, client_key, type, actor, payload;
+    for (std::size_t i : fresh) {
+      const AppendJob* j = run[i];
+      conversation.push_back(j->draft_.conversation_id);
+      seq.push_back(++last[j->draft_.conversation_id]);
+      author.push_back(j->draft_.author);
+      text.push_back(j->draft_.text);
+      reply_to.push_back(j->draft_.reply_to);
+      attachments.push_back(j->draft_.attachments);
+      client_key.push_back(j->draft_.client_key);
+      created_at.push_back(j->now_);
+      type.push_back(j->event_.type);
+      actor.push_back(j->event_.actor);
+      payload.push_back(j->event_.payload);
+    }
+    std::map<std::pair<ConversationId, Seq>, MessageId> inserted;
+    if (!fresh.empty()) {
+      auto rows = tx.exec_params(
+          "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], "
+          "$6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[], $11::text[]) AS v(conversation_id, seq, "
+          "author, text, reply_to, attachments, client_key, created_at, type, actor, payload)), "
+          "m AS (INSERT INTO messages (conversation_id, seq, author, text, reply_to, attachments, client_key, "
+          "created_at) SELECT conversation_id, seq, author, text, reply_to, attachments, NULLIF(client_key, ''), "
+          "created_at FROM v ORDER BY conversation_id, seq RETURNING id, conversation_id, seq), "
+          "e AS (INSERT INTO events (conversation_id, seq, type, actor, message_id, payload, created_at) "
+          "SELECT v.conversation_id, v.seq, v.type, v.actor, m.id, v.payload, v.created_at "
+          "FROM v JOIN m ON m.conversation_id = v.conversation_id AND m.seq = v.seq), "
+          "u AS (UPDATE conversations c SET last_seq = t.last FROM (SELECT conversation_id, max(seq) AS last FROM v "
+          "GROUP BY conversation_id) t WHERE c.id = t.conversation_id) "
+          "SELECT conversation_id, seq, id FROM m",
+          int_array(conversation), int_array(seq), text_array(author), text_array(text), int_array(reply_to),
+          text_array(attachments), text_array(client_key), int_array(created_at), text_array(type), text_array(actor),
+          text_array(payload));
+      for (const auto& row : rows) inserted[{i64(row[0]), i64(row[1])}] = i64(row[2]);
+      if (inserted.size() != fresh.size()) throw std::runtime_error("grouped append: rows inserted do not match");
+    }
+    for (std::size_t k = 0; k < fresh.size(); ++k) {
+      AppendJob* j = run[fresh[k]];
+      Message m;
+      m.id = inserted.at({conversation[k], seq[k]});
+      m.conversation_id = j->draft_.conversation_id;
+      m.seq = seq[k];
+      m.author = j->draft_.author;
+      m.text = j->draft_.text;
+      m.reply_to = j->draft_.reply_to;
+      m.attachments = j->draft_.attachments;
+      m.client_key = j->draft_.client_key;
+      m.created_at = j->now_;
+      Event appended{m.conversation_id, m.seq, j->event_.type, j->event_.actor, m.id, j->event_.payload, j->now_, m};
+      j->result_.emplace(MessageWrite{std::move(m), true, std::move(appended)});
+    }
+    for (std::size_t i : repeats) {
+      AppendJob* j = run[i];
+      const AppendJob* first = run[first_with_key.at({j->draft_.conversation_id, j->draft_.author, j->draft_.client_key})];
+      j->result_.emplace(MessageWrite{first->result_->value().message, false, std::nullopt});
+    }
+  }
+
+  MessageDraft draft_;
+  EventDraft event_;
+  TimeMs now_;
+  Completion<MessageWrite> done_;
+  std::optional<Result<MessageWrite>> result_;
+};
 
 }  // namespace
 
@@ -364,48 +625,7 @@ void PostgresStorage::list_members(ConversationId id, Completion<std::vector<Mem
 
 void PostgresStorage::append_message(MessageDraft draft, EventDraft event, Completion<MessageWrite> done) {
   if (!valid_draft(event)) return done(bad_event());
-  TimeMs now = clock_.now_ms();
-  write<MessageWrite>(
-      [draft = std::move(draft), event = std::move(event), now](Tx& tx) -> Result<MessageWrite> {
-        // The seq first: it locks the conversation, so a client key sent to
-        // two hosts at once is seen by the second. (A refused write gives the
-        // seq back with its savepoint.)
-        auto seq = next_seq(tx, draft.conversation_id);
-        if (!seq) return seq.error();
-        if (!draft.client_key.empty()) {
-          auto found = tx.exec_params(std::string("SELECT ") + kMessageColumns +
-                                          " FROM messages m WHERE m.conversation_id = $1 AND m.author = $2"
-                                          " AND m.client_key = $3",
-                                      draft.conversation_id, draft.author, draft.client_key);
-          if (!found.empty()) {
-            // Nothing is appended: give the seq back.
-            tx.exec_params("UPDATE conversations SET last_seq = last_seq - 1 WHERE id = $1", draft.conversation_id);
-            return MessageWrite{message_from(found[0], 0), false, std::nullopt};
-          }
-        }
-        if (draft.reply_to != 0) {
-          auto target = load_message(tx, draft.reply_to);
-          if (!target || target->conversation_id != draft.conversation_id) {
-            return make_error(Errc::not_found, "reply_to message " + std::to_string(draft.reply_to) +
-                                                   " not found in this conversation");
-          }
-        }
-        // The message and its event in one statement: one round trip.
-        std::string payload = event.payload.empty() ? std::string("{}") : event.payload;
-        auto ins = tx.exec_params(
-            "WITH m AS (INSERT INTO messages (conversation_id, seq, author, text, reply_to, attachments, client_key, "
-            "created_at) VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), $8) RETURNING *), "
-            "e AS (INSERT INTO events (conversation_id, seq, type, actor, message_id, payload, created_at) "
-            "SELECT m.conversation_id, m.seq, $9, $10, m.id, $11, m.created_at FROM m) "
-            "SELECT " + std::string(kMessageColumns) + " FROM m",
-            draft.conversation_id, *seq, draft.author, draft.text, draft.reply_to,
-            draft.attachments.empty() ? std::string("[]") : draft.attachments, draft.client_key, now, event.type,
-            event.actor, payload);
-        Message message = message_from(ins[0], 0);
-        Event appended{draft.conversation_id, *seq, event.type, event.actor, message.id, payload, now, message};
-        return MessageWrite{std::move(message), true, std::move(appended)};
-      },
-      std::move(done));
+  writer_->submit(std::make_unique<AppendJob>(std::move(draft), std::move(event), clock_.now_ms(), std::move(done)));
 }
 
 void PostgresStorage::edit_message(MessageId id, std::string text, EventDraft event, Completion<MessageWrite> done) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <future>
+#include <map>
 #include <random>
 #include <set>
 #include <thread>
@@ -374,6 +375,94 @@ TEST_F(StorageContract, RepliesMustPointIntoTheSameConversation) {
   MessageDraft nowhere{c2.id + 1000000000, alice, "x"};
   auto lost = wait<MessageWrite>([&](auto done) { storage->append_message(nowhere, ev("message.new", alice), done); });
   EXPECT_EQ(lost.code(), Errc::not_found);
+}
+
+// Appends submitted at once (a storage may write them together, in one
+// transaction or one statement, or on several connections) each keep their
+// own answer: the new ones of a conversation take exactly its next seqs, a
+// repeated client
+// key — stored before, or twice in the burst — answers the original, and a
+// bad reply_to or an unknown conversation fails alone, consuming no seq.
+TEST_F(StorageContract, AppendsSubmittedTogetherKeepTheirOwnAnswers) {
+  UserId alice = unique("alice"), bob = unique("bob");
+  Conversation c1 = group({{alice, Role::owner}, {bob, Role::member}});
+  Conversation c2 = group({{alice, Role::owner}});
+  auto stored = send(c1.id, alice, "stored before", "old-key");
+  ASSERT_TRUE(stored.ok());
+  auto elsewhere = send(c2.id, alice, "in c2");
+  ASSERT_TRUE(elsewhere.ok());
+  const Seq c1_before = get(c1.id)->last_seq, c2_before = get(c2.id)->last_seq;
+
+  struct Want {
+    MessageDraft draft;
+    std::promise<Result<MessageWrite>> answer;
+  };
+  std::vector<std::unique_ptr<Want>> burst;
+  auto add = [&](MessageDraft d) {
+    burst.push_back(std::make_unique<Want>(Want{std::move(d), {}}));
+  };
+  for (int i = 0; i < 20; ++i) add({i % 2 ? c1.id : c2.id, i % 3 ? alice : bob, "m" + std::to_string(i), 0, "[]", ""});
+  add({c1.id, alice, "retry of the stored one", 0, "[]", "old-key"});             // 20
+  add({c1.id, alice, "new with a key", 0, "[]", "new-key"});                      // 21
+  add({c1.id, alice, "the same key again", 0, "[]", "new-key"});                  // 22
+  add({c1.id, bob, "bob's own new-key", 0, "[]", "new-key"});                     // 23
+  add({c1.id, alice, "a reply", stored->message.id, "[]", ""});                   // 24
+  add({c1.id, alice, "a reply into another conversation", elsewhere->message.id, "[]", ""});  // 25
+  add({c2.id + 1000000000, alice, "nowhere", 0, "[]", ""});                       // 26
+  add({c2.id, alice, "quote \" and backslash \\ and {braces}, commas", 0, R"([{"file_name":"a,b.png"}])", "k\"ey"});  // 27
+  std::vector<std::future<Result<MessageWrite>>> answers;
+  for (auto& w : burst) {
+    answers.push_back(w->answer.get_future());
+    storage->append_message(w->draft, ev("message.new", w->draft.author),
+                            [want = w.get()](Result<MessageWrite> r) { want->answer.set_value(std::move(r)); });
+  }
+  std::vector<Result<MessageWrite>> got;
+  for (auto& f : answers) {
+    ASSERT_EQ(f.wait_for(std::chrono::seconds(30)), std::future_status::ready) << "an append never answered";
+    got.push_back(f.get());
+  }
+  std::map<ConversationId, std::vector<Seq>> new_seqs;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    if (i == 20 || i == 22 || i == 25 || i == 26) continue;
+    ASSERT_TRUE(got[i].ok()) << i << ": " << got[i].error().message;
+    EXPECT_TRUE(got[i]->changed) << i;
+    ASSERT_TRUE(got[i]->event.has_value()) << i;
+    EXPECT_EQ(got[i]->event->seq, got[i]->message.seq);
+    EXPECT_EQ(got[i]->message.text, burst[i]->draft.text);
+    EXPECT_EQ(got[i]->message.author, burst[i]->draft.author);
+    new_seqs[burst[i]->draft.conversation_id].push_back(got[i]->message.seq);
+  }
+  // Exactly the next seqs of each conversation (in whichever order).
+  for (auto& [id, list] : new_seqs) std::sort(list.begin(), list.end());
+  EXPECT_EQ(new_seqs[c1.id], range(c1_before + 1, c1_before + static_cast<Seq>(new_seqs[c1.id].size())));
+  EXPECT_EQ(new_seqs[c2.id], range(c2_before + 1, c2_before + static_cast<Seq>(new_seqs[c2.id].size())));
+  EXPECT_EQ(get(c1.id)->last_seq, c1_before + static_cast<Seq>(new_seqs[c1.id].size())) << "a seq was consumed by a refused or repeated append";
+  EXPECT_EQ(get(c2.id)->last_seq, c2_before + static_cast<Seq>(new_seqs[c2.id].size()));
+  ASSERT_TRUE(got[20].ok());
+  EXPECT_FALSE(got[20]->changed);
+  EXPECT_EQ(got[20]->message.id, stored->message.id);
+  ASSERT_TRUE(got[22].ok());
+  EXPECT_FALSE(got[22]->changed);
+  EXPECT_FALSE(got[22]->event.has_value());
+  EXPECT_EQ(got[22]->message.id, got[21]->message.id) << "a key repeated in one burst made two messages";
+  EXPECT_NE(got[23]->message.id, got[21]->message.id) << "keys are per author";
+  EXPECT_EQ(got[24]->message.reply_to, stored->message.id);
+  EXPECT_EQ(got[25].code(), Errc::not_found);
+  EXPECT_EQ(got[26].code(), Errc::not_found);
+  EXPECT_EQ(got[27]->message.text, burst[27]->draft.text) << "text survives whatever it contains";
+  EXPECT_EQ(got[27]->message.attachments, burst[27]->draft.attachments);
+  EXPECT_EQ(got[27]->message.client_key, "k\"ey");
+  // And storage agrees with the answers.
+  auto page = events(c1.id, Direction::forward, c1_before, 100);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(seqs(*page), new_seqs[c1.id]);
+  for (const auto& e : page->events) {
+    ASSERT_TRUE(e.message.has_value());
+    EXPECT_EQ(e.message->seq, e.seq);
+  }
+  auto retried = send(c2.id, alice, "retry", "k\"ey");
+  ASSERT_TRUE(retried.ok());
+  EXPECT_EQ(retried->message.id, got[27]->message.id) << "a key with a quote was not stored as given";
 }
 
 TEST_F(StorageContract, MembershipAndRolesAreEvents) {
