@@ -6,7 +6,8 @@
 #   bench/run.sh [seconds] [repetitions]   (defaults: 10 s measured, 1 repetition)
 #   bench/run.sh 10 3 | bench/summarize.py    -> the table in docs/benchmarks.md
 # Needs: a build (scripts/build.sh) and Node.js with npm (the peer's `ws` is
-# installed into bench/peers/node-ws/node_modules on first use).
+# installed into bench/peers/node-ws/node_modules on first use, with npm ci from
+# package-lock.json).
 set -eu
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
@@ -14,7 +15,8 @@ repetitions=${2:-1}
 build=build
 loadgen=$build/bin/switchboard-loadgen
 [ -x "$loadgen" ] || cmake --build $build
-[ -d bench/peers/node-ws/node_modules/ws ] || (cd bench/peers/node-ws && npm install --no-audit --no-fund >/dev/null)
+# The peer's dependencies, exactly as package-lock.json pins them.
+[ -d bench/peers/node-ws/node_modules/ws ] || (cd bench/peers/node-ws && npm ci --no-audit --no-fund >/dev/null)
 ulimit -n "$(ulimit -Hn)"
 work=$(mktemp -d)
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT

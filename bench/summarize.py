@@ -22,12 +22,24 @@ def median(label, key):
 
 scenarios = []
 for label in runs:
+    if label.startswith("ingest/"):
+        continue
     name = label.split("/", 1)[1]
     if name not in scenarios:
         scenarios.append(name)
 
-print("| scenario | server | delivered msgs/s | p50 ms | p99 ms | max ms | idle bytes/conn | runs |")
-print("|---|---|---:|---:|---:|---:|---:|---:|")
+ingest = [label for label in runs if label.startswith("ingest/")]
+if ingest:
+    print("| ingest: storage | acknowledged sends/s | p50 ms | p99 ms | runs |")
+    print("|---|---:|---:|---:|---:|")
+    for label in ingest:
+        print(f"| {label.split('/', 1)[1]} | {median(label, 'sends_acked_per_s'):,.0f} | {median(label, 'latency_ms_p50'):.1f} "
+              f"| {median(label, 'latency_ms_p99'):.1f} | {len(runs[label])} |")
+    print()
+
+if scenarios:
+    print("| scenario | server | delivered msgs/s | p50 ms | p99 ms | max ms | idle bytes/conn | runs |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
 for name in scenarios:
     for server in ("switchboard", "switchboard-nofeatures", "node-ws"):
         label = f"{server}/{name}"
