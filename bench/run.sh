@@ -1,11 +1,13 @@
 #!/bin/sh
 # Runs the benchmark scenarios against Switchboard — with the default
-# config's four features (what users run) and with none — and the Node ws
-# peer in one run, on this machine: the server under test pinned to core 0,
-# the load generator to core 1. Prints one JSON line per scenario and server.
+# config's four features (what users run) and with none — and two peers, the
+# Node ws server and nginx + nchan, in one run, on this machine: the server
+# under test pinned to core 0, the load generator to core 1. Prints one JSON
+# line per scenario and server.
 #   bench/run.sh [seconds] [repetitions]   (defaults: 10 s measured, 1 repetition)
 #   bench/run.sh 10 3 | bench/summarize.py    -> the table in docs/benchmarks.md
-# Needs: a build (scripts/build.sh) and Node.js with npm (the peer's `ws` is
+# Needs: a build (scripts/build.sh), `scripts/install-deps.sh --bench` (Node.js
+# and npm, nginx-light and libnginx-mod-nchan), and the Node peer's `ws` (it is
 # installed into bench/peers/node-ws/node_modules on first use, with npm ci from
 # package-lock.json).
 set -eu
@@ -15,6 +17,7 @@ repetitions=${2:-1}
 build=build
 loadgen=$build/bin/switchboard-loadgen
 [ -x "$loadgen" ] || cmake --build $build
+./scripts/install-deps.sh --bench
 # The peer's dependencies, exactly as package-lock.json pins them.
 [ -d bench/peers/node-ws/node_modules/ws ] || (cd bench/peers/node-ws && npm ci --no-audit --no-fund >/dev/null)
 ulimit -n "$(ulimit -Hn)"
@@ -72,13 +75,31 @@ start_peer() {
   exit 1
 }
 
+start_nchan() {
+  mkdir -p "$work/nchan"
+  sed -e "s|@PREFIX@|$work/nchan|g" -e "s|@PORT@|8091|g" bench/peers/nchan/nginx.conf.in >"$work/nchan/nginx.conf"
+  taskset -c 0 nginx -p "$work/nchan" -c "$work/nchan/nginx.conf" >"$work/nchan.log" 2>&1 &
+  server=$!
+  port=8091
+  for _ in $(seq 100); do
+    curl -s -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  cat "$work/nchan.log" "$work/nchan/error.log" >&2
+  exit 1
+}
+
 stop() { kill -TERM "$server"; wait "$server" 2>/dev/null || true; server=; }
 
 scenario() {  # label, then loadgen arguments
   label=$1
   shift
-  for target in switchboard switchboard-nofeatures node-ws; do
-    if [ $target = node-ws ]; then start_peer; extra="--peer"; else start_switchboard $target; extra=""; fi
+  for target in switchboard switchboard-nofeatures node-ws nchan; do
+    case $target in
+      node-ws) start_peer; extra="--peer" ;;
+      nchan) start_nchan; extra="--nchan" ;;
+      *) start_switchboard $target; extra="" ;;
+    esac
     taskset -c 1 $loadgen --port "$port" --server-pid "$server" --seconds "$seconds" --warmup 2 \
       --label "$target/$label" $extra "$@"
     stop

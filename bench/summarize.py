@@ -41,7 +41,7 @@ if scenarios:
     print("| scenario | server | delivered msgs/s | p50 ms | p99 ms | max ms | idle bytes/conn | runs |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
 for name in scenarios:
-    for server in ("switchboard", "switchboard-nofeatures", "node-ws"):
+    for server in ("switchboard", "switchboard-nofeatures", "node-ws", "nchan"):
         label = f"{server}/{name}"
         if label not in runs:
             continue
@@ -50,11 +50,13 @@ for name in scenarios:
               f"| {median(label, 'server_idle_bytes_per_connection'):,.0f} | {len(runs[label])} |")
 print()
 for name in scenarios:
-    sb, peer = f"switchboard/{name}", f"node-ws/{name}"
-    if sb in runs and peer in runs:
-        ratio = median(sb, "delivered_per_s") / median(peer, "delivered_per_s")
-        mem = median(peer, "server_idle_bytes_per_connection") / median(sb, "server_idle_bytes_per_connection")
-        print(f"- {name}: Switchboard delivers {ratio:.1f}x the peer's messages/s; the peer uses {mem:.1f}x its idle memory per connection.")
+    for peer_name in ("node-ws", "nchan"):
+        sb, peer = f"switchboard/{name}", f"{peer_name}/{name}"
+        if sb in runs and peer in runs:
+            ratio = median(sb, "delivered_per_s") / median(peer, "delivered_per_s")
+            mem = median(peer, "server_idle_bytes_per_connection") / median(sb, "server_idle_bytes_per_connection")
+            print(f"- {name}: Switchboard (default config) delivers {ratio:.1f}x {peer_name}'s messages/s; "
+                  f"{peer_name} uses {mem:.1f}x its idle memory per connection.")
 for name in scenarios:
     sb, bare = f"switchboard/{name}", f"switchboard-nofeatures/{name}"
     if sb in runs and bare in runs:

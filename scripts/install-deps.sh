@@ -12,6 +12,11 @@ PACKAGES="
   clang libclang-rt-14-dev
 "
 
+# `--bench`: also what bench/ needs (the peers, the profiler).
+if [ "${1:-}" = "--bench" ]; then
+  PACKAGES="$PACKAGES nodejs npm nginx-light libnginx-mod-nchan linux-perf"
+fi
+
 missing=""
 for p in $PACKAGES; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
