@@ -5,7 +5,8 @@
 # under test pinned to core 0, the load generator to core 1. Prints one JSON
 # line per scenario and server.
 #   bench/run.sh [seconds] [repetitions]   (defaults: 10 s measured, 1 repetition)
-#   bench/run.sh 10 3 | bench/summarize.py    -> the table in docs/benchmarks.md
+#   bench/run.sh 10 3 > r.jsonl; bench/summarize.py < r.jsonl   -> the table in docs/benchmarks.md
+#   bench/plot.py r.jsonl docs/benchmarks-load.png              -> its plot
 # Needs: a build (scripts/build.sh), `scripts/install-deps.sh --bench` (Node.js
 # and npm, nginx-light and libnginx-mod-nchan), and the Node peer's `ws` (it is
 # installed into bench/peers/node-ws/node_modules on first use, with npm ci from
@@ -107,8 +108,13 @@ scenario() {  # label, then loadgen arguments
 }
 
 for _ in $(seq "$repetitions"); do
-  scenario fanout-1k    --connections 1000  --conversation-size 100 --senders 10 --window 4
+  scenario fanout-1k    --connections 1000  --conversation-size 100 --senders 10 --window 8
   scenario fanout-10k   --connections 10000 --conversation-size 100 --senders 1  --window 4
   scenario latency-50k  --connections 10000 --conversation-size 100 --senders 1  --rate 500
   scenario latency-100k --connections 10000 --conversation-size 100 --senders 1  --rate 1000
+done
+# More open-loop points for the plot (bench/plot.py), once: with latency-50k
+# and latency-100k, offered load from 25K to 400K deliveries/s.
+for rate in 250 2000 4000; do
+  scenario "sweep-$((rate * 100))" --connections 10000 --conversation-size 100 --senders 1 --rate "$rate"
 done

@@ -14,7 +14,7 @@ PACKAGES="
 
 # `--bench`: also what bench/ needs (the peers, the profiler).
 if [ "${1:-}" = "--bench" ]; then
-  PACKAGES="$PACKAGES nodejs npm nginx-light libnginx-mod-nchan linux-perf"
+  PACKAGES="$PACKAGES nodejs npm nginx-light libnginx-mod-nchan linux-perf gnuplot-nox"
 fi
 
 missing=""
