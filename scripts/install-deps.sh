@@ -14,7 +14,9 @@ PACKAGES="
 
 # `--bench`: also what bench/ needs (the peers, the profiler).
 if [ "${1:-}" = "--bench" ]; then
-  PACKAGES="$PACKAGES nodejs npm nginx-light libnginx-mod-nchan linux-perf gnuplot-nox"
+  PACKAGES="$PACKAGES nginx-light libnginx-mod-nchan linux-perf gnuplot-nox"
+  # Node.js may come from elsewhere (its npm then conflicts with Debian's).
+  command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs npm"
 fi
 
 missing=""
