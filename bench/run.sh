@@ -83,7 +83,10 @@ start_nchan() {
   server=$!
   port=8091
   for _ in $(seq 100); do
-    curl -s -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null && return 0
+    if curl -s -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null; then
+      rss_pid=$(pgrep -P "$server" | head -1)  # the worker holds the connections, not the master
+      return 0
+    fi
     sleep 0.1
   done
   cat "$work/nchan.log" "$work/nchan/error.log" >&2
@@ -96,12 +99,13 @@ scenario() {  # label, then loadgen arguments
   label=$1
   shift
   for target in switchboard switchboard-nofeatures node-ws nchan; do
+    rss_pid=
     case $target in
       node-ws) start_peer; extra="--peer" ;;
       nchan) start_nchan; extra="--nchan" ;;
       *) start_switchboard $target; extra="" ;;
     esac
-    taskset -c 1 $loadgen --port "$port" --server-pid "$server" --seconds "$seconds" --warmup 2 \
+    taskset -c 1 $loadgen --port "$port" --server-pid "${rss_pid:-$server}" --seconds "$seconds" --warmup 2 \
       --label "$target/$label" $extra "$@"
     stop
   done

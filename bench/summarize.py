@@ -45,9 +45,10 @@ for name in scenarios:
         label = f"{server}/{name}"
         if label not in runs:
             continue
+        idle = median(label, 'server_idle_bytes_per_connection')
         print(f"| {name} | {server} | {median(label, 'delivered_per_s'):,.0f} | {median(label, 'latency_ms_p50'):.1f} "
               f"| {median(label, 'latency_ms_p99'):.1f} | {median(label, 'latency_ms_max'):.1f} "
-              f"| {median(label, 'server_idle_bytes_per_connection'):,.0f} | {len(runs[label])} |")
+              f"| {f'{idle:,.0f}' if idle > 0 else 'n/a'} | {len(runs[label])} |")
 print()
 for name in scenarios:
     for peer_name in ("node-ws", "nchan"):
@@ -55,8 +56,8 @@ for name in scenarios:
         if sb in runs and peer in runs:
             ratio = median(sb, "delivered_per_s") / median(peer, "delivered_per_s")
             mem = median(peer, "server_idle_bytes_per_connection") / median(sb, "server_idle_bytes_per_connection")
-            print(f"- {name}: Switchboard (default config) delivers {ratio:.1f}x {peer_name}'s messages/s; "
-                  f"{peer_name} uses {mem:.1f}x its idle memory per connection.")
+            memory = f"; {peer_name} uses {mem:.1f}x its idle memory per connection" if mem > 0 else ""
+            print(f"- {name}: Switchboard (default config) delivers {ratio:.1f}x {peer_name}'s messages/s{memory}.")
 for name in scenarios:
     sb, bare = f"switchboard/{name}", f"switchboard-nofeatures/{name}"
     if sb in runs and bare in runs:

@@ -9,7 +9,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/json.hpp>
 #include <atomic>
-#include <fstream>
 #include <thread>
 
 #include "support/chat_helpers.hpp"
@@ -222,19 +221,6 @@ void slow_replay(std::uint16_t port, const std::string& token, const std::string
   ++done;
 }
 
-long peak_rss_kib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string key;
-  while (status >> key) {
-    if (key == "VmHWM:") {
-      long kib = -1;
-      status >> kib;
-      return kib;
-    }
-    status.ignore(4096, '\n');
-  }
-  return -1;
-}
 
 TEST(LegalRequests, ASlowReadersReplayHoldsOnePageAtATime) {
   HostProcess host(unlimited());
@@ -247,7 +233,7 @@ TEST(LegalRequests, ASlowReadersReplayHoldsOnePageAtATime) {
   // Eight replays of ~12 MB each, read at a slow link's pace: produced as
   // the sockets drain, they never sit in the host's memory whole.
   constexpr int kReaders = 8;
-  long before = peak_rss_kib(host.pid());
+  long before = host.peak_rss_kib();
   std::atomic<int> done{0}, failed{0};
   std::vector<std::thread> readers;
   for (int i = 0; i < kReaders; ++i) {
@@ -256,7 +242,7 @@ TEST(LegalRequests, ASlowReadersReplayHoldsOnePageAtATime) {
   for (auto& t : readers) t.join();
   EXPECT_EQ(failed.load(), 0);
   EXPECT_EQ(done.load(), kReaders);
-  long growth = peak_rss_kib(host.pid()) - before;
+  long growth = host.peak_rss_kib() - before;
 #ifdef SWITCHBOARD_SANITIZED
   // ASan keeps freed memory in quarantine: resident size says nothing of
   // what the host holds. The replays above still had to complete.

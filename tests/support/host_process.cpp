@@ -48,12 +48,14 @@ Finished HostProcess::stop(int signal) {
   return f;
 }
 
-long HostProcess::rss_kib() const {
-  if (!process_) return -1;
-  std::ifstream status("/proc/" + std::to_string(process_->pid()) + "/status");
+namespace {
+
+// A "Vm...:" line of /proc/<pid>/status, in KiB, or -1.
+long status_kib(pid_t pid, const std::string& field) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   std::string key;
   while (status >> key) {
-    if (key == "VmRSS:") {
+    if (key == field) {
       long kib = -1;
       status >> kib;
       return kib;
@@ -62,6 +64,12 @@ long HostProcess::rss_kib() const {
   }
   return -1;
 }
+
+}  // namespace
+
+long HostProcess::rss_kib() const { return process_ ? status_kib(process_->pid(), "VmRSS:") : -1; }
+
+long HostProcess::peak_rss_kib() const { return process_ ? status_kib(process_->pid(), "VmHWM:") : -1; }
 
 void HostProcess::restart() {
   stop();

@@ -44,6 +44,8 @@ class HostProcess {
   pid_t pid() const { return process_ ? process_->pid() : -1; }
   // Resident memory of the host process, in KiB (from /proc), or -1.
   long rss_kib() const;
+  // Its peak resident memory so far (VmHWM), in KiB, or -1.
+  long peak_rss_kib() const;
 
  private:
   HostOptions options_;
