@@ -341,10 +341,6 @@ ChatService::Answer ChatService::set_role(Caller caller, json::object args) {
 }
 
 ChatService::Answer ChatService::send_message(Caller caller, json::object args) {
-  return send_message_as(std::move(caller), std::move(args), false);
-}
-
-ChatService::Answer ChatService::send_message_as(Caller caller, json::object args, bool known_member) {
   auto id = required_int(args, "conversation_id");
   if (!id) co_return id.error();
   auto text = optional_string(args, "text");
@@ -363,10 +359,8 @@ ChatService::Answer ChatService::send_message_as(Caller caller, json::object arg
   }
   if (body.empty() && *attachments == "[]") co_return field_error("text", "is required (or attachments)");
 
-  if (!known_member) {
-    auto me = co_await membership(*id, caller.user);
-    if (!me) co_return me.error();
-  }
+  auto me = co_await membership(*id, caller.user);
+  if (!me) co_return me.error();
   std::int64_t started = now_ns();
   MessageDraft message{*id, caller.user, std::move(body), reply_to->value_or(0), std::move(*attachments),
                        key->value_or("")};

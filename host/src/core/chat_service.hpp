@@ -49,11 +49,6 @@ class ChatService {
   Answer remove_member(Caller caller, boost::json::object args);
   Answer set_role(Caller caller, boost::json::object args);
   Answer send_message(Caller caller, boost::json::object args);
-  // The same, told whether the caller's session already knows them for a
-  // member (it receives the conversation's events): then no storage read
-  // checks it. A session learns of a removal from the member.leave event,
-  // so a send racing its own removal may still be accepted.
-  Answer send_message_as(Caller caller, boost::json::object args, bool known_member);
   Answer edit_message(Caller caller, boost::json::object args);
   Answer delete_message(Caller caller, boost::json::object args);
   Answer history(Caller caller, boost::json::object args);

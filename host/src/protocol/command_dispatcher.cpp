@@ -174,12 +174,6 @@ void CommandDispatcher::on_message(const std::shared_ptr<WsSession>& session, st
   // Its answer may be megabytes (history_max events of max_text_bytes):
   // one at a time, later commands behind it.
   if (kind == "history") session->run_alone(pending);
-  if (kind == "message.send") {
-    // The session receives the conversation's events: its user is a member.
-    const auto* id = command.if_contains("conversation_id");
-    bool known = id && id->is_int64() && session->in(id->as_int64());
-    return chat_.send_message_as(std::move(caller), std::move(command), known).answer(reply, chat_.faults());
-  }
   if (auto op = operations_.find(kind); op != operations_.end()) {
     return (chat_.*(op->second))(std::move(caller), std::move(command)).answer(reply, chat_.faults());
   }
