@@ -232,6 +232,7 @@ class AppendJob final : public Job {
   }
 
   bool run(Tx& tx) override {
+    result_.reset();  // a retried batch: nothing of the rolled-back attempt stays
     try {
       result_.emplace(append_one(tx, draft_, event_, now_));
     } catch (const std::exception& e) {
@@ -246,6 +247,7 @@ class AppendJob final : public Job {
   bool run_group(Tx& tx, Job* const* jobs, std::size_t count) override {
     std::vector<AppendJob*> run;
     for (std::size_t i = 0; i < count; ++i) run.push_back(static_cast<AppendJob*>(jobs[i]));
+    for (AppendJob* job : run) job->result_.reset();
     try {
       append_together(tx, run);
       return true;
@@ -282,26 +284,24 @@ class AppendJob final : public Job {
       j->result_.reset();
       if (!last.contains(j->draft_.conversation_id)) j->result_.emplace(conversation_not_found(j->draft_.conversation_id));
     }
-    // reply_to targets, looked up once.
+    // reply_to targets, looked up once (judged below, after client keys,
+    // in the order append_one judges them).
     std::vector<std::int64_t> targets;
     for (const AppendJob* j : run) {
       if (!j->result_ && j->draft_.reply_to != 0) targets.push_back(j->draft_.reply_to);
     }
+    std::map<MessageId, ConversationId> found_targets;
     if (!targets.empty()) {
-      std::map<MessageId, ConversationId> found;
       for (const auto& row :
            tx.exec_params("SELECT id, conversation_id FROM messages WHERE id = ANY($1::bigint[])", int_array(targets))) {
-        found[i64(row[0])] = i64(row[1]);
-      }
-      for (AppendJob* j : run) {
-        if (j->result_ || j->draft_.reply_to == 0) continue;
-        auto it = found.find(j->draft_.reply_to);
-        if (it == found.end() || it->second != j->draft_.conversation_id) {
-          j->result_.emplace(make_error(Errc::not_found, "reply_to message " + std::to_string(j->draft_.reply_to) +
-                                                             " not found in this conversation"));
-        }
+        found_targets[i64(row[0])] = i64(row[1]);
       }
     }
+    auto bad_reply = [&](const AppendJob* j) {
+      if (j->draft_.reply_to == 0) return false;
+      auto it = found_targets.find(j->draft_.reply_to);
+      return it == found_targets.end() || it->second != j->draft_.conversation_id;
+    };
     // Client keys already stored (after the lock: a retry sent to another
     // host meanwhile is seen), and repeated within this run.
     std::vector<std::int64_t> key_conversations, key_index;
@@ -325,19 +325,27 @@ class AppendJob final : public Job {
         run[static_cast<std::size_t>(i64(row[0]))]->result_.emplace(MessageWrite{message_from(row, 1), false, std::nullopt});
       }
     }
+    // In run order, as alone: a stored key answers the original (above); a
+    // key a job earlier in this run inserts answers that one; then a bad
+    // reply_to fails; the rest is new.
     std::map<std::tuple<ConversationId, std::string, std::string>, std::size_t> first_with_key;
     std::vector<std::size_t> repeats;  // of a key new in this run: answered with the first
     std::vector<std::size_t> fresh;
     for (std::size_t i = 0; i < run.size(); ++i) {
       AppendJob* j = run[i];
       if (j->result_) continue;
-      if (!j->draft_.client_key.empty()) {
-        auto [it, first] = first_with_key.try_emplace({j->draft_.conversation_id, j->draft_.author, j->draft_.client_key}, i);
-        if (!first) {
-          repeats.push_back(i);
-          continue;
-        }
+      std::tuple<ConversationId, std::string, std::string> key{j->draft_.conversation_id, j->draft_.author,
+                                                               j->draft_.client_key};
+      if (!j->draft_.client_key.empty() && first_with_key.contains(key)) {
+        repeats.push_back(i);
+        continue;
       }
+      if (bad_reply(j)) {
+        j->result_.emplace(make_error(Errc::not_found, "reply_to message " + std::to_string(j->draft_.reply_to) +
+                                                           " not found in this conversation"));
+        continue;
+      }
+      if (!j->draft_.client_key.empty()) first_with_key.emplace(std::move(key), i);
       fresh.push_back(i);
     }
     // Every new message and its event, and the conversations' last_seq, in
