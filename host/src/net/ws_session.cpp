@@ -73,11 +73,13 @@ void WsSession::remove_conversation(ConversationId id) {
 }
 
 bool WsSession::commands_wait() const {
-  return alone_ && (alone_->running || !alone_->waiting.empty() || in_flight_ >= kMaxInFlight);
+  return in_flight_ >= kMaxInFlight || (alone_ && (alone_->running || !alone_->waiting.empty()));
 }
 
-bool WsSession::reading_paused() const {
-  return asked_bytes_ > settings_.queue_bytes || in_flight_ >= kMaxInFlight || commands_wait();
+bool WsSession::reading_paused() const { return asked_bytes_ > settings_.queue_bytes || commands_wait(); }
+
+void WsSession::release_alone_if_idle() {
+  if (alone_ && !alone_->running && alone_->waiting.empty() && alone_->on_drained.empty()) alone_.reset();
 }
 
 void WsSession::read() {
@@ -148,7 +150,7 @@ void WsSession::on_text(std::string_view message) {
   tokens_ = std::min(settings_.command_burst, tokens_ + elapsed * settings_.commands_per_second);
   bool limited = tokens_ < 1.0;
   if (!limited) tokens_ -= 1.0;
-  if (commands_wait() || in_flight_ >= kMaxInFlight) {
+  if (commands_wait()) {
     // Behind a large command, or too many unanswered: runs later, in order
     // (and no more is read meanwhile).
     if (!alone_) alone_ = std::make_unique<Alone>();
@@ -212,7 +214,7 @@ void WsSession::run_waiting() {
     handler_.on_message(self, text, limited);
   }
   if (!alone_) return;  // finished meanwhile
-  if (!alone_->running && alone_->waiting.empty() && alone_->on_drained.empty()) alone_.reset();
+  release_alone_if_idle();
   if (read_paused_ && !reading_paused()) read();
 }
 
@@ -229,7 +231,7 @@ void WsSession::drained() {
     auto waiters = std::move(alone_->on_drained);
     alone_->on_drained.clear();
     for (auto& f : waiters) f();
-    if (alone_ && !alone_->running && alone_->waiting.empty() && alone_->on_drained.empty()) alone_.reset();
+    release_alone_if_idle();
   }
   if (read_paused_ && state_ == State::open && !reading_paused()) read();
 }

@@ -165,7 +165,8 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
   void drained();      // asked-for bytes fell below the low mark
   void answered(const std::shared_ptr<PendingAnswer>& pending);
   void run_waiting();  // runs the commands that waited, as far as allowed
-  bool commands_wait() const;
+  bool commands_wait() const;  // a command arriving now waits (alone_->waiting)
+  void release_alone_if_idle();
   bool reading_paused() const;
   void drop_held();  // frees what replays hold (storage has it all)
   void finish();  // closes the socket and detaches, once

@@ -228,11 +228,7 @@ Flow<bool> CommandDispatcher::replay(std::shared_ptr<WsSession> session, std::sh
     const Seq& upto;
     bool armed = true;
     ~Guard() {
-      if (!armed) return;
-      session->post([id = id, upto = upto](WsSession& s) {
-        s.send_text(resume_frame(id, false, "", 0, "unavailable"));
-        s.end_replay(id, upto, false);
-      });
+      if (armed) not_recovered(session, id, "", 0, "unavailable", upto);
     }
   } guard{session, id, upto};
 

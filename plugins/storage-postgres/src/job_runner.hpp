@@ -52,24 +52,12 @@ class Job {
   virtual bool run_group(pqxx::transaction_base&, Job* const* /*jobs*/, std::size_t /*count*/) { return false; }
 };
 
+// A job with one answer of type T: its outcome in the transaction, or the
+// batch's failure if that did not commit.
 template <class T>
-class TypedJob final : public Job {
+class AnsweringJob : public Job {
  public:
-  using Body = std::function<switchboard::Result<T>(pqxx::transaction_base&)>;
-  TypedJob(Body body, std::function<void(switchboard::Result<T>)> done, bool snapshot = true)
-      : body_(std::move(body)), done_(std::move(done)), snapshot_(snapshot) {}
-
-  bool needs_snapshot() const override { return snapshot_; }
-
-  bool run(pqxx::transaction_base& tx) override {
-    try {
-      result_.emplace(body_(tx));
-    } catch (const std::exception& e) {
-      if (connection_lost(e) || retry_batch(e)) throw;
-      result_.emplace(to_error(e));
-    }
-    return result_->ok();
-  }
+  explicit AnsweringJob(std::function<void(switchboard::Result<T>)> done) : done_(std::move(done)) {}
 
   void finish(const switchboard::Error* error) override {
     if (error && (!result_ || result_->ok())) {
@@ -79,10 +67,37 @@ class TypedJob final : public Job {
     }
   }
 
- private:
-  Body body_;
+ protected:
+  // Runs `body` for the outcome (anew on a retried batch); connection and
+  // deadlock errors concern the whole batch and are rethrown.
+  template <class Body>
+  bool attempt(Body&& body) {
+    result_.reset();
+    try {
+      result_.emplace(body());
+    } catch (const std::exception& e) {
+      if (connection_lost(e) || retry_batch(e)) throw;
+      result_.emplace(to_error(e));
+    }
+    return result_->ok();
+  }
+
   std::function<void(switchboard::Result<T>)> done_;
   std::optional<switchboard::Result<T>> result_;
+};
+
+template <class T>
+class TypedJob final : public AnsweringJob<T> {
+ public:
+  using Body = std::function<switchboard::Result<T>(pqxx::transaction_base&)>;
+  TypedJob(Body body, std::function<void(switchboard::Result<T>)> done, bool snapshot = true)
+      : AnsweringJob<T>(std::move(done)), body_(std::move(body)), snapshot_(snapshot) {}
+
+  bool needs_snapshot() const override { return snapshot_; }
+  bool run(pqxx::transaction_base& tx) override { return this->attempt([&] { return body_(tx); }); }
+
+ private:
+  Body body_;
   bool snapshot_ = true;
 };
 

@@ -223,24 +223,15 @@ std::string text_array(const std::vector<std::string>& values) {
 // targets they name, one inserts every new message and event and moves
 // every conversation's last_seq. Same answers as alone: gap-free seqs, a
 // retried client key answers the original, a bad reply_to not_found.
-class AppendJob final : public Job {
+class AppendJob final : public AnsweringJob<MessageWrite> {
  public:
   AppendJob(MessageDraft draft, EventDraft event, TimeMs now, Completion<MessageWrite> done)
-      : draft_(std::move(draft)), event_(std::move(event)), now_(now), done_(std::move(done)) {
+      : AnsweringJob(std::move(done)), draft_(std::move(draft)), event_(std::move(event)), now_(now) {
     if (event_.payload.empty()) event_.payload = "{}";
     if (draft_.attachments.empty()) draft_.attachments = "[]";
   }
 
-  bool run(Tx& tx) override {
-    result_.reset();  // a retried batch: nothing of the rolled-back attempt stays
-    try {
-      result_.emplace(append_one(tx, draft_, event_, now_));
-    } catch (const std::exception& e) {
-      if (connection_lost(e) || retry_batch(e)) throw;
-      result_.emplace(to_error(e));
-    }
-    return result_->ok();
-  }
+  bool run(Tx& tx) override { return attempt([&] { return append_one(tx, draft_, event_, now_); }); }
 
   bool groups_with(const Job& other) const override { return dynamic_cast<const AppendJob*>(&other) != nullptr; }
 
@@ -258,13 +249,6 @@ class AppendJob final : public Job {
     }
   }
 
-  void finish(const Error* error) override {
-    if (error && (!result_ || result_->ok())) {
-      done_(*error);
-    } else {
-      done_(std::move(*result_));
-    }
-  }
 
  private:
   static void append_together(Tx& tx, const std::vector<AppendJob*>& run) {
@@ -412,8 +396,6 @@ class AppendJob final : public Job {
   MessageDraft draft_;
   EventDraft event_;
   TimeMs now_;
-  Completion<MessageWrite> done_;
-  std::optional<Result<MessageWrite>> result_;
 };
 
 }  // namespace
