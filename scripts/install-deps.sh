@@ -10,13 +10,15 @@ PACKAGES="
   libgtest-dev
   nats-server postgresql pgbouncer python3 python3-websockets openssl
   clang libclang-rt-14-dev
+  chromium prometheus dpkg-dev fakeroot
 "
+# Node.js runs the JavaScript client's tests and the browser test; it may come
+# from elsewhere (its npm then conflicts with Debian's).
+command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs npm"
 
 # `--bench`: also what bench/ needs (the peers, the profiler).
 if [ "${1:-}" = "--bench" ]; then
   PACKAGES="$PACKAGES nginx-light libnginx-mod-nchan linux-perf gnuplot-nox"
-  # Node.js may come from elsewhere (its npm then conflicts with Debian's).
-  command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs npm"
 fi
 
 missing=""

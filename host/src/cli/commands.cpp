@@ -47,12 +47,18 @@ std::string describe(const PluginInfo& info) {
 int run_check(const std::filesystem::path& config_file) {
   auto config = read_config(config_file);
   if (!config) return 1;
-  bool auth_ok = true;
+  bool files_ok = true;
   try {
     load_auth(*config);
   } catch (const ConfigError& e) {
     std::cerr << e.what() << '\n';
-    auth_ok = false;
+    files_ok = false;
+  }
+  try {
+    check_server_files(*config);
+  } catch (const std::exception& e) {
+    std::cerr << e.what() << '\n';
+    files_ok = false;
   }
   // Plugins log at warn and above only: check's output is its verdict.
   auto sink = std::make_shared<LogSink>(LogLevel::warn, config->log.format);
@@ -60,7 +66,7 @@ int run_check(const std::filesystem::path& config_file) {
   MetricsRegistry metrics;
   HostServices services{sink, clock, metrics};
   auto plugins = load_plugins(*config, services);
-  if (!plugins || !auth_ok) return 1;
+  if (!plugins || !files_ok) return 1;
   std::string summary = describe(plugins->bus_plugin().info) + ", " + describe(plugins->storage_plugin().info);
   for (const auto& f : plugins->features()) summary += ", " + describe(f.info);
   std::cout << config_file.string() << ": ok (" << summary << ")\n";
@@ -103,6 +109,7 @@ int run_serve(const std::filesystem::path& config_file) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);  // reload, not stop
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   // A client vanishing mid-write must not kill the process.
   signal(SIGPIPE, SIG_IGN);

@@ -123,6 +123,16 @@ class Validator {
     }
   }
 
+  void boolean(const toml::table& parent, std::string_view key, const std::string& path, bool& out) {
+    const toml::node* node = parent.get(key);
+    if (!node) return;
+    if (!node->is_boolean()) {
+      problem(*node, path, "expected a boolean, got " + std::string(type_name(node->type())));
+      return;
+    }
+    out = node->as_boolean()->get();
+  }
+
   std::optional<std::string> string(const toml::table& parent, std::string_view key, const std::string& path) {
     const toml::node* node = parent.get(key);
     if (!node) return std::nullopt;
@@ -137,6 +147,15 @@ class Validator {
   const std::filesystem::path& file_;
   std::vector<std::string>& problems_;
 };
+
+// "127.x.y.z:port" or "[::1]:port"; "0.0.0.0", "localhost" and the rest are not.
+bool loopback_listen(const std::string& listen) {
+  auto colon = listen.rfind(':');
+  std::string host = listen.substr(0, colon == std::string::npos ? listen.size() : colon);
+  if (host == "[::1]") return true;
+  return host.size() > 4 && host.compare(0, 4, "127.") == 0 &&
+         host.find_first_not_of("0123456789.") == std::string::npos;
+}
 
 // `root` owns `table`; the declaration shares it so that source positions
 // (which copies of toml++ nodes lose) stay available to the plugin's config.
@@ -241,7 +260,8 @@ HostConfig parse_config(std::string_view text, const std::filesystem::path& file
     v.only_keys(*server, "server",
                 {"listen", "threads", "origins", "max_frame_bytes", "ping_interval_seconds", "idle_timeout_seconds",
                  "outbound_queue_bytes", "commands_per_second", "command_burst", "max_connections",
-                 "command_timeout_seconds", "max_unauthenticated_per_ip", "rest_requests_per_second", "rest_burst"});
+                 "command_timeout_seconds", "max_unauthenticated_per_ip", "rest_requests_per_second", "rest_burst",
+                 "static_dir", "tls"});
     ServerConfig& sc = config.server;
     if (auto listen = v.string(*server, "listen", "server.listen")) {
       auto colon = listen->rfind(':');
@@ -265,10 +285,21 @@ HostConfig parse_config(std::string_view text, const std::filesystem::path& file
     v.integer(*server, "rest_requests_per_second", "server.rest_requests_per_second", 1, 1000000,
               sc.rest_requests_per_second);
     v.integer(*server, "rest_burst", "server.rest_burst", 1, 1000000, sc.rest_burst);
+    if (auto dir = v.string(*server, "static_dir", "server.static_dir")) sc.static_dir = *dir;
+    if (const toml::table* tls = v.table(*server, "tls", "server.tls")) {
+      v.only_keys(*tls, "server.tls", {"cert", "key"});
+      sc.tls.where = where(*tls, file);
+      if (auto cert = v.string(*tls, "cert", "server.tls.cert")) sc.tls.cert = *cert;
+      if (auto key = v.string(*tls, "key", "server.tls.key")) sc.tls.key = *key;
+      if (sc.tls.cert.empty() || sc.tls.key.empty()) {
+        v.problem(*tls, "server.tls", "needs both \"cert\" and \"key\" (PEM files)");
+      }
+    }
   }
 
   if (const toml::table* auth = v.table(root, "auth", "auth")) {
-    v.only_keys(*auth, "auth", {"algorithm", "secret", "public_key_file", "private_key_file", "leeway_seconds"});
+    v.only_keys(*auth, "auth",
+                {"algorithm", "secret", "public_key_file", "private_key_file", "leeway_seconds", "dev_tokens"});
     AuthSection& a = config.auth;
     a.where = where(*auth, file);
     if (auto alg = v.string(*auth, "algorithm", "auth.algorithm")) {
@@ -281,6 +312,16 @@ HostConfig parse_config(std::string_view text, const std::filesystem::path& file
     if (auto s = v.string(*auth, "public_key_file", "auth.public_key_file")) a.public_key_file = *s;
     if (auto s = v.string(*auth, "private_key_file", "auth.private_key_file")) a.private_key_file = *s;
     v.integer(*auth, "leeway_seconds", "auth.leeway_seconds", 0, 3600, a.leeway_seconds);
+    v.boolean(*auth, "dev_tokens", "auth.dev_tokens", a.dev_tokens);
+    // Anyone who reaches /dev/token is whoever they say: only on this machine,
+    // and only with a shared secret (an RS256 deployment has an issuer).
+    if (a.dev_tokens && a.algorithm != "HS256") {
+      v.problem(*auth->get("dev_tokens"), "auth.dev_tokens", "only with algorithm \"HS256\" (RS256 tokens come from your issuer)");
+    }
+    if (a.dev_tokens && !loopback_listen(config.server.listen)) {
+      v.problem(*auth->get("dev_tokens"), "auth.dev_tokens",
+                "only on a loopback listener (127.0.0.0/8 or [::1]), not \"" + config.server.listen + "\"");
+    }
     if (a.algorithm == "HS256" && a.secret.size() < 16) {
       v.problem(auth->get("secret") ? static_cast<const toml::node&>(*auth->get("secret")) : *auth, "auth.secret",
                 "HS256 needs a secret of at least 16 bytes");

@@ -32,8 +32,19 @@ struct LogConfig {
   LogFormat format = LogFormat::text;
 };
 
+// [server.tls]: the listener speaks only TLS (https://, wss://). The files
+// are read at start and again on SIGHUP.
+struct TlsConfig {
+  std::string cert;  // PEM certificate chain, leaf first
+  std::string key;   // PEM private key
+  std::string where;  // "file:line:col" of [server.tls], for errors found later
+  bool enabled() const noexcept { return !cert.empty(); }
+};
+
 struct ServerConfig {
   std::string listen = "127.0.0.1:8080";
+  std::string static_dir;  // files served at GET /…; empty: none
+  TlsConfig tls;
   std::int64_t threads = 0;  // 0: one per core
   std::vector<std::string> origins;  // allowed Origin headers; empty: any
   std::int64_t max_frame_bytes = 64 * 1024;
@@ -55,6 +66,7 @@ struct AuthSection {
   std::string public_key_file;
   std::string private_key_file;
   std::int64_t leeway_seconds = 5;
+  bool dev_tokens = false;  // POST /dev/token mints a token for any user: development only
   std::string where;  // "file:line:col" of [auth], for errors found later
   bool present = false;  // serve, check and token require [auth]
 };

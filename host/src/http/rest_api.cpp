@@ -74,7 +74,7 @@ std::string request_token(const HttpRequestMessage& request) {
 
 RestApi::RestApi(ChatService& chat, FeatureRegistry& features, const TokenVerifier& verifier, Clock& clock,
                  MetricsRegistry& metrics, Storage& storage, Bus& bus, double requests_per_second,
-                 double burst)
+                 double burst, RestExtras extras)
     : chat_(chat),
       features_(features),
       verifier_(verifier),
@@ -84,19 +84,20 @@ RestApi::RestApi(ChatService& chat, FeatureRegistry& features, const TokenVerifi
       bus_(bus),
       requests_(metrics.counter("http_requests_total", "REST requests answered")),
       rate_limited_(metrics.counter("http_rate_limited_total", "REST requests refused with 429 (per-user rate)")),
-      limiter_(requests_per_second, burst) {}
+      limiter_(requests_per_second, burst),
+      extras_(extras),
+      dev_tokens_(metrics.counter("http_dev_tokens_total", "tokens minted at POST /dev/token ([auth] dev_tokens)")) {}
 
-namespace {
-
-bool public_route(const HttpRequestMessage& req) {
-  if (req.method() != http::verb::get) return false;
+bool RestApi::public_route(const HttpRequestMessage& req) const {
   auto url = boost::urls::parse_origin_form(req.target());
   if (!url) return false;
   auto path = url->path();
-  return path == "/health" || path == "/ready" || path == "/metrics";
+  if (req.method() == http::verb::post) return extras_.dev_tokens && path == "/dev/token";
+  if (req.method() != http::verb::get) return false;
+  if (path == "/health" || path == "/ready" || path == "/metrics") return true;
+  // A request with a token is the API's, even where a file has its name.
+  return extras_.files && request_token(req).empty() && extras_.files->find(path);
 }
-
-}  // namespace
 
 Admission RestApi::admit(const HttpRequestMessage& req) {
   Admission a;
@@ -148,7 +149,21 @@ void RestApi::handle(const HttpRequestMessage& req, const Admission& admission,
     return reply(respond(req, http::status::ok, metrics_.render(), "text/plain; version=0.0.4"));
   }
 
-  if (admission.user.empty()) return reply(error(req, Errc::not_found, "no such route"));
+  if (admission.user.empty()) {
+    if (method == http::verb::post && extras_.dev_tokens && seg.size() == 2 && seg[0] == "dev" && seg[1] == "token") {
+      return reply(dev_token(req));
+    }
+    if (method == http::verb::get && extras_.files) {
+      auto url = boost::urls::parse_origin_form(req.target());
+      if (const StaticFiles::File* file = extras_.files->find(url->path())) {
+        auto res = respond(req, http::status::ok, file->content, file->content_type);
+        res.set(http::field::cache_control, "no-cache");
+        res.set("X-Content-Type-Options", "nosniff");
+        return reply(std::move(res));
+      }
+    }
+    return reply(error(req, Errc::not_found, "no such route"));
+  }
   Caller caller{admission.user, 0};
 
   json::object args = target->query;
@@ -223,6 +238,28 @@ void RestApi::handle(const HttpRequestMessage& req, const Admission& admission,
     return;
   }
   reply(error(req, Errc::not_found, "no route for " + std::string(http::to_string(method)) + " " + path));
+}
+
+// Development only ([auth] dev_tokens, HS256, loopback listener): whoever
+// asks is whoever they say.
+HttpResponseMessage RestApi::dev_token(const HttpRequestMessage& req) {
+  std::error_code ec;
+  json::value body = json::parse(req.body(), ec);
+  const json::string* user = nullptr;
+  if (!ec && body.is_object()) {
+    if (auto* u = body.as_object().if_contains("user_id")) user = u->if_string();
+  }
+  if (!user || user->empty() || user->size() > 256) {
+    return error(req, Errc::bad_request, "user_id: expected a string of 1 to 256 bytes");
+  }
+  constexpr std::chrono::hours ttl{12};
+  TimeMs now = clock_.now_ms();
+  json::object o;
+  o["token"] = verifier_.mint(std::string(*user), ttl, now);
+  o["user_id"] = *user;
+  o["expires_at"] = now + std::chrono::duration_cast<std::chrono::milliseconds>(ttl).count();
+  dev_tokens_.add();
+  return respond(req, http::status::ok, json::serialize(o));
 }
 
 }  // namespace switchboard::host

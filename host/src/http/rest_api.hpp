@@ -10,6 +10,7 @@
 
 #include "auth/token_verifier.hpp"
 #include "http/rate_limiter.hpp"
+#include "http/static_files.hpp"
 #include "core/chat_service.hpp"
 #include "core/feature_registry.hpp"
 #include "metrics/metrics_registry.hpp"
@@ -26,13 +27,20 @@ std::string request_token(const HttpRequestMessage& request);
 // Who may make a request, decided from its header alone, before any body is read.
 struct Admission {
   std::optional<HttpResponseMessage> refusal;  // 401 or 429, sent instead (the body is never read)
-  UserId user;                                 // empty for the public routes (/health, /ready, /metrics)
+  UserId user;  // empty for the public routes (/health, /ready, /metrics, static files, /dev/token)
+};
+
+// What the REST API serves besides its routes.
+struct RestExtras {
+  const StaticFiles* files = nullptr;  // [server] static_dir, at GET /…
+  bool dev_tokens = false;             // [auth] dev_tokens: POST /dev/token
 };
 
 class RestApi {
  public:
   RestApi(ChatService& chat, FeatureRegistry& features, const TokenVerifier& verifier, Clock& clock,
-          MetricsRegistry& metrics, Storage& storage, Bus& bus, double requests_per_second, double burst);
+          MetricsRegistry& metrics, Storage& storage, Bus& bus, double requests_per_second, double burst,
+          RestExtras extras = {});
 
   // From the request's header: the token, then the token's rate (per user).
   Admission admit(const HttpRequestMessage& header);
@@ -41,6 +49,9 @@ class RestApi {
               std::function<void(HttpResponseMessage)> reply);
 
  private:
+  bool public_route(const HttpRequestMessage& req) const;
+  HttpResponseMessage dev_token(const HttpRequestMessage& req);
+
   ChatService& chat_;
   FeatureRegistry& features_;
   const TokenVerifier& verifier_;
@@ -51,6 +62,8 @@ class RestApi {
   Counter& requests_;
   Counter& rate_limited_;
   RateLimiter limiter_;
+  RestExtras extras_;
+  Counter& dev_tokens_;
 };
 
 }  // namespace switchboard::host

@@ -38,18 +38,58 @@ HttpSession::HttpSession(Worker& worker, boost::asio::ip::tcp::socket socket, Se
     : worker_(worker),
       slot_(std::make_shared<ConnectionSlot>(context.open_connections)),
       ticket_(std::move(ticket)),
-      stream_(std::move(socket)),
-      context_(context) {}
+      connection_(context.tls ? Connection(std::move(socket), context.tls->current()) : Connection(std::move(socket))),
+      context_(context),
+      deadline_(worker.io()) {}
 
-void HttpSession::start() { read(); }
+void HttpSession::start() {
+  if (connection_.tls()) return handshake();
+  read();
+}
+
+void HttpSession::expires_after(std::chrono::steady_clock::duration timeout) {
+  deadline_.expires_after(timeout);
+  deadline_.async_wait([weak = weak_from_this(), generation = ++deadline_generation_](beast::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->deadline_generation_ != generation) return;
+    self->connection_.close();  // the pending read or write ends with an error
+  });
+}
+
+void HttpSession::expires_never() {
+  ++deadline_generation_;
+  deadline_.cancel();
+}
+
+void HttpSession::handshake() {
+  expires_after(kHeaderTimeout);
+  connection_.async_handshake([self = shared_from_this()](beast::error_code ec, bool tls) {
+    if (ec) return;  // gone, timed out, or not TLS we can speak
+    if (!tls) return self->refuse_plain_http();
+    self->read();
+  });
+}
+
+// nginx's answer to the same mistake: the client learns what to change.
+void HttpSession::refuse_plain_http() {
+  static const std::string answer = [] {
+    std::string body = error_body("bad_request", "this port speaks TLS only: use https:// or wss://");
+    return "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+  }();
+  boost::system::error_code ec;
+  boost::asio::write(connection_.socket(), boost::asio::buffer(answer), ec);  // small: the socket takes it whole
+  connection_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ec);
+  connection_.close();
+}
 
 void HttpSession::read() {
   parser_.emplace();
   parser_->body_limit(kBodyLimit);
   parser_->header_limit(16 * 1024);
-  stream_.expires_after(kHeaderTimeout);
+  expires_after(kHeaderTimeout);
   // The header first: the token is checked before a byte of body is read.
-  http::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+  http::async_read_header(connection_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
     if (ec == http::error::body_limit) {
       return self->refuse(closing_error(http::status::payload_too_large, "too_large", "request body over 1 MiB"));
     }
@@ -85,8 +125,8 @@ void HttpSession::on_header() {
   }
   if (!admission.user.empty()) ticket_.release();  // authenticated
   if (parser_->is_done()) return on_request(std::move(admission));
-  stream_.expires_after(kBodyTimeout);
-  http::async_read(stream_, buffer_, *parser_,
+  expires_after(kBodyTimeout);
+  http::async_read(connection_, buffer_, *parser_,
                    [self = shared_from_this(), admission = std::move(admission)](beast::error_code ec, std::size_t) mutable {
                      if (ec == http::error::body_limit) {
                        return self->refuse(
@@ -106,11 +146,10 @@ void HttpSession::on_request(Admission admission) {
 
 void HttpSession::write(HttpResponseMessage response) {
   auto shared = std::make_shared<HttpResponseMessage>(std::move(response));
-  stream_.expires_after(kBodyTimeout);
-  http::async_write(stream_, *shared, [self = shared_from_this(), shared](beast::error_code ec, std::size_t) {
+  expires_after(kBodyTimeout);
+  http::async_write(connection_, *shared, [self = shared_from_this(), shared](beast::error_code ec, std::size_t) {
     if (ec || !shared->keep_alive()) {
-      beast::error_code ignored;
-      self->stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+      self->connection_.shutdown_send();
       return;
     }
     self->read();
@@ -145,9 +184,9 @@ void HttpSession::upgrade(HttpRequestMessage request) {
   }
   // Beast answers the handshake (within the header deadline); the host then
   // frames on the raw socket.
-  stream_.expires_never();
+  expires_never();
   ticket_.release();  // authenticated
-  auto ws = std::make_shared<websocket::stream<boost::asio::ip::tcp::socket>>(stream_.release_socket());
+  auto ws = std::make_shared<websocket::stream<Connection>>(std::move(connection_));
   ws->set_option(websocket::stream_base::timeout{kHeaderTimeout, websocket::stream_base::none(), false});
   ws->set_option(websocket::stream_base::decorator(
       [](websocket::response_type& res) { res.set(http::field::server, "switchboard"); }));

@@ -5,14 +5,16 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <memory>
 #include <optional>
 #include <utility>
 
 #include "http/rest_api.hpp"
+#include "net/connection.hpp"
 #include "net/connection_limits.hpp"
+#include "net/tls_context.hpp"
 #include "net/worker.hpp"
 #include "net/ws_session.hpp"
 
@@ -35,6 +37,8 @@ struct ServerContext {
   std::int64_t max_connections;  // resolved: never 0
   // Set when the host starts stopping: no new session, no new request.
   const std::atomic<bool>& stopping;
+  // [server.tls]: every connection speaks TLS; nullptr: plain.
+  const TlsContext* tls = nullptr;
 };
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
@@ -44,6 +48,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void start();
 
  private:
+  void handshake();
+  void refuse_plain_http();
+  // Closes the connection after `timeout` unless re-armed or disarmed first.
+  void expires_after(std::chrono::steady_clock::duration timeout);
+  void expires_never();
   void read();
   void on_header();
   void on_request(Admission admission);
@@ -54,8 +63,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   Worker& worker_;
   std::shared_ptr<ConnectionSlot> slot_;
   UnauthenticatedConnections::Ticket ticket_;  // until the first request that authenticates
-  boost::beast::tcp_stream stream_;
+  Connection connection_;
   ServerContext& context_;
+  boost::asio::steady_timer deadline_;
+  std::uint64_t deadline_generation_ = 0;  // a deadline that fired after being re-armed does nothing
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
 };

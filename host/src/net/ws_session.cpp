@@ -27,10 +27,10 @@ const std::shared_ptr<const std::string>& ping_frame() {
 
 }  // namespace
 
-WsSession::WsSession(Worker& worker, asio::ip::tcp::socket socket, UserId user, std::uint64_t id,
+WsSession::WsSession(Worker& worker, Connection connection, UserId user, std::uint64_t id,
                      const SessionSettings& settings, SessionHandler& handler)
     : worker_(worker),
-      socket_(std::move(socket)),
+      connection_(std::move(connection)),
       user_(std::move(user)),
       id_(id),
       settings_(settings),
@@ -45,8 +45,8 @@ WsSession::~WsSession() = default;
 
 void WsSession::start() {
   boost::system::error_code ec;
-  socket_.non_blocking(true, ec);
-  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  connection_.socket().non_blocking(true, ec);
+  connection_.socket().set_option(asio::ip::tcp::no_delay(true), ec);
   worker_.attach(this);
   if (settings_.metrics.connections) settings_.metrics.connections->add(1);
   handler_.on_open(shared_from_this());
@@ -101,15 +101,14 @@ void WsSession::read() {
   }
   reading_ = true;
   auto was_paused = std::move(paused_self_);  // the read below holds it now
-  socket_.async_wait(asio::ip::tcp::socket::wait_read,
-                     [self = shared_from_this()](const boost::system::error_code& ec) {
-                       self->reading_ = false;
-                       if (ec) {
-                         self->finish();
-                         return;
-                       }
-                       self->on_readable();
-                     });
+  connection_.wait_readable([self = shared_from_this()](const boost::system::error_code& ec) {
+    self->reading_ = false;
+    if (ec) {
+      self->finish();
+      return;
+    }
+    self->on_readable();
+  });
 }
 
 void WsSession::on_readable() {
@@ -117,7 +116,7 @@ void WsSession::on_readable() {
   // A few reads per wakeup, then yield to the other sessions of this worker.
   for (int round = 0; round < 4 && state_ != State::closed; ++round) {
     boost::system::error_code ec;
-    std::size_t n = socket_.read_some(asio::buffer(buf), ec);
+    std::size_t n = connection_.read_some(asio::buffer(buf), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) break;
     if (ec) {
       finish();  // EOF or reset: the peer is gone
@@ -363,7 +362,7 @@ void WsSession::write() {
       bytes += f.size() - skip;
     }
     boost::system::error_code ec;
-    std::size_t n = socket_.write_some(buffers, ec);
+    std::size_t n = connection_.write_some(buffers, ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
       n = 0;
     } else if (ec) {
@@ -393,7 +392,7 @@ void WsSession::write() {
     // The socket took less than offered: wait until it can take more.
     if (head_ < queue_.size() && (ec || frames_done == 0 || head_offset_ > 0)) {
       writing_ = true;
-      socket_.async_wait(asio::ip::tcp::socket::wait_write, [self = shared_from_this()](const boost::system::error_code& e) {
+      connection_.wait_writable([self = shared_from_this()](const boost::system::error_code& e) {
         self->writing_ = false;
         if (e) {
           self->finish();
@@ -410,8 +409,7 @@ void WsSession::write() {
   head_ = 0;
   if (queue_.capacity() > 16) std::vector<Outbound>().swap(queue_);
   if (shutdown_after_write_ && state_ == State::closing) {
-    boost::system::error_code ignored;
-    socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    connection_.shutdown_send();
     if (!reading_) finish();
     return;
   }
@@ -511,8 +509,7 @@ void WsSession::finish() {
   if (state_ == State::closed) return;
   auto self = shared_from_this();  // what alone_ holds may hold the last reference
   state_ = State::closed;
-  boost::system::error_code ignored;
-  socket_.close(ignored);
+  connection_.close();
   queue_.clear();
   head_ = head_offset_ = 0;
   queued_bytes_ = 0;

@@ -24,6 +24,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "net/connection.hpp"
 #include "net/worker.hpp"
 #include "net/ws_frame.hpp"
 #include "switchboard/services.hpp"
@@ -79,7 +80,7 @@ class SessionHandler {
 
 class WsSession final : public std::enable_shared_from_this<WsSession>, private FrameParser::Handler {
  public:
-  WsSession(Worker& worker, boost::asio::ip::tcp::socket socket, UserId user, std::uint64_t id,
+  WsSession(Worker& worker, Connection connection, UserId user, std::uint64_t id,
             const SessionSettings& settings, SessionHandler& handler);
   ~WsSession() override;
 
@@ -192,7 +193,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
   };
 
   Worker& worker_;
-  boost::asio::ip::tcp::socket socket_;
+  Connection connection_;
   UserId user_;
   std::uint64_t id_;
   const SessionSettings& settings_;

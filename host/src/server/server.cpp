@@ -47,6 +47,11 @@ TokenVerifier load_auth(const HostConfig& config) {
   }
 }
 
+void check_server_files(const HostConfig& config) {
+  if (config.server.tls.enabled()) TlsContext check(config.server.tls);
+  if (!config.server.static_dir.empty()) StaticFiles check(config.server.static_dir);
+}
+
 namespace {
 
 SessionSettings session_settings(const HostConfig& config, MetricsRegistry& metrics, const FirewallMetrics& firewall) {
@@ -115,8 +120,15 @@ Server::Server(const HostConfig& config, PluginSet& plugins, HostServices& servi
       features_(storage_, fanout_, control_.io(), log_, lifeline_, firewall_),
       chat_(storage_, fanout_, presence_, features_, config.chat, metrics, log_),
       dispatcher_(chat_, features_, storage_, presence_, config, log_, firewall_),
+      tls_(config.server.tls.enabled() ? std::make_unique<TlsContext>(config.server.tls) : nullptr),
+      tls_not_after_(metrics.gauge("tls_certificate_expiry_timestamp_seconds",
+                                   "notAfter of the certificate served ([server.tls]); 0 without TLS")),
+      reloads_(metrics.counter("reloads_total", "SIGHUP reloads that succeeded")),
+      reload_failures_(metrics.counter("reload_failures_total", "SIGHUP reloads refused (the old state is kept)")),
+      static_files_(config.server.static_dir.empty() ? StaticFiles() : StaticFiles(config.server.static_dir)),
       rest_(chat_, features_, verifier_, services.clock, metrics, storage_, bus_,
-            static_cast<double>(config.server.rest_requests_per_second), static_cast<double>(config.server.rest_burst)),
+            static_cast<double>(config.server.rest_requests_per_second), static_cast<double>(config.server.rest_burst),
+            RestExtras{&static_files_, config.auth.dev_tokens}),
       context_{config,
                settings_,
                dispatcher_,
@@ -131,8 +143,10 @@ Server::Server(const HostConfig& config, PluginSet& plugins, HostServices& servi
                                "Connections refused at [server] max_connections or max_unauthenticated_per_ip"),
                unauthenticated_,
                connection_limit(config),
-               stopping_},
+               stopping_,
+               tls_.get()},
       listener_(fanout_.workers(), config.server.listen, context_) {
+  if (tls_) tls_not_after_.set(tls_->not_after());
   // Only with features to tell: otherwise every publish would copy its event
   // to the control thread for nothing.
   if (!plugins.features().empty()) fanout_.on_local_event([this](const Event& e) { features_.event_committed(e); });
@@ -184,7 +198,33 @@ void Server::start() {
                           {"max_connections", std::to_string(context_.max_connections)},
                           {"bus", plugins_.bus_plugin().info.name},
                           {"storage", plugins_.storage_plugin().info.name},
-                          {"features", std::to_string(plugins_.features().size())}});
+                          {"features", std::to_string(plugins_.features().size())},
+                          {"tls", tls_ ? "on" : "off"}});
+  if (!static_files_.empty()) {
+    std::string host = endpoint.address().is_v6() ? "[" + endpoint.address().to_string() + "]"
+                                                  : endpoint.address().to_string();
+    if (endpoint.address().is_unspecified()) host = "127.0.0.1";
+    log_.info("open " + std::string(tls_ ? "https" : "http") + "://" + host + ":" + std::to_string(endpoint.port()) +
+                  "/ in a browser to chat",
+              {{"static_files", std::to_string(static_files_.size())}});
+  }
+}
+
+void Server::reload() {
+  if (!tls_) {
+    log_.info("reload: nothing to reload (no [server.tls])");
+    reloads_.add();
+    return;
+  }
+  try {
+    tls_->reload();
+    tls_not_after_.set(tls_->not_after());
+    reloads_.add();
+    log_.info("reload: certificate read again", {{"cert", tls_->config().cert}});
+  } catch (const std::exception& e) {
+    reload_failures_.add();
+    log_.error("reload refused, the old certificate is kept", {{"error", e.what()}});
+  }
 }
 
 bool Server::stop() {
@@ -239,7 +279,11 @@ int serve(const HostConfig& config, PluginSet& plugins, HostServices& services, 
     return 1;
   }
   int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  for (;;) {
+    sigwait(&stop_signals, &signal_number);
+    if (signal_number != SIGHUP) break;
+    server->reload();
+  }
   log.info("stopping", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
   bool clean = server->stop();
   server.reset();

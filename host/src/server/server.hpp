@@ -44,6 +44,9 @@ namespace switchboard::host {
 
 // Builds the verifier from [auth], reading key files. Throws ConfigError.
 TokenVerifier load_auth(const HostConfig& config);
+// Reads [server.tls]'s files and static_dir as serve would. Throws
+// std::runtime_error naming the problem.
+void check_server_files(const HostConfig& config);
 
 class Server {
  public:
@@ -61,6 +64,9 @@ class Server {
   // Graceful stop, in the phases above. Idempotent. Returns false if the
   // storage reported a failure while finishing its writes.
   bool stop();
+  // SIGHUP: reads [server.tls]'s files again (new connections get the new
+  // certificate; none is dropped). A failure is logged and the old one kept.
+  void reload();
 
   boost::asio::ip::tcp::endpoint endpoint() const { return listener_.endpoint(); }
 
@@ -87,6 +93,11 @@ class Server {
   FeatureRegistry features_;
   ChatService chat_;
   CommandDispatcher dispatcher_;
+  std::unique_ptr<TlsContext> tls_;  // [server.tls], or none
+  Gauge& tls_not_after_;
+  Counter& reloads_;
+  Counter& reload_failures_;
+  StaticFiles static_files_;
   RestApi rest_;
   ServerContext context_;
   Listener listener_;
@@ -96,7 +107,7 @@ class Server {
   bool bus_started_ = false;
 };
 
-// Runs a Server until one of `stop_signals` arrives. Exit code: 0 after a
+// Runs a Server until one of `stop_signals` arrives (SIGHUP among them: reload). Exit code: 0 after a
 // clean stop, 1 if it could not start or storage failed to finish.
 int serve(const HostConfig& config, PluginSet& plugins, HostServices& services, MetricsRegistry& metrics,
           const sigset_t& stop_signals);

@@ -1,0 +1,170 @@
+#include "net/connection.hpp"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
+namespace switchboard::host {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+Connection::Connection(asio::ip::tcp::socket socket) : socket_(std::move(socket)) {}
+
+Connection::Connection(asio::ip::tcp::socket socket, std::shared_ptr<SSL_CTX> tls) : socket_(std::move(socket)) {
+  error_code ec;
+  socket_.non_blocking(true, ec);
+  ssl_ = SSL_new(tls.get());  // holds its own reference to the context
+  if (ssl_ && SSL_set_fd(ssl_, socket_.native_handle()) != 1) {
+    SSL_free(ssl_);
+    ssl_ = nullptr;
+  }
+  if (!ssl_) {
+    ERR_clear_error();
+    socket_.close(ec);  // every operation now fails: the connection ends
+  }
+}
+
+Connection::Connection(Connection&& other) noexcept
+    : socket_(std::move(other.socket_)),
+      ssl_(std::exchange(other.ssl_, nullptr)),
+      read_wants_write_(other.read_wants_write_),
+      write_wants_read_(other.write_wants_read_) {}
+
+Connection::~Connection() {
+  if (ssl_) SSL_free(ssl_);
+}
+
+namespace {
+
+// Maps an OpenSSL result to the plain socket's vocabulary. `wants_other`
+// says whether the operation waits for the other direction.
+void tls_outcome(SSL* ssl, int rc, error_code& ec, bool& wants_write, bool& wants_read) {
+  wants_write = wants_read = false;
+  switch (SSL_get_error(ssl, rc)) {
+    case SSL_ERROR_WANT_READ:
+      wants_read = true;
+      ec = asio::error::would_block;
+      return;
+    case SSL_ERROR_WANT_WRITE:
+      wants_write = true;
+      ec = asio::error::would_block;
+      return;
+    case SSL_ERROR_ZERO_RETURN:
+      ec = asio::error::eof;  // close_notify: the peer is done
+      return;
+    case SSL_ERROR_SYSCALL:
+      ec = errno ? error_code(errno, asio::error::get_system_category()) : error_code(asio::error::eof);
+      ERR_clear_error();
+      return;
+    default:
+      ec = asio::error::connection_aborted;  // a TLS protocol error
+      ERR_clear_error();
+      return;
+  }
+}
+
+}  // namespace
+
+std::size_t Connection::read_some(asio::mutable_buffer buffer, error_code& ec) {
+  if (!ssl_) return socket_.read_some(buffer, ec);
+  return tls_read(buffer, ec);
+}
+
+std::size_t Connection::tls_read(asio::mutable_buffer buffer, error_code& ec) {
+  ec = {};
+  if (!ssl_) {
+    ec = asio::error::bad_descriptor;
+    return 0;
+  }
+  std::size_t n = 0;
+  errno = 0;
+  int rc = SSL_read_ex(ssl_, buffer.data(), buffer.size(), &n);
+  if (rc == 1) {
+    read_wants_write_ = false;
+    return n;
+  }
+  bool wants_write = false, wants_read = false;
+  tls_outcome(ssl_, rc, ec, wants_write, wants_read);
+  read_wants_write_ = wants_write;
+  return 0;
+}
+
+std::size_t Connection::tls_write(asio::const_buffer buffer, error_code& ec) {
+  ec = {};
+  if (!ssl_) {
+    ec = asio::error::bad_descriptor;
+    return 0;
+  }
+  std::size_t n = 0;
+  errno = 0;
+  int rc = SSL_write_ex(ssl_, buffer.data(), buffer.size(), &n);
+  if (rc == 1) {
+    write_wants_read_ = false;
+    return n;
+  }
+  bool wants_write = false, wants_read = false;
+  tls_outcome(ssl_, rc, ec, wants_write, wants_read);
+  write_wants_read_ = wants_read;
+  return 0;
+}
+
+bool Connection::tls_pending() const { return ssl_ && SSL_pending(ssl_) > 0; }
+
+bool Connection::peer_speaks_tls(error_code& ec) {
+  ec = {};
+  unsigned char first = 0;
+  ssize_t n = ::recv(socket_.native_handle(), &first, 1, MSG_PEEK);
+  if (n == 1) return first == 0x16;  // a TLS handshake record
+  if (n == 0) {
+    ec = asio::error::eof;
+  } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    ec = asio::error::would_block;
+  } else {
+    ec = error_code(errno, asio::error::get_system_category());
+  }
+  return false;
+}
+
+bool Connection::tls_accept(error_code& ec) {
+  ec = {};
+  if (!ssl_) {
+    ec = asio::error::bad_descriptor;
+    return false;
+  }
+  errno = 0;
+  int rc = SSL_accept(ssl_);
+  if (rc == 1) {
+    read_wants_write_ = false;
+    return true;
+  }
+  bool wants_write = false, wants_read = false;
+  tls_outcome(ssl_, rc, ec, wants_write, wants_read);
+  read_wants_write_ = wants_write;
+  return false;
+}
+
+void Connection::shutdown_send() {
+  if (ssl_ && SSL_is_init_finished(ssl_)) {
+    SSL_shutdown(ssl_);  // close_notify, if the socket takes it now
+    ERR_clear_error();
+  }
+  error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+}
+
+void Connection::close() {
+  // The TLS state goes first: a closed descriptor's number may be reused.
+  if (ssl_) SSL_free(std::exchange(ssl_, nullptr));
+  error_code ignored;
+  socket_.close(ignored);
+}
+
+void beast_close_socket(Connection& c) { c.close(); }
+
+void teardown(boost::beast::role_type, Connection& c, error_code& ec) {
+  c.close();
+  ec = {};
+}
+
+}  // namespace switchboard::host

@@ -1,0 +1,303 @@
+#!/usr/bin/python3
+"""[server.tls] through the real binary, with a self-signed certificate the
+test makes (openssl, Debian's): wss:// and https:// on one listener, large
+answers over TLS, plain HTTP refused with a clear error, the certificate
+read again on SIGHUP without dropping a connection (and a broken one
+refused, the old one kept), and the config errors `switchboard check`
+reports. Also the static files and [auth] dev_tokens of the browser chat.
+
+usage: tls_test.py SWITCHBOARD_BINARY
+"""
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import websockets
+
+SECRET = "tls-test-secret-0123456789"
+failures = []
+
+
+def check(condition, what):
+    if not condition:
+        failures.append(what)
+        print(f"FAIL: {what}", flush=True)
+
+
+def make_cert(directory, name, cn):
+    cert, key = os.path.join(directory, f"{name}.pem"), os.path.join(directory, f"{name}.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "2", "-subj", f"/CN={cn}", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def der(pem_file):
+    with open(pem_file) as f:
+        return ssl.PEM_cert_to_DER_cert(f.read())
+
+
+class Host:
+    """The real binary; its log lines are collected so a test can wait for one."""
+
+    def __init__(self, binary, config):
+        self.lines = []
+        self.cond = threading.Condition()
+        self.proc = subprocess.Popen([binary, "serve", "--config", config], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        threading.Thread(target=self._read, daemon=True).start()
+        line = self.wait_line(r"listening address=127\.0\.0\.1:(\d+)")
+        self.port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
+
+    def _read(self):
+        for line in self.proc.stdout:
+            with self.cond:
+                self.lines.append(line)
+                self.cond.notify_all()
+
+    def wait_line(self, pattern, after=0, timeout=20):
+        deadline = time.time() + timeout
+        with self.cond:
+            while True:
+                for line in self.lines[after:]:
+                    if re.search(pattern, line):
+                        return line
+                left = deadline - time.time()
+                if left <= 0 or self.proc.poll() is not None:
+                    raise RuntimeError(f"no log line /{pattern}/; log:\n" + "".join(self.lines[-20:]))
+                self.cond.wait(left)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return -1
+
+
+def write_config(path, body):
+    with open(path, "w") as f:
+        f.write(body)
+    return path
+
+
+def tls_config(workdir, cert, key, listen="127.0.0.1:0", extra_auth=""):
+    return f"""
+[server]
+listen = "{listen}"
+static_dir = "{workdir}/www"
+[server.tls]
+cert = "{cert}"
+key = "{key}"
+[auth]
+secret = "{SECRET}"
+dev_tokens = true
+{extra_auth}
+[bus]
+plugin = "bus-gochannel"
+[storage]
+plugin = "storage-sqlite"
+[storage.config]
+path = "{workdir}/switchboard.db"
+"""
+
+
+def https(port, context, path, body=None):
+    req = urllib.request.Request(f"https://127.0.0.1:{port}{path}", data=body,
+                                 method="POST" if body is not None else "GET")
+    try:
+        with urllib.request.urlopen(req, context=context, timeout=10) as res:
+            return res.status, res.read().decode(), res.headers
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(), e.headers
+
+
+def peer_cert(port):
+    """The DER certificate a new TLS connection is served (unverified)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw) as s:
+            return s.getpeercert(binary_form=True)
+
+
+async def answer(ws, cid, timeout=20):
+    """The answer to command `cid`, skipping events."""
+    while True:
+        frame = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+        if frame.get("id") == cid and frame.get("type") in ("ack", "error"):
+            return frame
+
+
+async def chat_over_wss(port, context):
+    status, body, _ = https(port, context, "/dev/token", json.dumps({"user_id": "alice"}).encode())
+    check(status == 200 and "token" in body, f"POST /dev/token over https answers a token (got {status} {body})")
+    alice = json.loads(body)["token"]
+    bob = json.loads(https(port, context, "/dev/token", b'{"user_id":"bob"}')[1])["token"]
+    url = f"wss://127.0.0.1:{port}/ws?token="
+    async with websockets.connect(url + alice, ssl=context, max_size=None) as a, \
+            websockets.connect(url + bob, ssl=context, max_size=None) as b:
+        check(json.loads(await a.recv())["type"] == "hello", "wss: alice gets hello")
+        check(json.loads(await b.recv())["type"] == "hello", "wss: bob gets hello")
+        await a.send(json.dumps({"id": 1, "type": "conversation.create", "kind": "group", "name": "tls",
+                                 "members": ["bob"]}))
+        created = await answer(a, 1)
+        cid = created["result"]["conversation"]["id"]
+        # 80 messages of 7,000 bytes: pushes and then a ~600 KB history
+        # answer leave through TLS records in partial writes.
+        texts = [f"{i:03d}" + "x" * 6997 for i in range(80)]
+        for i, text in enumerate(texts):
+            await a.send(json.dumps({"id": f"s{i}", "type": "message.send", "conversation_id": cid, "text": text}))
+        # Commands run concurrently, so the conversation's order is seq order,
+        # not necessarily the order they were sent in.
+        seen, seqs = [], []
+        while len(seen) < len(texts):
+            frame = json.loads(await asyncio.wait_for(b.recv(), 20))
+            if frame.get("type") == "message.new":
+                seen.append(frame["message"]["text"])
+                seqs.append(frame["seq"])
+        check(sorted(seen) == texts and seqs == sorted(seqs),
+              "wss: bob receives alice's 80 large messages once each, in seq order")
+        await b.send(json.dumps({"id": "h", "type": "history", "conversation_id": cid, "limit": 200}))
+        page = await answer(b, "h")
+        texts_in_page = [e["message"]["text"] for e in page["result"]["events"] if e["type"] == "message.new"]
+        check(texts_in_page == seen, f"wss: history over TLS returns the 80 messages as delivered (got {len(texts_in_page)})")
+
+
+async def reload_keeps_connections(host, workdir, context_first, context_second, cert_first, key_first):
+    port = host.port
+    tok = json.loads(https(port, context_first, "/dev/token", b'{"user_id":"carol"}')[1])["token"]
+    async with websockets.connect(f"wss://127.0.0.1:{port}/ws?token={tok}", ssl=context_first) as old:
+        await old.recv()  # hello
+        # A new certificate in place of the old files, then SIGHUP.
+        cert_second, key_second = make_cert(workdir, "second", "second")
+        os.replace(cert_second, cert_first)
+        os.replace(key_second, key_first)
+        mark = len(host.lines)
+        host.proc.send_signal(signal.SIGHUP)
+        host.wait_line(r"reload: certificate read again", after=mark)
+        check(peer_cert(port) == der(cert_first), "after SIGHUP a new connection is served the new certificate")
+        await old.send(json.dumps({"id": "p1", "type": "ping"}))
+        check((await answer(old, "p1"))["type"] == "ack", "a connection opened before SIGHUP keeps working")
+        status, _, _ = https(port, context_second, "/health")
+        check(status == 200, "https with the new certificate answers")
+
+        # A broken certificate: refused, the second one still served.
+        second_der = der(cert_first)
+        with open(cert_first, "w") as f:
+            f.write("not a certificate\n")
+        mark = len(host.lines)
+        host.proc.send_signal(signal.SIGHUP)
+        line = host.wait_line(r"reload refused", after=mark)
+        check("server.tls" in line and cert_first in line, f"a refused reload names the file ({line.strip()})")
+        check(peer_cert(port) == second_der, "after a refused reload the previous certificate is still served")
+        await old.send(json.dumps({"id": "p2", "type": "ping"}))
+        check((await answer(old, "p2"))["type"] == "ack", "a refused reload drops no connection")
+    status, metrics, _ = https(port, context_second, "/metrics")
+    check(re.search(r"^switchboard_reloads_total 1$", metrics, re.M) is not None, "reloads_total counts one reload")
+    check(re.search(r"^switchboard_reload_failures_total 1$", metrics, re.M) is not None,
+          "reload_failures_total counts one refusal")
+
+
+def plain_on_tls_port(port):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        answer_bytes = b""
+        while chunk := s.recv(4096):
+            answer_bytes += chunk
+    text = answer_bytes.decode(errors="replace")
+    check(text.startswith("HTTP/1.1 400"), f"plain HTTP on the TLS port is answered 400 (got {text[:40]!r})")
+    check("use https:// or wss://" in text, "the 400 says to use https:// or wss://")
+
+
+async def plain_ws_on_tls_port(port):
+    try:
+        async with websockets.connect(f"ws://127.0.0.1:{port}/ws?token=x", open_timeout=10):
+            check(False, "a plain ws:// upgrade on the TLS port is refused")
+    except websockets.exceptions.InvalidStatusCode as e:
+        check(e.status_code == 400, f"a plain ws:// upgrade on the TLS port gets 400 (got {e.status_code})")
+
+
+def check_refusals(binary, workdir, cert, key):
+    def run_check(body):
+        config = write_config(os.path.join(workdir, "check.toml"), body)
+        p = subprocess.run([binary, "check", "--config", config], capture_output=True, text=True, timeout=60)
+        return p.returncode, p.stdout + p.stderr
+
+    code, out = run_check(tls_config(workdir, cert, key))
+    check(code == 0, f"check accepts the TLS config ({out.strip()})")
+    code, out = run_check(tls_config(workdir, os.path.join(workdir, "missing.pem"), key))
+    check(code == 1 and "server.tls" in out and "missing.pem" in out,
+          f"check names a missing certificate file ({out.strip()})")
+    other_cert, other_key = make_cert(workdir, "other", "other")
+    code, out = run_check(tls_config(workdir, cert, other_key))
+    check(code == 1 and "does not match" in out, f"check refuses a key that does not match ({out.strip()})")
+    code, out = run_check(tls_config(workdir, cert, key, listen="0.0.0.0:0"))
+    check(code == 1 and "auth.dev_tokens" in out and "loopback" in out,
+          f"dev_tokens is refused on a listener that is not loopback ({out.strip()})")
+    code, out = run_check(tls_config(workdir, cert, key).replace("[server.tls]", "[server.tls]\ncertificate = 1"))
+    check(code == 1 and "server.tls.certificate: unknown key" in out, f"an unknown TLS key is named ({out.strip()})")
+    code, out = run_check(tls_config(workdir, cert, key).replace(f'static_dir = "{workdir}/www"',
+                                                                 f'static_dir = "{workdir}/nowhere"'))
+    check(code == 1 and "server.static_dir" in out and "not a directory" in out,
+          f"a missing static_dir is named ({out.strip()})")
+
+
+def main():
+    binary = sys.argv[1]
+    with tempfile.TemporaryDirectory(prefix="switchboard-tls-") as workdir:
+        os.makedirs(os.path.join(workdir, "www", "js"))
+        with open(os.path.join(workdir, "www", "index.html"), "w") as f:
+            f.write("<!doctype html><title>chat</title>")
+        with open(os.path.join(workdir, "www", "js", "app.js"), "w") as f:
+            f.write("export const ok = 1;\n")
+        cert, key = make_cert(workdir, "first", "first")
+        first_context = ssl.create_default_context(cafile=cert)
+        host = Host(binary, write_config(os.path.join(workdir, "switchboard.toml"), tls_config(workdir, cert, key)))
+        try:
+            host.wait_line(rf"open https://127\.0\.0\.1:{host.port}/ in a browser")
+            status, body, headers = https(host.port, first_context, "/")
+            check(status == 200 and "<title>chat</title>" in body and headers["Content-Type"].startswith("text/html"),
+                  f"GET / over https serves index.html ({status})")
+            status, body, headers = https(host.port, first_context, "/js/app.js")
+            check(status == 200 and headers["Content-Type"].startswith("text/javascript"),
+                  f"GET /js/app.js serves the file as JavaScript ({status})")
+            status, _, _ = https(host.port, first_context, "/js/../../switchboard.toml")
+            check(status in (401, 404), f"a path out of static_dir serves nothing ({status})")
+            status, _, _ = https(host.port, first_context, "/conversations")
+            check(status == 401, f"API routes still need a token ({status})")
+            asyncio.run(chat_over_wss(host.port, first_context))
+            plain_on_tls_port(host.port)
+            asyncio.run(plain_ws_on_tls_port(host.port))
+            second_context = ssl.create_default_context()
+            second_context.check_hostname = False
+            second_context.verify_mode = ssl.CERT_NONE
+            asyncio.run(reload_keeps_connections(host, workdir, first_context, second_context, cert, key))
+            check(host.proc.poll() is None, "the host still runs")
+        finally:
+            code = host.stop()
+        check(code == 0, f"the host stops cleanly on SIGTERM (exit {code})")
+        # check_refusals overwrites nothing the host used: fresh certificates.
+        cert, key = make_cert(workdir, "third", "third")
+        check_refusals(binary, workdir, cert, key)
+    if failures:
+        print(f"{len(failures)} failure(s)")
+        sys.exit(1)
+    print("tls: every check passed")
+
+
+if __name__ == "__main__":
+    main()
