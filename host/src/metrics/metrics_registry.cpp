@@ -49,20 +49,84 @@ bool valid_metric_name(std::string_view name) {
   return !(name.front() >= '0' && name.front() <= '9');
 }
 
+// HELP text escaping of the text exposition format: backslash and newline.
+std::string escape_help(std::string_view help) {
+  std::string out;
+  out.reserve(help.size());
+  for (char c : help) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string describe_owner(std::string_view owner) {
+  return owner.empty() ? std::string("the host") : "plugin \"" + std::string(owner) + "\"";
+}
+
 }  // namespace
 
 struct MetricsRegistry::Entry {
   int kind;
+  std::string owner;  // empty: the host; else the plugin that registered it
   std::string help;
   AtomicCounter counter;
   AtomicGauge gauge;
   BucketHistogram histogram;
 };
 
+class MetricsRegistry::PluginScope final : public Metrics {
+ public:
+  PluginScope(MetricsRegistry& registry, std::string plugin)
+      : registry_(registry), plugin_(std::move(plugin)), namespace_(plugin_namespace(plugin_)) {}
+  Counter& counter(std::string_view name, std::string_view help) override {
+    return registry_.find_or_add(qualified(name), help, kCounter, plugin_).counter;
+  }
+  Gauge& gauge(std::string_view name, std::string_view help) override {
+    return registry_.find_or_add(qualified(name), help, kGauge, plugin_).gauge;
+  }
+  Histogram& histogram(std::string_view name, std::string_view help) override {
+    return registry_.find_or_add(qualified(name), help, kHistogram, plugin_).histogram;
+  }
+
+ private:
+  std::string qualified(std::string_view name) const {
+    if (name.starts_with(namespace_)) return std::string(name);
+    return namespace_ + std::string(name);
+  }
+  MetricsRegistry& registry_;
+  std::string plugin_;
+  std::string namespace_;
+};
+
 MetricsRegistry::MetricsRegistry() = default;
 MetricsRegistry::~MetricsRegistry() = default;
 
-MetricsRegistry::Entry& MetricsRegistry::find_or_add(std::string_view name, std::string_view help, int kind) {
+std::string MetricsRegistry::plugin_namespace(std::string_view plugin) {
+  std::string out;
+  for (char c : plugin) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    out += ok ? c : '_';
+  }
+  return out + "_";
+}
+
+Metrics& MetricsRegistry::for_plugin(std::string_view plugin) {
+  std::lock_guard lock(mutex_);
+  auto it = scopes_.find(plugin);
+  if (it == scopes_.end()) {
+    it = scopes_.emplace(std::string(plugin), std::make_unique<PluginScope>(*this, std::string(plugin))).first;
+  }
+  return *it->second;
+}
+
+MetricsRegistry::Entry& MetricsRegistry::find_or_add(std::string_view name, std::string_view help, int kind,
+                                                     std::string_view owner) {
   if (!valid_metric_name(name)) {
     throw std::invalid_argument("bad metric name \"" + std::string(name) + "\" (use [A-Za-z_][A-Za-z0-9_]*)");
   }
@@ -71,24 +135,30 @@ MetricsRegistry::Entry& MetricsRegistry::find_or_add(std::string_view name, std:
   if (it == entries_.end()) {
     auto entry = std::make_unique<Entry>();
     entry->kind = kind;
+    entry->owner = std::string(owner);
     entry->help = std::string(help);
     it = entries_.emplace(std::string(name), std::move(entry)).first;
+  } else if (it->second->owner != owner) {
+    throw std::invalid_argument("metric \"switchboard_" + std::string(name) + "\" is already registered by " +
+                                describe_owner(it->second->owner) + "; " + describe_owner(owner) +
+                                " cannot register it too");
   } else if (it->second->kind != kind) {
-    throw std::invalid_argument("metric \"" + std::string(name) + "\" is already a " + kKindNames[it->second->kind]);
+    throw std::invalid_argument("metric \"switchboard_" + std::string(name) + "\" is already a " +
+                                kKindNames[it->second->kind] + ", not a " + kKindNames[kind]);
   }
   return *it->second;
 }
 
 Counter& MetricsRegistry::counter(std::string_view name, std::string_view help) {
-  return find_or_add(name, help, kCounter).counter;
+  return find_or_add(name, help, kCounter, {}).counter;
 }
 
 Gauge& MetricsRegistry::gauge(std::string_view name, std::string_view help) {
-  return find_or_add(name, help, kGauge).gauge;
+  return find_or_add(name, help, kGauge, {}).gauge;
 }
 
 Histogram& MetricsRegistry::histogram(std::string_view name, std::string_view help) {
-  return find_or_add(name, help, kHistogram).histogram;
+  return find_or_add(name, help, kHistogram, {}).histogram;
 }
 
 std::string MetricsRegistry::render() const {
@@ -97,7 +167,7 @@ std::string MetricsRegistry::render() const {
   char buf[64];
   for (const auto& [name, e] : entries_) {
     std::string full = "switchboard_" + name;
-    out += "# HELP " + full + " " + e->help + "\n";
+    out += "# HELP " + full + " " + escape_help(e->help) + "\n";
     out += "# TYPE " + full + " " + kKindNames[e->kind] + "\n";
     switch (e->kind) {
       case kCounter:

@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "metrics/metrics_registry.hpp"
 #include "plugins/plugin_context.hpp"
 
 namespace switchboard::host {
@@ -52,8 +53,12 @@ std::shared_ptr<Plugin> create_plugin(const std::filesystem::path& file, PluginK
     throw PluginLoadError(file.string() + ": the file is named for \"" + decl.plugin + "\" but holds plugin \"" +
                           info.name + "\"");
   }
+  // A plugin's metrics live in its own namespace (switchboard_<plugin>_…);
+  // a name another owner holds is refused when the plugin registers it.
+  auto* registry = dynamic_cast<MetricsRegistry*>(&services.metrics);
+  Metrics& metrics = registry ? registry->for_plugin(info.name) : services.metrics;
   auto context = std::make_shared<HostPluginContext>(services.log, info.name, decl.config, decl.config_path,
-                                                     config_file, decl.where, services.clock, services.metrics);
+                                                     config_file, decl.where, services.clock, metrics);
   std::unique_ptr<Plugin> made;
   try {
     made = library->create(*context);

@@ -23,7 +23,7 @@ std::string record_key(MessageId message, const UserId& user, const std::string&
 
 ReactionsFeature::ReactionsFeature(PluginContext& context)
     : max_emoji_bytes_(static_cast<std::size_t>(context.config().integer_or("max_emoji_bytes", 64))),
-      reactions_(context.metrics().counter("reactions_changed_total", "Reactions added or removed")) {
+      reactions_(context.metrics().counter("feature_reactions_changed_total", "Reactions added or removed")) {
   if (max_emoji_bytes_ < 1 || max_emoji_bytes_ > 256) context.config().fail("max_emoji_bytes", "must be 1 to 256");
 }
 
