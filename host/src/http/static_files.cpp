@@ -24,6 +24,14 @@ std::string content_type(const fs::path& file) {
 
 }  // namespace
 
+fs::path StaticFiles::resolve(const std::string& configured) {
+  if (configured.find('/') != std::string::npos) return configured;
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return configured;
+  return (exe.parent_path() / ".." / "share" / "switchboard" / configured).lexically_normal();
+}
+
 StaticFiles::StaticFiles(const fs::path& root_path) {
   std::error_code ec;
   fs::path root = fs::canonical(root_path, ec);

@@ -20,6 +20,10 @@ class StaticFiles {
   };
 
   StaticFiles() = default;  // none
+  // Like a plugin: a name without '/' ("chat") is the directory of that name
+  // in <bin>/../share/switchboard/ (where the build tree and the package put
+  // the browser chat); a path is used as it is.
+  static std::filesystem::path resolve(const std::string& configured);
   // Reads every regular file under `root` (symlinks followed only when they
   // stay inside it). Throws std::runtime_error naming the problem: not a
   // directory, unreadable, or over the bounds below.

@@ -49,7 +49,7 @@ TokenVerifier load_auth(const HostConfig& config) {
 
 void check_server_files(const HostConfig& config) {
   if (config.server.tls.enabled()) TlsContext check(config.server.tls);
-  if (!config.server.static_dir.empty()) StaticFiles check(config.server.static_dir);
+  if (!config.server.static_dir.empty()) StaticFiles check(StaticFiles::resolve(config.server.static_dir));
 }
 
 namespace {
@@ -125,7 +125,8 @@ Server::Server(const HostConfig& config, PluginSet& plugins, HostServices& servi
                                    "notAfter of the certificate served ([server.tls]); 0 without TLS")),
       reloads_(metrics.counter("reloads_total", "SIGHUP reloads that succeeded")),
       reload_failures_(metrics.counter("reload_failures_total", "SIGHUP reloads refused (the old state is kept)")),
-      static_files_(config.server.static_dir.empty() ? StaticFiles() : StaticFiles(config.server.static_dir)),
+      static_files_(config.server.static_dir.empty() ? StaticFiles()
+                                                   : StaticFiles(StaticFiles::resolve(config.server.static_dir))),
       rest_(chat_, features_, verifier_, services.clock, metrics, storage_, bus_,
             static_cast<double>(config.server.rest_requests_per_second), static_cast<double>(config.server.rest_burst),
             RestExtras{&static_files_, config.auth.dev_tokens}),
