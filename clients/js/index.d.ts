@@ -205,6 +205,7 @@ export interface Hello {
     commands_per_second: number;
     resume_window: number;
     history_max: number;
+    command_burst?: number;
   };
 }
 

@@ -112,6 +112,7 @@ TEST(LegalRequests, AHistoryPageAtTheLimitsCompletes) {
   // Bob reads as fast as he can; the page is ~2.4 MB, over the 1 MiB queue.
   WsClient bob(host.port(), token_for("bob"));
   EXPECT_EQ(bob.hello().at("limits").at("history_max"), kHistoryMax) << "hello announces the page limit";
+  EXPECT_TRUE(bob.hello().at("limits").as_object().contains("command_burst")) << "hello announces the burst";
   auto page = bob.command({{"type", "history"}, {"conversation_id", c}, {"limit", kHistoryMax}}, 30s);
   ASSERT_EQ(page["type"], "ack") << json::serialize(page).substr(0, 300);
   const auto& events = page["result"].as_object()["events"].as_array();

@@ -112,6 +112,7 @@ std::string CommandDispatcher::hello(const WsSession& session, std::size_t conve
   limits["commands_per_second"] = config_.server.commands_per_second;
   limits["resume_window"] = config_.chat.resume_window;
   limits["history_max"] = config_.chat.history_max;
+  limits["command_burst"] = config_.server.command_burst;
   json::object hello;
   hello["type"] = "hello";
   hello["user_id"] = session.user();
