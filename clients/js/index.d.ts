@@ -440,6 +440,9 @@ export interface ClientOptions {
   typing?: { renewMs?: number; idleMs?: number };
   /** Source of `online`/`offline` events (default window when present; null: none). */
   network?: EventTarget | null;
+  /** On `offline`, ping the open connection; no answer within this long drops it, and
+   *  `online` reconnects and resumes (default 2500; 0: leave an open connection alone). */
+  offlineProbeMs?: number;
 }
 
 export interface SendOptions {

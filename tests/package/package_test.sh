@@ -87,6 +87,8 @@ plugins=$(cd "$src/plugins" && for d in */; do [ -f "$d/CMakeLists.txt" ] && ech
 expect runtime /usr/bin/switchboard /etc/switchboard/switchboard.toml \
   /usr/lib/systemd/system/switchboard.service /usr/lib/sysusers.d/switchboard.conf
 for p in $plugins; do expect runtime "/usr/lib/switchboard/plugins/$p.so"; done
+expect runtime /usr/share/switchboard/chat/index.html /usr/share/switchboard/chat/app.js \
+  /usr/share/switchboard/chat/client/index.js /usr/share/switchboard/chat/client/src/client.js
 expect dev /usr/bin/switchboard-contract /usr/include/switchboard/plugin.hpp /usr/include/switchboard/services.hpp \
   /usr/include/switchboard/bus.hpp /usr/include/switchboard/storage.hpp /usr/include/switchboard/feature.hpp \
   /usr/include/switchboard/contract/plugin_under_test.hpp /usr/lib/libswitchboard_contract.a \
@@ -147,6 +149,16 @@ if env -u JWT_SECRET -u SWITCHBOARD_PLUGIN_PATH SWITCHBOARD_DATA="$data" "$root/
   fail "check passed without JWT_SECRET"
 else
   grep -q 'JWT_SECRET' "$work/nosecret.out" || fail "without JWT_SECRET, check says: $(cat "$work/nosecret.out")"
+fi
+
+# static_dir = "chat" (commented out in the conffile) is the installed chat.
+sed 's/^# static_dir = "chat"/static_dir = "chat"/' "$conf" >"$work/with-chat.toml"
+grep -q '^static_dir = "chat"' "$work/with-chat.toml" || fail "the conffile has no static_dir = \"chat\" line to uncomment"
+if env -u SWITCHBOARD_PLUGIN_PATH JWT_SECRET=package-test-secret-0123456789 SWITCHBOARD_DATA="$data" \
+    "$root/usr/bin/switchboard" check --config "$work/with-chat.toml" >"$work/chat.out" 2>&1; then
+  ok "static_dir = \"chat\" finds $root/usr/share/switchboard/chat"
+else
+  fail "check with static_dir = \"chat\": $(cat "$work/chat.out")"
 fi
 
 installed "$root/usr/bin/switchboard" plugins >"$work/plugins.out" 2>&1 || fail "installed switchboard plugins: $(cat "$work/plugins.out")"

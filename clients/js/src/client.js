@@ -106,6 +106,8 @@ export class SwitchboardClient extends Emitter {
    * @param {boolean} [options.orderedSends=true]  one message.send in flight per conversation
    * @param {{renewMs?: number, idleMs?: number}} [options.typing]
    * @param {EventTarget|null} [options.network]  online/offline source (default window when present)
+   * @param {number} [options.offlineProbeMs=2500]  on `offline`, ping the open connection; no answer
+   *   within this long drops it (it resumes on `online`). 0: leave an open connection alone
    */
   constructor(options = {}) {
     super();
@@ -128,6 +130,7 @@ export class SwitchboardClient extends Emitter {
     this.sendTimeoutMs = o.sendTimeoutMs ?? 0;
     this.connectTimeoutMs = o.connectTimeoutMs ?? 15000;
     this.heartbeatMs = o.heartbeatMs ?? 20000;
+    this.offlineProbeMs = o.offlineProbeMs ?? 2500;
     this.maxInFlight = Math.max(1, Math.min(MAX_IN_FLIGHT, o.maxInFlight ?? MAX_IN_FLIGHT));
     this.syncConversations = o.syncConversations ?? true;
     this.resyncLimit = o.resyncLimit ?? 50;
@@ -348,12 +351,27 @@ export class SwitchboardClient extends Emitter {
 
   _onOffline() {
     if (this._stopped) return;
-    // An open socket may well go on working (offline is a hint); only
-    // retries stop. A socket that drops while offline waits for `online`.
+    // Retries stop. An open socket may well go on working (offline is a
+    // hint), but one on a network that is really gone often stays "open"
+    // with nothing getting through — Chromium's offline mode holds its
+    // frames and delivers them late, as if live. So it is asked: no answer
+    // in time, and it is dropped; `online` then reconnects and resumes, and
+    // what was missed arrives through the resume, exactly once.
     if (!this._conn && !this._attempting) {
       this._clearRetry();
       this._setState('offline');
+      return;
     }
+    const conn = this._conn;
+    if (!conn || !conn.helloed || conn.offlineProbe || this.offlineProbeMs <= 0) return;
+    conn.offlineProbe = true;
+    this._command('ping', {}, { conn, internal: true, timeout: this.offlineProbeMs })
+      .catch((err) => {
+        if (err?.code === 'timeout' && !this._network.online && this._conn === conn) {
+          this._drop(conn, 'no answer while the network is offline');
+        }
+      })
+      .finally(() => (conn.offlineProbe = false));
   }
 
   _onOnline() {
