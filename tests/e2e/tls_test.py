@@ -9,12 +9,14 @@ reports. Also the static files and [auth] dev_tokens of the browser chat.
 usage: tls_test.py SWITCHBOARD_BINARY
 """
 import asyncio
+import base64
 import json
 import os
 import re
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import tempfile
@@ -98,6 +100,8 @@ def tls_config(workdir, cert, key, listen="127.0.0.1:0", extra_auth=""):
 [server]
 listen = "{listen}"
 static_dir = "{workdir}/www"
+commands_per_second = 5000
+command_burst = 5000
 [server.tls]
 cert = "{cert}"
 key = "{key}"
@@ -114,9 +118,9 @@ path = "{workdir}/switchboard.db"
 """
 
 
-def https(port, context, path, body=None):
-    req = urllib.request.Request(f"https://127.0.0.1:{port}{path}", data=body,
-                                 method="POST" if body is not None else "GET")
+def https(port, context, path, body=None, method=None, headers=None):
+    req = urllib.request.Request(f"https://127.0.0.1:{port}{path}", data=body, headers=headers or {},
+                                 method=method or ("POST" if body is not None else "GET"))
     try:
         with urllib.request.urlopen(req, context=context, timeout=10) as res:
             return res.status, res.read().decode(), res.headers
@@ -148,8 +152,9 @@ async def chat_over_wss(port, context):
     alice = json.loads(body)["token"]
     bob = json.loads(https(port, context, "/dev/token", b'{"user_id":"bob"}')[1])["token"]
     url = f"wss://127.0.0.1:{port}/ws?token="
-    async with websockets.connect(url + alice, ssl=context, max_size=None) as a, \
-            websockets.connect(url + bob, ssl=context, max_size=None) as b:
+    # max_queue=None: both read all the time.
+    async with websockets.connect(url + alice, ssl=context, max_size=None, max_queue=None) as a, \
+            websockets.connect(url + bob, ssl=context, max_size=None, max_queue=None) as b:
         check(json.loads(await a.recv())["type"] == "hello", "wss: alice gets hello")
         check(json.loads(await b.recv())["type"] == "hello", "wss: bob gets hello")
         await a.send(json.dumps({"id": 1, "type": "conversation.create", "kind": "group", "name": "tls",
@@ -212,6 +217,116 @@ async def reload_keeps_connections(host, workdir, context_first, context_second,
           "reload_failures_total counts one refusal")
 
 
+def ws_frames(data):
+    """Server frames (opcode, payload) parsed from raw bytes, and what is left."""
+    out, i = [], 0
+    while i + 2 <= len(data):
+        b0, b1 = data[i], data[i + 1]
+        length, j = b1 & 127, i + 2
+        if length == 126:
+            if j + 2 > len(data):
+                break
+            length, j = struct.unpack(">H", data[j:j + 2])[0], j + 2
+        elif length == 127:
+            if j + 8 > len(data):
+                break
+            length, j = struct.unpack(">Q", data[j:j + 8])[0], j + 8
+        if j + length > len(data):
+            break
+        out.append((b0 & 15, data[j:j + length]))
+        i = j + length
+    return out, data[i:]
+
+
+async def slow_consumer_over_tls(port, context):
+    """A wss client that stops reading is closed with 1008 like a plain one:
+    the frames it does get are whole, then the close frame says why. (TLS
+    retry rules: a record OpenSSL holds must be written as it was, even when
+    the session drops the frames it came from.)"""
+    def token(user):
+        return json.loads(https(port, context, "/dev/token", json.dumps({"user_id": user}).encode())[1])["token"]
+    slow, fast = token("slow"), token("fast")
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.connect(("127.0.0.1", port))
+    s = context.wrap_socket(raw, server_hostname="127.0.0.1")
+    key = base64.b64encode(os.urandom(16)).decode()
+    s.sendall(f"GET /ws?token={slow} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(1)
+    check(b" 101 " in head.split(b"\r\n")[0], "the slow client upgrades over TLS")
+    # Over the queue bound (1 MiB) plus what the host's socket buffer takes
+    # (up to 4 MiB): 2,500 messages of 3 KB.
+    count = 2500
+    # max_queue=None: this client reads all the time, into its own queue.
+    async with websockets.connect(f"wss://127.0.0.1:{port}/ws?token={fast}", ssl=context, max_size=None,
+                                  max_queue=None) as f:
+        await f.recv()
+        await f.send(json.dumps({"id": 1, "type": "conversation.create", "kind": "group", "name": "slow",
+                                 "members": ["slow"]}))
+        cid = (await answer(f, 1))["result"]["conversation"]["id"]
+        for i in range(count):
+            await f.send(json.dumps({"id": f"m{i}", "type": "message.send", "conversation_id": cid,
+                                     "text": f"{i:05d}" + "x" * 3000}))
+        acks = 0
+        while acks < count:
+            frame = json.loads(await asyncio.wait_for(f.recv(), 60))
+            if str(frame.get("id", "")).startswith("m"):
+                acks += 1
+    # Now read what the host sent the slow client, to the end.
+    s.settimeout(20)
+    data = b""
+    try:
+        while chunk := s.recv(65536):
+            data += chunk
+    except (ssl.SSLError, OSError, socket.timeout):
+        pass
+    s.close()
+    frames, rest = ws_frames(head.split(b"\r\n\r\n", 1)[1] + data)
+    texts = [p for op, p in frames if op == 1]
+    whole = all(json.loads(p).get("type") for p in texts)
+    closes = [struct.unpack(">H", p[:2])[0] for op, p in frames if op == 8]
+    check(whole and not rest, f"over TLS the slow client gets whole frames only ({len(texts)} texts, {len(rest)} stray bytes)")
+    check(closes == [1008], f"over TLS the slow client is closed with 1008 (close frames: {closes})")
+
+
+async def bad_tokens_leave_others_alone(port, context):
+    """A token naming another algorithm makes libjwt leave OpenSSL errors on
+    the worker's thread; the next TLS call there must not read them as its
+    own and abort an innocent connection."""
+    header = base64.urlsafe_b64encode(b'{"alg":"RS256","typ":"JWT"}').rstrip(b"=").decode()
+    claims = base64.urlsafe_b64encode(b'{"sub":"mallory","exp":4102444800}').rstrip(b"=").decode()
+    forged = f"{header}.{claims}." + base64.urlsafe_b64encode(os.urandom(256)).rstrip(b"=").decode()
+    end = time.time() + 3
+    stats = {"ok": 0, "failed": 0, "refused": 0}
+
+    async def innocent():
+        while time.time() < end:
+            try:
+                r, w = await asyncio.open_connection("127.0.0.1", port, ssl=context, server_hostname="127.0.0.1")
+                for _ in range(3):  # keep-alive: the host reads again between requests
+                    w.write(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                    await asyncio.wait_for(r.readuntil(b'{"status":"ok"}'), 10)
+                stats["ok"] += 1
+                w.close()
+            except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ssl.SSLError):
+                stats["failed"] += 1
+
+    async def attacker():
+        while time.time() < end:
+            r, w = await asyncio.open_connection("127.0.0.1", port, ssl=context, server_hostname="127.0.0.1")
+            w.write(f"GET /conversations HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {forged}\r\n\r\n".encode())
+            if b" 401 " in await r.read():
+                stats["refused"] += 1
+            w.close()
+
+    await asyncio.gather(*[attacker() for _ in range(3)], *[innocent() for _ in range(8)])
+    check(stats["refused"] > 0 and stats["ok"] > 0 and stats["failed"] == 0,
+          f"forged tokens are refused and abort no other TLS connection ({stats})")
+
+
 def plain_on_tls_port(port):
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
@@ -264,6 +379,8 @@ def main():
             f.write("<!doctype html><title>chat</title>")
         with open(os.path.join(workdir, "www", "js", "app.js"), "w") as f:
             f.write("export const ok = 1;\n")
+        with open(os.path.join(workdir, "www", ".env"), "w") as f:
+            f.write("SECRET=1\n")
         cert, key = make_cert(workdir, "first", "first")
         first_context = ssl.create_default_context(cafile=cert)
         host = Host(binary, write_config(os.path.join(workdir, "switchboard.toml"), tls_config(workdir, cert, key)))
@@ -280,6 +397,18 @@ def main():
             status, _, _ = https(host.port, first_context, "/conversations")
             check(status == 401, f"API routes still need a token ({status})")
             asyncio.run(chat_over_wss(host.port, first_context))
+            asyncio.run(slow_consumer_over_tls(host.port, first_context))
+            asyncio.run(bad_tokens_leave_others_alone(host.port, first_context))
+            status, _, headers = https(host.port, first_context, "/", method="HEAD")
+            check(status == 200 and headers["Content-Length"] == str(len("<!doctype html><title>chat</title>")),
+                  f"HEAD / answers the length of index.html ({status})")
+            status, _, _ = https(host.port, first_context, "/.env")
+            check(status in (401, 404), f"a dot-file is not served ({status})")
+            status, body, _ = https(host.port, first_context, "/dev/token", b'{"user_id":"bob\\u0000admin"}')
+            check(status == 400 and "control" in body, f"a user id with a control character is refused ({status} {body})")
+            status, body, _ = https(host.port, first_context, "/dev/token", b'{"user_id":"eve"}',
+                                    headers={"Host": "attacker.example"})
+            check(status == 403, f"POST /dev/token from another Host is refused ({status} {body})")
             plain_on_tls_port(host.port)
             asyncio.run(plain_ws_on_tls_port(host.port))
             second_context = ssl.create_default_context()

@@ -1,5 +1,7 @@
 #include "auth/token_verifier.hpp"
 
+#include <openssl/err.h>
+
 #include <jwt.h>
 
 #include <memory>
@@ -41,6 +43,9 @@ Result<UserId> TokenVerifier::verify(std::string_view token, TimeMs now_ms) cons
   int rc = jwt_decode(&raw, text.c_str(), reinterpret_cast<const unsigned char*>(key.data()),
                       static_cast<int>(key.size()));
   JwtPtr jwt(raw);
+  // libjwt leaves OpenSSL's reasons for a refused token in this thread's
+  // queue, where the next TLS call on this worker would read them as its own.
+  ERR_clear_error();
   if (rc != 0 || !jwt) return refused("invalid token (bad format or signature)");
   // libjwt verifies with whatever algorithm the token names; only ours counts.
   if (jwt_get_alg(jwt.get()) != static_cast<jwt_alg_t>(alg_)) {
@@ -77,6 +82,7 @@ std::string TokenVerifier::mint(const UserId& user, std::chrono::seconds ttl, Ti
     throw ConfigError("auth: the signing key is not usable for " + config_.algorithm);
   }
   char* out = jwt_encode_str(jwt.get());
+  ERR_clear_error();
   if (!out) throw ConfigError("auth: signing failed (is the key valid for " + config_.algorithm + "?)");
   std::string token(out);
   free(out);

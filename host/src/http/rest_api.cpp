@@ -93,6 +93,7 @@ bool RestApi::public_route(const HttpRequestMessage& req) const {
   if (!url) return false;
   auto path = url->path();
   if (req.method() == http::verb::post) return extras_.dev_tokens && path == "/dev/token";
+  if (req.method() == http::verb::head) return extras_.files && request_token(req).empty() && extras_.files->find(path);
   if (req.method() != http::verb::get) return false;
   if (path == "/health" || path == "/ready" || path == "/metrics") return true;
   // A request with a token is the API's, even where a file has its name.
@@ -153,10 +154,12 @@ void RestApi::handle(const HttpRequestMessage& req, const Admission& admission,
     if (method == http::verb::post && extras_.dev_tokens && seg.size() == 2 && seg[0] == "dev" && seg[1] == "token") {
       return reply(dev_token(req));
     }
-    if (method == http::verb::get && extras_.files) {
+    if ((method == http::verb::get || method == http::verb::head) && extras_.files) {
       auto url = boost::urls::parse_origin_form(req.target());
       if (const StaticFiles::File* file = extras_.files->find(url->path())) {
-        auto res = respond(req, http::status::ok, file->content, file->content_type);
+        bool head = method == http::verb::head;
+        auto res = respond(req, http::status::ok, head ? std::string() : file->content, file->content_type);
+        if (head) res.content_length(file->content.size());
         res.set(http::field::cache_control, "no-cache");
         res.set("X-Content-Type-Options", "nosniff");
         return reply(std::move(res));
@@ -243,14 +246,23 @@ void RestApi::handle(const HttpRequestMessage& req, const Admission& admission,
 // Development only ([auth] dev_tokens, HS256, loopback listener): whoever
 // asks is whoever they say.
 HttpResponseMessage RestApi::dev_token(const HttpRequestMessage& req) {
+  // Only pages of this machine: a rebound DNS name reaching the loopback
+  // listener carries its own Host.
+  std::string_view host = req[http::field::host];
+  host = host.substr(0, host.starts_with("[") ? host.find(']') + 1 : host.rfind(':'));
+  if (host != "localhost" && host != "[::1]" && !(host.starts_with("127.") &&
+                                                   host.find_first_not_of("0123456789.") == std::string_view::npos)) {
+    return error(req, Errc::forbidden, "dev tokens are only for pages of this machine (Host: localhost or 127.x)");
+  }
   std::error_code ec;
   json::value body = json::parse(req.body(), ec);
   const json::string* user = nullptr;
   if (!ec && body.is_object()) {
     if (auto* u = body.as_object().if_contains("user_id")) user = u->if_string();
   }
-  if (!user || user->empty() || user->size() > 256) {
-    return error(req, Errc::bad_request, "user_id: expected a string of 1 to 256 bytes");
+  auto control = [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; };
+  if (!user || user->empty() || user->size() > 256 || std::any_of(user->begin(), user->end(), control)) {
+    return error(req, Errc::bad_request, "user_id: expected a string of 1 to 256 bytes, no control characters");
   }
   constexpr std::chrono::hours ttl{12};
   TimeMs now = clock_.now_ms();

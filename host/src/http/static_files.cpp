@@ -39,29 +39,45 @@ StaticFiles::StaticFiles(const fs::path& root_path) {
     throw std::runtime_error("server.static_dir: \"" + root_path.string() + "\" is not a directory" +
                              (ec ? " (" + ec.message() + ")" : ""));
   }
-  std::size_t total = 0;
-  for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::follow_directory_symlink, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (!it->is_regular_file()) continue;
-    fs::path real = fs::canonical(it->path(), ec);
-    if (ec) break;
+  auto problem = [&](const std::string& what) { return std::runtime_error("server.static_dir: " + what); };
+  auto inside = [&](const fs::path& real) {
     auto rel = real.lexically_relative(root);
-    if (rel.empty() || *rel.begin() == "..") continue;  // a symlink out of the directory: not served
+    return !rel.empty() && *rel.begin() != "..";
+  };
+  std::size_t total = 0;
+  // Symlinked directories are not walked (a loop, an ancestor, or outside).
+  fs::recursive_directory_iterator it(root, fs::directory_options::none, ec);
+  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    const fs::path& path = it->path();
+    // Dot-files (.git, .env) are not the site's.
+    if (path.filename().string().starts_with(".")) {
+      if (it->is_directory(ec)) it.disable_recursion_pending();
+      ec.clear();
+      continue;
+    }
+    if (!it->is_regular_file(ec)) {  // directories, sockets, dangling links
+      ec.clear();
+      continue;
+    }
+    // A symlinked file is served only when it stays inside.
+    fs::path real = fs::canonical(path, ec);
+    if (ec) throw problem("cannot resolve \"" + path.string() + "\" (" + ec.message() + ")");
+    if (!inside(real)) continue;
     if (files_.size() == kMaxFiles) {
-      throw std::runtime_error("server.static_dir: more than " + std::to_string(kMaxFiles) + " files in \"" +
-                               root.string() + "\"");
+      throw problem("more than " + std::to_string(kMaxFiles) + " files in \"" + root.string() + "\"");
+    }
+    auto size = fs::file_size(real, ec);
+    if (ec || size > kMaxBytes - total) {
+      throw problem(ec ? "cannot read \"" + real.string() + "\" (" + ec.message() + ")"
+                       : "over " + std::to_string(kMaxBytes >> 20) + " MiB in \"" + root.string() + "\"");
     }
     std::ifstream in(real, std::ios::binary);
     std::ostringstream content;
     content << in.rdbuf();
-    if (!in) throw std::runtime_error("server.static_dir: cannot read \"" + real.string() + "\"");
+    if (!in) throw problem("cannot read \"" + real.string() + "\"");
     File file{std::move(content).str(), content_type(real)};
     total += file.content.size();
-    if (total > kMaxBytes) {
-      throw std::runtime_error("server.static_dir: over " + std::to_string(kMaxBytes >> 20) + " MiB in \"" +
-                               root.string() + "\"");
-    }
-    files_.emplace("/" + it->path().lexically_relative(root).generic_string(), std::move(file));
+    files_.emplace("/" + path.lexically_relative(root).generic_string(), std::move(file));
   }
   if (ec) throw std::runtime_error("server.static_dir: cannot list \"" + root.string() + "\" (" + ec.message() + ")");
 }

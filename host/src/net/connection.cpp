@@ -28,6 +28,7 @@ Connection::Connection(asio::ip::tcp::socket socket, std::shared_ptr<SSL_CTX> tl
 Connection::Connection(Connection&& other) noexcept
     : socket_(std::move(other.socket_)),
       ssl_(std::exchange(other.ssl_, nullptr)),
+      record_(std::move(other.record_)),
       read_wants_write_(other.read_wants_write_),
       write_wants_read_(other.write_wants_read_) {}
 
@@ -78,6 +79,7 @@ std::size_t Connection::tls_read(asio::mutable_buffer buffer, error_code& ec) {
     return 0;
   }
   std::size_t n = 0;
+  ERR_clear_error();  // another library's leftovers would read as this call's failure
   errno = 0;
   int rc = SSL_read_ex(ssl_, buffer.data(), buffer.size(), &n);
   if (rc == 1) {
@@ -90,23 +92,26 @@ std::size_t Connection::tls_read(asio::mutable_buffer buffer, error_code& ec) {
   return 0;
 }
 
-std::size_t Connection::tls_write(asio::const_buffer buffer, error_code& ec) {
+bool Connection::flush(error_code& ec) {
   ec = {};
+  if (record_.empty()) return true;
   if (!ssl_) {
     ec = asio::error::bad_descriptor;
-    return 0;
+    return false;
   }
   std::size_t n = 0;
+  ERR_clear_error();  // SSL_get_error reads this thread's queue first
   errno = 0;
-  int rc = SSL_write_ex(ssl_, buffer.data(), buffer.size(), &n);
+  int rc = SSL_write_ex(ssl_, record_.data(), record_.size(), &n);
   if (rc == 1) {
     write_wants_read_ = false;
-    return n;
+    record_.clear();
+    return true;
   }
   bool wants_write = false, wants_read = false;
   tls_outcome(ssl_, rc, ec, wants_write, wants_read);
   write_wants_read_ = wants_read;
-  return 0;
+  return false;
 }
 
 bool Connection::tls_pending() const { return ssl_ && SSL_pending(ssl_) > 0; }
@@ -132,6 +137,7 @@ bool Connection::tls_accept(error_code& ec) {
     ec = asio::error::bad_descriptor;
     return false;
   }
+  ERR_clear_error();
   errno = 0;
   int rc = SSL_accept(ssl_);
   if (rc == 1) {
@@ -146,6 +152,7 @@ bool Connection::tls_accept(error_code& ec) {
 
 void Connection::shutdown_send() {
   if (ssl_ && SSL_is_init_finished(ssl_)) {
+    ERR_clear_error();
     SSL_shutdown(ssl_);  // close_notify, if the socket takes it now
     ERR_clear_error();
   }

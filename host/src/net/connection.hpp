@@ -37,20 +37,40 @@ class Connection {
   // Non-blocking: what is there now, or would_block (wait_readable then).
   std::size_t read_some(boost::asio::mutable_buffer buffer, boost::system::error_code& ec);
   // Non-blocking: what the socket takes now (0 and would_block: wait_writable).
+  // TLS: bytes count as taken once OpenSSL holds them — a record the socket
+  // could not take yet stays in the connection, a copy, whatever the caller
+  // does with its buffers; flush() writes it (before a shutdown, say).
   template <class ConstBuffers>
   std::size_t write_some(const ConstBuffers& buffers, boost::system::error_code& ec) {
     if (!ssl_) return socket_.write_some(buffers, ec);
-    std::size_t total = 0;
-    for (auto it = boost::asio::buffer_sequence_begin(buffers); it != boost::asio::buffer_sequence_end(buffers); ++it) {
-      boost::asio::const_buffer b(*it);
-      if (b.size() == 0) continue;
-      std::size_t n = tls_write(b, ec);
-      total += n;
-      if (ec || n < b.size()) break;
+    ec = {};
+    std::size_t taken = 0;
+    auto it = boost::asio::buffer_sequence_begin(buffers);
+    auto end = boost::asio::buffer_sequence_end(buffers);
+    std::size_t skip = 0;  // bytes of *it already taken
+    while (flush(ec)) {
+      // The next record: up to 16 KiB of what is offered, frames coalesced.
+      while (it != end && record_.size() < kRecord) {
+        boost::asio::const_buffer b(*it);
+        std::size_t n = std::min(b.size() - skip, kRecord - record_.size());
+        record_.append(static_cast<const char*>(b.data()) + skip, n);
+        skip += n;
+        if (skip == b.size()) {
+          ++it;
+          skip = 0;
+        }
+      }
+      if (record_.empty()) break;
+      taken += record_.size();
     }
-    if (total > 0 && ec == boost::asio::error::would_block) ec = {};
-    return total;
+    if (ec == boost::asio::error::would_block && taken > 0) ec = {};
+    if (record_.empty() && record_.capacity() > 0) std::string().swap(record_);  // an idle connection holds none
+    return taken;
   }
+  // TLS: writes the record OpenSSL holds, if any; true when none is left
+  // (would_block: wait_writable and call again). Plain: always true.
+  bool flush(boost::system::error_code& ec);
+  bool write_pending() const noexcept { return !record_.empty(); }
 
   // Completes when read_some (write_some) may make progress.
   template <class Handler>
@@ -93,7 +113,6 @@ class Connection {
 
  private:
   std::size_t tls_read(boost::asio::mutable_buffer buffer, boost::system::error_code& ec);
-  std::size_t tls_write(boost::asio::const_buffer buffer, boost::system::error_code& ec);
   bool tls_pending() const;
   // One step of the TLS handshake: done (true), or would_block / an error.
   bool tls_accept(boost::system::error_code& ec);
@@ -104,6 +123,7 @@ class Connection {
     Connection& c;
     Buffers buffers;
     bool waited = false;
+    std::size_t taken = 0;  // writes: bytes OpenSSL took, reported once flushed
     template <class Self>
     void operator()(Self& self, boost::system::error_code ec = {}) {
       if (ec) return self.complete(ec, 0);
@@ -118,7 +138,10 @@ class Connection {
           break;
         }
       } else {
-        n = c.write_some(buffers, ec);
+        // What OpenSSL holds is written before the operation completes.
+        if (taken == 0) taken = c.write_some(buffers, ec);
+        if (!ec && taken > 0) c.flush(ec);
+        n = taken;
       }
       if (ec == boost::asio::error::would_block) {
         waited = true;
@@ -144,24 +167,34 @@ class Connection {
     int stage = 0;  // 0: first byte not seen; 1: handshaking
     template <class Self>
     void operator()(Self& self, boost::system::error_code ec = {}) {
-      if (ec) return self.complete(ec, false);
-      if (stage == 0) {
+      if (!ec && stage == 0) {
         bool tls = c.peer_speaks_tls(ec);
         if (ec == boost::asio::error::would_block) return c.socket_.async_wait(c.socket_.wait_read, std::move(self));
-        if (ec || !tls) return self.complete(ec, false);
+        if (!ec && !tls) return finish(self, {}, false);
         stage = 1;
       }
-      if (c.tls_accept(ec)) return self.complete({}, true);
+      if (!ec && c.tls_accept(ec)) return finish(self, {}, true);
       if (ec == boost::asio::error::would_block) {
         return c.socket_.async_wait(c.read_wants_write_ ? c.socket_.wait_write : c.socket_.wait_read,
                                     std::move(self));
       }
-      self.complete(ec, false);
+      finish(self, ec, false);
+    }
+    // Never inline: the first step runs inside async_handshake.
+    template <class Self>
+    void finish(Self& self, boost::system::error_code ec, bool tls) {
+      boost::asio::post(c.socket_.get_executor(),
+                        [self = std::move(self), ec, tls]() mutable { self.complete(ec, tls); });
     }
   };
 
+  static constexpr std::size_t kRecord = 16 * 1024;  // a TLS record's most plaintext
+
   boost::asio::ip::tcp::socket socket_;
   ssl_st* ssl_ = nullptr;
+  // TLS: the record being written. Once handed to SSL_write it must be
+  // offered again, byte for byte, until OpenSSL takes it (its retry rule).
+  std::string record_;
   bool read_wants_write_ = false;   // the last TLS read (or handshake step) waits for writability
   bool write_wants_read_ = false;   // the last TLS write waits for readability
 };

@@ -43,6 +43,9 @@ HttpSession::HttpSession(Worker& worker, boost::asio::ip::tcp::socket socket, Se
       deadline_(worker.io()) {}
 
 void HttpSession::start() {
+  // An answer's header and body may leave in two TLS records: not 40 ms apart.
+  boost::system::error_code ignored;
+  connection_.socket().set_option(boost::asio::ip::tcp::no_delay(true), ignored);
   if (connection_.tls()) return handshake();
   read();
 }
@@ -138,6 +141,9 @@ void HttpSession::on_header() {
 }
 
 void HttpSession::on_request(Admission admission) {
+  // The deadlines time the peer, not the handler (command_timeout_seconds
+  // bounds that); write() arms the next one.
+  expires_never();
   HttpRequestMessage request = parser_->release();
   context_.rest.handle(request, admission, [self = shared_from_this()](HttpResponseMessage response) {
     self->worker_.post([self, response = std::move(response)]() mutable { self->write(std::move(response)); });

@@ -36,12 +36,15 @@ TlsContext::Loaded TlsContext::load(const TlsConfig& config) {
   std::shared_ptr<SSL_CTX> ctx(SSL_CTX_new(TLS_server_method()), SSL_CTX_free);
   if (!ctx) fail(config, "cannot create a context");
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
-  // No renegotiation: a read never needs to write, nor a write to read,
-  // once the handshake is done. Partial writes: a connection's queue is
-  // written as the socket takes it, frame by frame.
+  // No TLS 1.2 renegotiation (a TLS 1.3 KeyUpdate may still make a read
+  // write: Connection waits for the direction OpenSSL asks for). Partial
+  // writes: a connection writes one record at a time (Connection::flush).
   SSL_CTX_set_options(ctx.get(), SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   SSL_CTX_set_mode(ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                                   SSL_MODE_RELEASE_BUFFERS);
+  // An encrypted key would make OpenSSL ask for its pass phrase on the
+  // terminal — blocking SIGHUP's thread. It is refused instead.
+  SSL_CTX_set_default_passwd_cb(ctx.get(), [](char*, int, int, void*) { return 0; });
   if (SSL_CTX_use_certificate_chain_file(ctx.get(), config.cert.c_str()) != 1) {
     fail(config, "cert \"" + config.cert + "\" is not a readable PEM certificate chain");
   }
@@ -49,7 +52,7 @@ TlsContext::Loaded TlsContext::load(const TlsConfig& config) {
     if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
       fail(config, "key \"" + config.key + "\" does not match cert \"" + config.cert + "\"");
     }
-    fail(config, "key \"" + config.key + "\" is not a readable PEM private key");
+    fail(config, "key \"" + config.key + "\" is not a readable, unencrypted PEM private key");
   }
   if (SSL_CTX_check_private_key(ctx.get()) != 1) {
     fail(config, "key \"" + config.key + "\" does not match cert \"" + config.cert + "\"");

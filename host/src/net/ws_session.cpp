@@ -134,7 +134,9 @@ void WsSession::on_readable() {
       close(close_with, why, true);
       break;
     }
-    if (n < buf.size()) break;
+    // Plain: a short read emptied the socket. TLS reads a record at a time:
+    // read on until would_block.
+    if (n < buf.size() && !connection_.tls()) break;
   }
   if (state_ != State::closed) read();
 }
@@ -404,7 +406,25 @@ void WsSession::write() {
       return;
     }
   }
-  // Everything is out.
+  // Everything is out — once a TLS record OpenSSL still holds is written too.
+  boost::system::error_code ec;
+  if (!connection_.flush(ec)) {
+    if (ec != asio::error::would_block) {
+      finish();
+      return;
+    }
+    writing_ = true;
+    connection_.wait_writable([self = shared_from_this()](const boost::system::error_code& e) {
+      self->writing_ = false;
+      if (e) {
+        self->finish();
+        return;
+      }
+      self->write();
+    });
+    drained();
+    return;
+  }
   queue_.clear();
   head_ = 0;
   if (queue_.capacity() > 16) std::vector<Outbound>().swap(queue_);
