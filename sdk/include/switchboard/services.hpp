@@ -103,8 +103,12 @@ class SWITCHBOARD_API Histogram {
   virtual void observe(double value) noexcept = 0;  // seconds, for latencies
 };
 
-// Metrics appear on the host's /metrics in Prometheus text format, prefixed
-// with `switchboard_`. Asking twice for the same name returns the same metric.
+// Metrics appear on the host's /metrics in Prometheus text format, in the
+// plugin's namespace: `commit_seconds` of storage-sqlite is
+// `switchboard_storage_sqlite_commit_seconds` (a name already carrying the
+// prefix is left alone). A name another plugin or the host holds is refused
+// (the plugin fails to load, naming both). Asking twice for the same name
+// returns the same metric.
 // Returned references stay valid for the plugin's lifetime.
 class SWITCHBOARD_API Metrics {
  public:
