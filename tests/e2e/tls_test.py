@@ -409,6 +409,12 @@ def main():
             status, body, _ = https(host.port, first_context, "/dev/token", b'{"user_id":"eve"}',
                                     headers={"Host": "attacker.example"})
             check(status == 403, f"POST /dev/token from another Host is refused ({status} {body})")
+            status, body, _ = https(host.port, first_context, "/dev/token", b'{"user_id":"eve"}',
+                                    headers={"X-Forwarded-For": "203.0.113.7"})
+            check(status == 403, f"POST /dev/token through a proxy is refused ({status} {body})")
+            status, body, _ = https(host.port, first_context, "/dev/token", b'{"user_id":"eve"}',
+                                    headers={"Origin": "https://attacker.example"})
+            check(status == 403, f"POST /dev/token from a page of another origin is refused ({status} {body})")
             plain_on_tls_port(host.port)
             asyncio.run(plain_ws_on_tls_port(host.port))
             second_context = ssl.create_default_context()

@@ -365,7 +365,7 @@ export class SwitchboardClient extends Emitter {
     const conn = this._conn;
     if (!conn || !conn.helloed || conn.offlineProbe || this.offlineProbeMs <= 0) return;
     conn.offlineProbe = true;
-    this._command('ping', {}, { conn, internal: true, timeout: this.offlineProbeMs })
+    this._command('ping', {}, { conn, internal: true, front: true, timeout: this.offlineProbeMs })
       .catch((err) => {
         if (err?.code === 'timeout' && !this._network.online && this._conn === conn) {
           this._drop(conn, 'no answer while the network is offline');
@@ -520,9 +520,9 @@ export class SwitchboardClient extends Emitter {
       for (const id of this._streams.ids()) this._streams.setResuming(id, false);
       this.emit('error', err);
       conn.syncRetry ??= new Backoff({ initialMs: 1000, maxMs: 30000 });
-      setTimeout(() => {
+      unref(setTimeout(() => {
         if (!conn.finished) this._sync(conn);
-      }, 500 + conn.syncRetry.next());
+      }, 500 + conn.syncRetry.next()));
     }
     this._pump();
   }
@@ -557,11 +557,11 @@ export class SwitchboardClient extends Emitter {
       // Not about the stream (storage unavailable, a replay already running):
       // try the same position again a little later.
       const delay = 500 + this._rateBackoff.next();
-      setTimeout(() => {
+      unref(setTimeout(() => {
         if (conn.finished) return;
         this._streams.setResuming(id, false);
         this._resubscribe(conn, id);
-      }, delay);
+      }, delay));
       return;
     }
     this._resync(conn, id, frame);
@@ -569,7 +569,7 @@ export class SwitchboardClient extends Emitter {
 
   /** The gap cannot be filled: reload the newest events through history and tell the app. */
   async _resync(conn, id, frame) {
-    this._streams.setResuming(id, true); // hold live events meanwhile
+    this._streams.reloading(id); // hold live events meanwhile, whatever their seq
     try {
       const page = await this._command('history', { conversation_id: id, limit: this.resyncLimit }, { conn, internal: true, front: true });
       const events = Array.isArray(page.events) ? page.events : [];
@@ -586,8 +586,8 @@ export class SwitchboardClient extends Emitter {
       });
       this._deliver(deliverable);
     } catch (err) {
+      this._deliver(this._streams.reloadFailed(id));
       if (conn.finished) return; // resumed again (and so resynced) on the next connection
-      this._streams.setResuming(id, false);
       if (err?.code === 'forbidden' || err?.code === 'not_found') {
         this._streams.remove(id);
         this.emit('resync', { conversation_id: id, reason: 'forbidden', removed: true, epoch: null, last_seq: 0, events: [], more: false });
@@ -811,11 +811,11 @@ export class SwitchboardClient extends Emitter {
     if (retrySend) {
       // Safe: the same client_key never makes a second message.
       cmd.sendRetry ??= new Backoff({ initialMs: 500, maxMs: 10000 });
-      setTimeout(() => {
+      unref(setTimeout(() => {
         if (cmd.settled) return;
         this._requeue(cmd);
         this._pump();
-      }, 100 + cmd.sendRetry.next());
+      }, 100 + cmd.sendRetry.next()));
       return;
     }
     this._settle(cmd, new SwitchboardError(code, message, { command: cmd.type, id: frame.id }));

@@ -49,16 +49,14 @@ export function isPersistent(ev) {
 export class Streams {
   /**
    * @param {import('./positions.js').MemoryPositionStore | any} store
-   * @param {{maxBuffered?: number, maxSeenMessages?: number}} [options]
+   * @param {{maxBuffered?: number}} [options]
    */
-  constructor(store, { maxBuffered = 5000, maxSeenMessages = 20000 } = {}) {
+  constructor(store, { maxBuffered = 5000 } = {}) {
     this.store = store;
     this.maxBuffered = maxBuffered;
-    this.maxSeenMessages = maxSeenMessages;
     /** @type {Map<number, StreamState>} */
     this._streams = new Map();
     /** message ids whose message.new was delivered (a second line of defence after seq) */
-    this._seenMessages = new Set();
     /** @type {(err: unknown) => void} */
     this.onStoreError = () => {};
   }
@@ -154,6 +152,13 @@ export class Streams {
       s = { epoch: null, seq: null, pending: new Map(), resuming: false };
       this._streams.set(id, s);
     }
+    if (s.reloading) {
+      // A reload through history is under way, from a position that may be
+      // past the stream's (a restored database, a new epoch): hold every
+      // event until reset() says where the stream is.
+      if (s.pending.size < this.maxBuffered) s.pending.set(ev.seq, ev);
+      return { deliver: [], gap: false };
+    }
     if (s.seq === null) {
       return { deliver: this._deliverFrom(s, ev), gap: false };
     }
@@ -180,9 +185,38 @@ export class Streams {
     s.epoch = epoch || null;
     s.seq = seq;
     s.resuming = false;
+    s.reloading = false;
     for (const k of s.pending.keys()) if (k <= seq) s.pending.delete(k);
     this._save(id);
     const next = s.pending.get(seq + 1);
+    return next ? this._deliverFrom(s, next) : [];
+  }
+
+  /** A reload through history begins: live events are held until reset(), or until it fails (reloadFailed). */
+  reloading(id) {
+    id = Number(id);
+    let s = this._streams.get(id);
+    if (!s) {
+      s = { epoch: null, seq: null, pending: new Map(), resuming: false };
+      this._streams.set(id, s);
+    }
+    s.resuming = true;
+    s.reloading = true;
+  }
+
+  /**
+   * The reload failed: the old position stands. Held events at or below it
+   * are dropped, those right after it delivered, the rest stay past a gap.
+   * @returns {any[]} buffered events now deliverable
+   */
+  reloadFailed(id) {
+    const s = this._streams.get(Number(id));
+    if (!s) return [];
+    s.reloading = false;
+    s.resuming = false;
+    if (s.seq === null) return [];
+    for (const k of s.pending.keys()) if (k <= s.seq) s.pending.delete(k);
+    const next = s.pending.get(s.seq + 1);
     return next ? this._deliverFrom(s, next) : [];
   }
 
@@ -224,17 +258,6 @@ export class Streams {
     while (cur) {
       s.pending.delete(cur.seq);
       s.seq = cur.seq;
-      if (cur.type === 'message.new' && cur.message && cur.message.id != null) {
-        const mid = cur.message.id;
-        if (this._seenMessages.has(mid)) {
-          cur = s.pending.get(s.seq + 1);
-          continue; // the same message under another seq: never shown twice
-        }
-        this._seenMessages.add(mid);
-        if (this._seenMessages.size > this.maxSeenMessages) {
-          this._seenMessages.delete(this._seenMessages.values().next().value);
-        }
-      }
       out.push(cur);
       cur = s.pending.get(s.seq + 1);
     }

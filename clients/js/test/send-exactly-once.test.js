@@ -115,10 +115,17 @@ test('SIGKILL right after send() was written: delivered once after the restart',
 });
 
 test('many sends in flight across a drop: each once, in order', async (t) => {
-  const { host, alice, bob, id, aliceSaw, bobSaw } = await setup(t);
+  const { host, tap, alice, bob, id, aliceSaw, bobSaw } = await setup(t);
   const texts = Array.from({ length: 30 }, (_, i) => `burst ${i}`);
+  // The kill comes the moment the first send is written: it is in flight.
+  const written = new Promise((resolve) => {
+    tap.onSend = (frame) => frame.type === 'message.send' && resolve();
+  });
   const sends = texts.map((text) => alice.send(id, text));
+  await written;
   await host.kill();
+  tap.onSend = null;
+  assert.ok(aliceSaw.length < texts.length, 'some sends were still unacknowledged at the kill');
   await host.restart();
   const results = await Promise.all(sends);
   assert.equal(new Set(results.map((r) => r.message.id)).size, 30, 'thirty distinct messages');

@@ -247,12 +247,20 @@ void RestApi::handle(const HttpRequestMessage& req, const Admission& admission,
 // asks is whoever they say.
 HttpResponseMessage RestApi::dev_token(const HttpRequestMessage& req) {
   // Only pages of this machine: a rebound DNS name reaching the loopback
-  // listener carries its own Host.
-  std::string_view host = req[http::field::host];
-  host = host.substr(0, host.starts_with("[") ? host.find(']') + 1 : host.rfind(':'));
-  if (host != "localhost" && host != "[::1]" && !(host.starts_with("127.") &&
-                                                   host.find_first_not_of("0123456789.") == std::string_view::npos)) {
-    return error(req, Errc::forbidden, "dev tokens are only for pages of this machine (Host: localhost or 127.x)");
+  // listener carries its own Host (or Origin), and a reverse proxy on this
+  // machine says it forwards.
+  auto local = [](std::string_view host) {
+    host = host.substr(0, host.starts_with("[") ? host.find(']') + 1 : host.rfind(':'));
+    return host == "localhost" || host == "[::1]" ||
+           (host.starts_with("127.") && host.find_first_not_of("0123456789.") == std::string_view::npos);
+  };
+  std::string_view origin = req[http::field::origin];
+  if (origin.starts_with("http://")) origin.remove_prefix(7);
+  else if (origin.starts_with("https://")) origin.remove_prefix(8);
+  bool forwarded = req.count(http::field::forwarded) || req.count("X-Forwarded-For") || req.count("X-Real-IP");
+  if (!local(req[http::field::host]) || (!origin.empty() && !local(origin)) || forwarded) {
+    return error(req, Errc::forbidden,
+                 "dev tokens are only for pages of this machine (Host and Origin localhost or 127.x, not forwarded)");
   }
   std::error_code ec;
   json::value body = json::parse(req.body(), ec);

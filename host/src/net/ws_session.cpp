@@ -344,6 +344,20 @@ void WsSession::enqueue(const std::shared_ptr<const std::string>& frame, Traffic
   }
 }
 
+// The socket (or OpenSSL's record) is full: write on once it takes more.
+void WsSession::wait_writable() {
+  writing_ = true;
+  connection_.wait_writable([self = shared_from_this()](const boost::system::error_code& e) {
+    self->writing_ = false;
+    if (e) {
+      self->finish();
+      return;
+    }
+    self->write();
+  });
+  drained();
+}
+
 void WsSession::flush() {
   dirty_ = false;
   if (!writing_) write();
@@ -393,17 +407,7 @@ void WsSession::write() {
     }
     // The socket took less than offered: wait until it can take more.
     if (head_ < queue_.size() && (ec || frames_done == 0 || head_offset_ > 0)) {
-      writing_ = true;
-      connection_.wait_writable([self = shared_from_this()](const boost::system::error_code& e) {
-        self->writing_ = false;
-        if (e) {
-          self->finish();
-          return;
-        }
-        self->write();
-      });
-      drained();
-      return;
+      return wait_writable();
     }
   }
   // Everything is out — once a TLS record OpenSSL still holds is written too.
@@ -413,17 +417,7 @@ void WsSession::write() {
       finish();
       return;
     }
-    writing_ = true;
-    connection_.wait_writable([self = shared_from_this()](const boost::system::error_code& e) {
-      self->writing_ = false;
-      if (e) {
-        self->finish();
-        return;
-      }
-      self->write();
-    });
-    drained();
-    return;
+    return wait_writable();
   }
   queue_.clear();
   head_ = 0;

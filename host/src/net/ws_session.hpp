@@ -159,6 +159,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
   void read();
   void on_readable();
   void write();
+  void wait_writable();
   // Index of the first frame not yet partly sent (sheddable or droppable).
   std::size_t untouched() const { return head_ + (head_offset_ > 0 ? 1 : 0); }
   void drop_from(std::size_t first, bool only_ephemeral);
