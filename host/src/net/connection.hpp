@@ -12,7 +12,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/beast/websocket/teardown.hpp>
 #include <memory>
-#include <vector>
+#include <string>
 
 struct ssl_st;
 struct ssl_ctx_st;
@@ -70,7 +70,6 @@ class Connection {
   // TLS: writes the record OpenSSL holds, if any; true when none is left
   // (would_block: wait_writable and call again). Plain: always true.
   bool flush(boost::system::error_code& ec);
-  bool write_pending() const noexcept { return !record_.empty(); }
 
   // Completes when read_some (write_some) may make progress.
   template <class Handler>
