@@ -148,15 +148,6 @@ class Validator {
   std::vector<std::string>& problems_;
 };
 
-// "127.x.y.z:port" or "[::1]:port"; "0.0.0.0", "localhost" and the rest are not.
-bool loopback_listen(const std::string& listen) {
-  auto colon = listen.rfind(':');
-  std::string host = listen.substr(0, colon == std::string::npos ? listen.size() : colon);
-  if (host == "[::1]") return true;
-  return host.size() > 4 && host.compare(0, 4, "127.") == 0 &&
-         host.find_first_not_of("0123456789.") == std::string::npos;
-}
-
 // `root` owns `table`; the declaration shares it so that source positions
 // (which copies of toml++ nodes lose) stay available to the plugin's config.
 PluginDeclaration plugin_entry(Validator& v, const std::shared_ptr<toml::table>& root, const toml::table& table,
@@ -199,6 +190,12 @@ std::string where(const toml::source_region& src, const std::filesystem::path& f
 std::string where(const toml::node& node, const std::filesystem::path& file) { return where(node.source(), file); }
 
 std::string where(const toml::key& key, const std::filesystem::path& file) { return where(key.source(), file); }
+
+bool loopback_address(std::string_view address) {
+  std::string_view host = address.substr(0, address.starts_with("[") ? address.find(']') + 1 : address.rfind(':'));
+  return host == "[::1]" || (host.size() > 4 && host.starts_with("127.") &&
+                             host.find_first_not_of("0123456789.") == std::string_view::npos);
+}
 
 std::optional<LogLevel> parse_log_level(std::string_view text) {
   if (text == "trace") return LogLevel::trace;
@@ -318,7 +315,7 @@ HostConfig parse_config(std::string_view text, const std::filesystem::path& file
     if (a.dev_tokens && a.algorithm != "HS256") {
       v.problem(*auth->get("dev_tokens"), "auth.dev_tokens", "only with algorithm \"HS256\" (RS256 tokens come from your issuer)");
     }
-    if (a.dev_tokens && !loopback_listen(config.server.listen)) {
+    if (a.dev_tokens && !loopback_address(config.server.listen)) {
       v.problem(*auth->get("dev_tokens"), "auth.dev_tokens",
                 "only on a loopback listener (127.0.0.0/8 or [::1]), not \"" + config.server.listen + "\"");
     }

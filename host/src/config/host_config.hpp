@@ -125,4 +125,8 @@ std::string where(const toml::key& key, const std::filesystem::path& file);
 
 std::optional<LogLevel> parse_log_level(std::string_view text);
 
+// "127.x.y.z" or "[::1]", with or without ":port" (a listen address, a Host
+// header); "0.0.0.0", "localhost" and names are not.
+bool loopback_address(std::string_view address);
+
 }  // namespace switchboard::host

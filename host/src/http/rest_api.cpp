@@ -1,5 +1,7 @@
 #include "http/rest_api.hpp"
 
+#include "config/host_config.hpp"
+
 #include <boost/beast/http/field.hpp>
 #include <cmath>
 #include <boost/json/parse.hpp>
@@ -92,12 +94,12 @@ bool RestApi::public_route(const HttpRequestMessage& req) const {
   auto url = boost::urls::parse_origin_form(req.target());
   if (!url) return false;
   auto path = url->path();
-  if (req.method() == http::verb::post) return extras_.dev_tokens && path == "/dev/token";
-  if (req.method() == http::verb::head) return extras_.files && request_token(req).empty() && extras_.files->find(path);
-  if (req.method() != http::verb::get) return false;
-  if (path == "/health" || path == "/ready" || path == "/metrics") return true;
+  auto method = req.method();
+  if (method == http::verb::post) return extras_.dev_tokens && path == "/dev/token";
+  if (method == http::verb::get && (path == "/health" || path == "/ready" || path == "/metrics")) return true;
   // A request with a token is the API's, even where a file has its name.
-  return extras_.files && request_token(req).empty() && extras_.files->find(path);
+  return (method == http::verb::get || method == http::verb::head) && extras_.files && request_token(req).empty() &&
+         extras_.files->find(path);
 }
 
 Admission RestApi::admit(const HttpRequestMessage& req) {
@@ -250,9 +252,7 @@ HttpResponseMessage RestApi::dev_token(const HttpRequestMessage& req) {
   // listener carries its own Host (or Origin), and a reverse proxy on this
   // machine says it forwards.
   auto local = [](std::string_view host) {
-    host = host.substr(0, host.starts_with("[") ? host.find(']') + 1 : host.rfind(':'));
-    return host == "localhost" || host == "[::1]" ||
-           (host.starts_with("127.") && host.find_first_not_of("0123456789.") == std::string_view::npos);
+    return loopback_address(host) || host == "localhost" || host.starts_with("localhost:");
   };
   std::string_view origin = req[http::field::origin];
   if (origin.starts_with("http://")) origin.remove_prefix(7);

@@ -38,31 +38,45 @@ Connection::~Connection() {
 
 namespace {
 
-// Maps an OpenSSL result to the plain socket's vocabulary. `wants_other`
-// says whether the operation waits for the other direction.
-void tls_outcome(SSL* ssl, int rc, error_code& ec, bool& wants_write, bool& wants_read) {
-  wants_write = wants_read = false;
+enum class Wants { nothing, read, write };
+
+// One OpenSSL call (returning 1 on success) on a clean error queue — another
+// library's leftovers would read as this call's failure — with a failure
+// put in the plain socket's vocabulary: would_block and the direction to
+// wait for, eof, or an error.
+template <class Call>
+bool tls_step(SSL* ssl, error_code& ec, Wants& wants, Call call) {
+  ec = {};
+  wants = Wants::nothing;
+  if (!ssl) {
+    ec = asio::error::bad_descriptor;
+    return false;
+  }
+  ERR_clear_error();
+  errno = 0;
+  int rc = call();
+  if (rc == 1) return true;
   switch (SSL_get_error(ssl, rc)) {
     case SSL_ERROR_WANT_READ:
-      wants_read = true;
+      wants = Wants::read;
       ec = asio::error::would_block;
-      return;
+      break;
     case SSL_ERROR_WANT_WRITE:
-      wants_write = true;
+      wants = Wants::write;
       ec = asio::error::would_block;
-      return;
+      break;
     case SSL_ERROR_ZERO_RETURN:
       ec = asio::error::eof;  // close_notify: the peer is done
-      return;
+      break;
     case SSL_ERROR_SYSCALL:
       ec = errno ? error_code(errno, asio::error::get_system_category()) : error_code(asio::error::eof);
-      ERR_clear_error();
-      return;
+      break;
     default:
       ec = asio::error::connection_aborted;  // a TLS protocol error
-      ERR_clear_error();
-      return;
+      break;
   }
+  ERR_clear_error();
+  return false;
 }
 
 }  // namespace
@@ -73,45 +87,22 @@ std::size_t Connection::read_some(asio::mutable_buffer buffer, error_code& ec) {
 }
 
 std::size_t Connection::tls_read(asio::mutable_buffer buffer, error_code& ec) {
-  ec = {};
-  if (!ssl_) {
-    ec = asio::error::bad_descriptor;
-    return 0;
-  }
   std::size_t n = 0;
-  ERR_clear_error();  // another library's leftovers would read as this call's failure
-  errno = 0;
-  int rc = SSL_read_ex(ssl_, buffer.data(), buffer.size(), &n);
-  if (rc == 1) {
-    read_wants_write_ = false;
-    return n;
-  }
-  bool wants_write = false, wants_read = false;
-  tls_outcome(ssl_, rc, ec, wants_write, wants_read);
-  read_wants_write_ = wants_write;
-  return 0;
+  Wants wants;
+  bool ok = tls_step(ssl_, ec, wants, [&] { return SSL_read_ex(ssl_, buffer.data(), buffer.size(), &n); });
+  read_wants_write_ = wants == Wants::write;
+  return ok ? n : 0;
 }
 
 bool Connection::flush(error_code& ec) {
   ec = {};
   if (record_.empty()) return true;
-  if (!ssl_) {
-    ec = asio::error::bad_descriptor;
-    return false;
-  }
   std::size_t n = 0;
-  ERR_clear_error();  // SSL_get_error reads this thread's queue first
-  errno = 0;
-  int rc = SSL_write_ex(ssl_, record_.data(), record_.size(), &n);
-  if (rc == 1) {
-    write_wants_read_ = false;
-    record_.clear();
-    return true;
-  }
-  bool wants_write = false, wants_read = false;
-  tls_outcome(ssl_, rc, ec, wants_write, wants_read);
-  write_wants_read_ = wants_read;
-  return false;
+  Wants wants;
+  bool ok = tls_step(ssl_, ec, wants, [&] { return SSL_write_ex(ssl_, record_.data(), record_.size(), &n); });
+  write_wants_read_ = wants == Wants::read;
+  if (ok) record_.clear();
+  return ok;
 }
 
 bool Connection::tls_pending() const { return ssl_ && SSL_pending(ssl_) > 0; }
@@ -132,22 +123,10 @@ bool Connection::peer_speaks_tls(error_code& ec) {
 }
 
 bool Connection::tls_accept(error_code& ec) {
-  ec = {};
-  if (!ssl_) {
-    ec = asio::error::bad_descriptor;
-    return false;
-  }
-  ERR_clear_error();
-  errno = 0;
-  int rc = SSL_accept(ssl_);
-  if (rc == 1) {
-    read_wants_write_ = false;
-    return true;
-  }
-  bool wants_write = false, wants_read = false;
-  tls_outcome(ssl_, rc, ec, wants_write, wants_read);
-  read_wants_write_ = wants_write;
-  return false;
+  Wants wants;
+  bool ok = tls_step(ssl_, ec, wants, [&] { return SSL_accept(ssl_); });
+  read_wants_write_ = wants == Wants::write;
+  return ok;
 }
 
 void Connection::shutdown_send() {
