@@ -179,6 +179,8 @@ export class SwitchboardClient extends Emitter {
 
     /** The user id the host says you are (from `hello`), or null before. */
     this.userId = null;
+    /** True once the client followed your conversations (a sync done, or positions from the store). */
+    this._followed = false;
     /** The session id of the current connection (from `hello`). */
     this.sessionId = null;
     /** The host's limits (from `hello`): max_frame_bytes, max_text_bytes, commands_per_second, resume_window, history_max. */
@@ -224,7 +226,9 @@ export class SwitchboardClient extends Emitter {
     this._opened.promise.catch(() => {}); // an app that does not await it is not an unhandled rejection
     this._nextReason = 'connect';
     this._backoff.reset();
-    this._loaded = this._streams.load().catch((err) => {
+    this._loaded = this._streams.load().then(() => {
+      if (this._streams.hasPositions()) this._followed = true;
+    }, (err) => {
       this.emit('error', new SwitchboardError('internal', `position store failed to load: ${err?.message ?? err}`, { cause: err }));
     });
     this._network.attach();
@@ -499,18 +503,29 @@ export class SwitchboardClient extends Emitter {
     for (const p of this._streams.subscribable()) this._streams.setResuming(p.conversation_id, true);
     try {
       if (this.syncConversations) {
+        // New to the client: not known when the sync began (a live event
+        // may make one known before the list comes).
+        const known = new Set(this._streams.ids());
         conversations = await this._listAll({ conn, internal: true, front: true });
+        // A client that has followed your conversations before (a sync
+        // done, or positions from its store) takes a conversation new to it
+        // from its first event: you joined it while away, or before its
+        // first event reached this client. A client's first sync takes
+        // each at the list's snapshot, for the app to load with history.
         for (const c of conversations) {
-          if (this._streams.learn(c.id, c.epoch, c.last_seq)) added.push(c.id);
+          this._streams.learn(c.id, c.epoch, this._followed ? 0 : c.last_seq);
+          if (!known.has(Number(c.id))) added.push(c.id);
         }
       }
-      const positions = this._streams.subscribable();
-      for (const p of positions) this._streams.setResuming(p.conversation_id, true);
+      const positions = this._streams.subscribable({ epochKnownOnly: this.syncConversations });
+      const resuming = new Set(positions.map((p) => p.conversation_id));
+      for (const id of this._streams.ids()) this._streams.setResuming(id, resuming.has(id));
       // Each 100 positions cost one more rate token: chunks keep a burst free.
       for (let i = 0; i < positions.length; i += 500) {
         await this._command('subscribe', { positions: positions.slice(i, i + 500) }, { conn, internal: true, front: true, timeout: 0 });
       }
       conn.ready = true;
+      this._followed = true;
       this.emit('synced', { conversations, added, resumed: positions.length });
     } catch (err) {
       if (conn.finished) return; // the next connection syncs again
@@ -613,9 +628,23 @@ export class SwitchboardClient extends Emitter {
 
   _onEvent(conn, ev) {
     if (!isPersistent(ev)) return this._emitEvent(ev);
+    const id = ev.conversation_id;
+    if (this._followed && !this._streams.knows(id) && !this._startsStream(ev)) {
+      // A conversation new to a client that follows yours, seen first in
+      // the middle: its earlier events are missing, take it from the start.
+      this._streams.learn(id, null, 0);
+      // While a sync is under way its list brings the epoch, and its
+      // subscribe fills the gap.
+      if (!conn.ready && this.syncConversations) this._streams.setResuming(id, true);
+    }
     const { deliver, gap } = this._streams.offer(ev);
     this._deliver(deliver);
     if (gap) this._resubscribe(conn, ev.conversation_id);
+  }
+
+  /** True for an event a conversation's stream may start at: its creation, or your joining it. */
+  _startsStream(ev) {
+    return ev.type === 'conversation.create' || (ev.type === 'member.join' && ev.user_id === this.userId);
   }
 
   _deliver(events) {

@@ -56,7 +56,6 @@ export class Streams {
     this.maxBuffered = maxBuffered;
     /** @type {Map<number, StreamState>} */
     this._streams = new Map();
-    /** message ids whose message.new was delivered (a second line of defence after seq) */
     /** @type {(err: unknown) => void} */
     this.onStoreError = () => {};
   }
@@ -82,15 +81,30 @@ export class Streams {
     return [...this._streams.keys()];
   }
 
+  /** True if the conversation is known (with or without a position). */
+  knows(id) {
+    return this._streams.has(Number(id));
+  }
+
+  /** True if any conversation has a position (loaded from the store, or seen). */
+  hasPositions() {
+    for (const s of this._streams.values()) if (s.seq !== null) return true;
+    return false;
+  }
+
   /**
    * Positions to send in `subscribe`: every conversation with a seq. One
-   * whose epoch is still unknown is sent with an empty epoch: the host
-   * answers recovered:false and the client reloads it (honest, if slower).
+   * whose epoch is still unknown is sent with an empty epoch (the host
+   * answers recovered:false and the client reloads it: honest, if slower),
+   * unless `epochKnownOnly`: right after a conversation list, a conversation
+   * missing from it appeared since, and its events came live.
+   * @param {{epochKnownOnly?: boolean}} [options]
    */
-  subscribable() {
+  subscribable({ epochKnownOnly = false } = {}) {
     const out = [];
     for (const [id, s] of this._streams) {
-      if (s.seq !== null) out.push({ conversation_id: id, epoch: s.epoch ?? '', seq: s.seq });
+      if (s.seq === null || (epochKnownOnly && !s.epoch)) continue;
+      out.push({ conversation_id: id, epoch: s.epoch ?? '', seq: s.seq });
     }
     return out;
   }

@@ -266,3 +266,26 @@ export function makeClient(host, user, options = {}) {
 export function texts(events) {
   return events.filter((e) => e.type === 'message.new').map((e) => e.message.text);
 }
+
+/**
+ * Records what a client went through (states, resume frames, resyncs,
+ * persistent events, errors) so a failing test can say what happened.
+ * @returns {{lines: string[], dump: () => string}}
+ */
+export function trace(client, name) {
+  const lines = [];
+  const at = () => new Date().toISOString().slice(17, 23);
+  const add = (s) => {
+    lines.push(`${at()} ${name} ${s}`);
+    if (lines.length > 400) lines.shift();
+  };
+  client.on('state', (s) => add(`state ${s}`));
+  client.on('synced', (s) => add(`synced added=${JSON.stringify(s.added)} resumed=${s.resumed}`));
+  client.on('resume', (f) => add(`resume ${JSON.stringify(f)}`));
+  client.on('resync', (r) => add(`resync ${r.conversation_id} ${r.reason} last_seq=${r.last_seq} events=${r.events.length}`));
+  client.on('error', (e) => add(`error ${e?.code} ${e?.message}`));
+  client.on('event', (e) => {
+    if (Number.isInteger(e.seq)) add(`event ${e.type} c=${e.conversation_id} seq=${e.seq}${e.message ? ` "${e.message.text}"` : ''}`);
+  });
+  return { lines, dump: () => lines.join('\n') };
+}

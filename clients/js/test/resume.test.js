@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { Backoff } from '../index.js';
-import { Gate, Host, makeClient, mintToken, nextEvent, waitFor } from '../test-support/host.js';
+import { Gate, Host, makeClient, mintToken, nextEvent, texts, waitFor } from '../test-support/host.js';
 
 test('reconnect + exact resume after SIGKILL and restart', async (t) => {
   const host = await Host.start();
@@ -81,4 +81,57 @@ test('reconnect + exact resume after SIGKILL and restart', async (t) => {
   // A connection that stayed up resets the backoff.
   assert.ok(backoff.attempts > 0);
   await waitFor(() => backoff.attempts === 0, { message: 'backoff reset after a stable connection' });
+});
+
+/** Bob, kept away (after his first connection) until `gate` opens. */
+function awayClient(host, gate) {
+  return makeClient(host, 'bob', {
+    getToken: async ({ reason }) => {
+      if (reason !== 'connect') await gate.promise;
+      return mintToken('bob');
+    },
+  });
+}
+
+test('a conversation you were added to while away arrives from its first event', async (t) => {
+  const host = await Host.start({ chat: { resume_window: 10 } });
+  t.after(() => host.stop());
+  const alice = makeClient(host, 'alice');
+  const gate = new Gate();
+  const bob = awayClient(host, gate);
+  t.after(() => Promise.all([alice.close(), bob.close()]));
+  const seen = [];
+  const resyncs = [];
+  const synced = [];
+  bob.on('event', (e) => Number.isInteger(e.seq) && seen.push(e));
+  bob.on('resync', (r) => resyncs.push(r));
+  bob.on('synced', (s) => synced.push(s));
+  await alice.connect();
+  await bob.connect();
+  await waitFor(() => synced.length === 1, { message: "bob's first sync" });
+
+  await host.kill();
+  await host.restart();
+  await waitFor(() => alice.state === 'open', { message: 'alice back' });
+  const small = (await alice.createConversation({ kind: 'group', name: 'small', members: ['bob'] })).conversation;
+  for (const text of ['one', 'two', 'three']) await alice.send(small.id, text);
+  // Past the resume window: reloaded through history, and said so.
+  const big = (await alice.createConversation({ kind: 'group', name: 'big', members: ['bob'] })).conversation;
+  for (let i = 1; i <= 12; i++) await alice.send(big.id, `big ${i}`);
+  assert.notEqual(bob.state, 'open', 'bob was away the whole time');
+
+  gate.open();
+  await waitFor(() => synced.length === 2, { message: "bob's second sync" });
+  assert.deepEqual(synced[1].added.sort(), [small.id, big.id].sort());
+  await waitFor(() => seen.some((e) => e.message?.text === 'three'), { message: 'the small conversation' });
+  await waitFor(() => resyncs.length === 1, { message: 'the big one reloaded' });
+
+  const inSmall = seen.filter((e) => e.conversation_id === small.id);
+  assert.deepEqual(inSmall.map((e) => e.seq), [1, 2, 3, 4], 'from its first event, each once');
+  assert.deepEqual(texts(inSmall), ['one', 'two', 'three']);
+  assert.equal(inSmall[0].type, 'conversation.create');
+  assert.equal(resyncs[0].conversation_id, big.id);
+  assert.equal(resyncs[0].reason, 'gap larger than the resume window');
+  assert.equal(resyncs[0].last_seq, 13);
+  assert.deepEqual(seen.filter((e) => e.conversation_id === big.id), [], 'the reload is in the resync, not in events');
 });

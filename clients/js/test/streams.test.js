@@ -68,3 +68,16 @@ test('ephemeral events are not stream positions', () => {
   assert.equal(isPersistent({ type: 'typing.start', conversation_id: 1, user_id: 'b' }), false);
   assert.equal(isPersistent({ type: 'pin.add', conversation_id: 1, seq: 4, actor: 'a', at: 1 }), true);
 });
+
+test('right after a conversation list, positions without an epoch are not resumed', () => {
+  const s = new Streams(new MemoryPositionStore());
+  assert.equal(s.hasPositions(), false);
+  s.learn(1, 'e1', 4);
+  s.offer(ev(1, { conversation_id: 2 })); // appeared after the list: its events came live
+  s.learn(3, null, undefined); // known, no position yet
+  assert.equal(s.knows(3), true);
+  assert.equal(s.knows(4), false);
+  assert.equal(s.hasPositions(), true);
+  assert.deepEqual(s.subscribable().map((p) => [p.conversation_id, p.epoch, p.seq]), [[1, 'e1', 4], [2, '', 1]]);
+  assert.deepEqual(s.subscribable({ epochKnownOnly: true }).map((p) => p.conversation_id), [1]);
+});
