@@ -80,12 +80,15 @@ for stage in $stages; do
       [ -f "$dir/build.ninja" ] || cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DCMAKE_CXX_COMPILER=clang++ -DSWITCHBOARD_FUZZ=ON
       cmake --build "$dir" --target fuzz_targets
-      for target in frame_parser command_decoder config_loader bus_wire; do
+      for target in frame_parser command_decoder config_loader bus_wire plugin_file; do
         corpus="$root/$dir/corpus/$target"
         mkdir -p "$corpus"
+        # Seeds: committed ones, and those the build makes (a real plugin file).
+        seeds=()
+        for d in "tests/fuzz/corpus/$target" "$dir/fuzz/seed/$target"; do [ -d "$d" ] && seeds+=("$d"); done
         echo "== fuzz $target for ${fuzz_seconds}s" >&2
         "$dir/fuzz/${target}_fuzz" -max_total_time="$fuzz_seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
-          -print_final_stats=1 "$corpus" "tests/fuzz/corpus/$target" 2>"$dir/fuzz-$target.log" || {
+          -print_final_stats=1 "$corpus" "${seeds[@]}" 2>"$dir/fuzz-$target.log" || {
           note_failure "fuzz: $target (log: $dir/fuzz-$target.log)"; tail -60 "$dir/fuzz-$target.log" >&2; }
         grep -E "stat::number_of_executed_units|Done" "$dir/fuzz-$target.log" >&2 || true
       done

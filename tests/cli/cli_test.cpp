@@ -52,7 +52,7 @@ TEST_F(CheckCommand, EachBrokenPluginIsOneLineNamingTheFileAndTheProblem) {
            {"test-missing-factory", "has no switchboard_plugin_create symbol"},
            {"test-missing-symbol", "undefined symbol: switchboard_test_symbol_nobody_defines"},
            {"test-not-a-plugin", "not a Switchboard plugin"},
-           {"test-not-a-library", "cannot load"},
+           {"test-not-a-library", "not an ELF shared library"},
        }) {
     std::string file = kTestPlugins + "/" + c.plugin + ".so";
     auto r = check(config("", file));
@@ -137,6 +137,19 @@ TEST(HostBinary, PluginsReportsBrokenFilesInADirectory) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_CONTAINS(r.output, "test-broken-bus");
   EXPECT_CONTAINS(r.output, kTestPlugins + "/test-wrong-abi.so: plugin \"test-wrong-abi\"");
+}
+
+TEST(HostBinary, PluginsListsADirectoryWithoutRunningAnyPluginCode) {
+  // Each test-runs-on-load-* plugin leaves a file behind when its code runs;
+  // "loads" is a good plugin, listed like the others.
+  TempDir traces;
+  auto r = run({kHost, "plugins"},
+               {{"SWITCHBOARD_PLUGIN_PATH", kTestPlugins}, {"SWITCHBOARD_TEST_SIDE_EFFECT_DIR", traces.path()}});
+  EXPECT_CONTAINS(r.output, "bus      test-runs-on-load-loads");
+  EXPECT_CONTAINS(r.output, kTestPlugins + "/test-runs-on-load-wrong-abi.so: plugin \"test-runs-on-load-wrong-abi\"");
+  std::vector<std::string> ran;
+  for (const auto& f : std::filesystem::directory_iterator(traces.path())) ran.push_back(f.path().filename());
+  EXPECT_TRUE(ran.empty()) << "plugin code ran while listing: " << ran.front();
 }
 
 TEST(HostBinary, BadUsageExitsTwo) {

@@ -5,13 +5,13 @@
 #include "switchboard/bus.hpp"
 #include "switchboard/plugin.hpp"
 
-#define TEST_EXPORT_DESCRIPTOR(EXPR)                                        \
-  namespace test_plugin {                                                   \
-  namespace {                                                               \
-  constexpr ::switchboard::PluginDescriptor descriptor = EXPR;              \
-  }                                                                         \
-  }                                                                         \
-  BOOST_DLL_ALIAS(test_plugin::descriptor, switchboard_plugin_descriptor)
+#define TEST_EXPORT_DESCRIPTOR(EXPR)                                                            \
+  namespace test_plugin {                                                                       \
+  namespace {                                                                                   \
+  SWITCHBOARD_DESCRIPTOR_ATTRIBUTES constinit const ::switchboard::PluginDescriptor descriptor = \
+      EXPR;                                                                                     \
+  }                                                                                             \
+  }
 
 #define TEST_EXPORT_NULL_FACTORY()                                                             \
   namespace test_plugin {                                                                      \

@@ -2,7 +2,9 @@
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 
 #include "metrics/metrics_registry.hpp"
@@ -66,8 +68,84 @@ TEST(PluginLibrary, RefusesAPluginWithAnUnresolvedSymbolNamingIt) {
 
 TEST(PluginLibrary, RefusesLibrariesThatAreNotPlugins) {
   EXPECT_CONTAINS(open_error(test_plugin("test-not-a-plugin")), "not a Switchboard plugin");
-  EXPECT_CONTAINS(open_error(test_plugin("test-not-a-library")), "cannot load");
+  EXPECT_CONTAINS(open_error(test_plugin("test-not-a-library")), "not an ELF shared library");
   EXPECT_CONTAINS(open_error("/nonexistent/plugin.so"), "/nonexistent/plugin.so: no such plugin file");
+}
+
+// Each test-runs-on-load-* plugin leaves a trace file when its code runs (its
+// static constructor): a refused plugin must leave none.
+class RunsOnLoad {
+ public:
+  RunsOnLoad() { setenv("SWITCHBOARD_TEST_SIDE_EFFECT_DIR", traces_.path().c_str(), 1); }
+  ~RunsOnLoad() { unsetenv("SWITCHBOARD_TEST_SIDE_EFFECT_DIR"); }
+  static std::string file(const std::string& name) { return test_plugin("test-runs-on-load-" + name); }
+  bool ran(const std::string& name) const {
+    return fs::exists(traces_.path() + "/test-runs-on-load-" + name + ".ran");
+  }
+
+ private:
+  testing::TempDir traces_;
+};
+
+bool loaded(const std::string& file) {
+  void* handle = dlopen(file.c_str(), RTLD_LAZY | RTLD_NOLOAD);
+  if (handle) dlclose(handle);
+  return handle != nullptr;
+}
+
+TEST(PluginLibrary, ALoadedPluginsCodeRunsAndLeavesItsTrace) {
+  RunsOnLoad trace;  // the control: the trace shows when code runs
+  EXPECT_FALSE(trace.ran("loads"));
+  auto lib = PluginLibrary::open(RunsOnLoad::file("loads"));
+  EXPECT_TRUE(trace.ran("loads"));
+}
+
+TEST(PluginLibrary, ARefusedPluginRunsNoCode) {
+  RunsOnLoad trace;
+  const std::pair<const char*, std::string> cases[] = {
+      {"wrong-abi", "was built for SDK ABI " + std::to_string(SWITCHBOARD_SDK_ABI_VERSION + 1)},
+      {"wrong-toolchain", "was built with gcc " + std::to_string(SWITCHBOARD_COMPILER_MAJOR - 1) + "."},
+      {"unknown-kind", "declares unknown kind 9"},
+      {"no-factory", "has no switchboard_plugin_create symbol"},
+      {"not-a-plugin", "not a Switchboard plugin (no .switchboard_plugin section"},
+  };
+  for (const auto& [name, why] : cases) {
+    std::string file = RunsOnLoad::file(name);
+    EXPECT_CONTAINS(open_error(file), file + ": ");
+    EXPECT_CONTAINS(open_error(file), why);
+    EXPECT_FALSE(trace.ran(name)) << name << ": its code ran although it was refused";
+    EXPECT_FALSE(loaded(file)) << name << ": mapped although it was refused";
+  }
+}
+
+TEST(PluginLibrary, InspectReadsTheDescriptorFromTheFileAlone) {
+  RunsOnLoad trace;
+  PluginInfo info = PluginLibrary::inspect(RunsOnLoad::file("loads"));
+  EXPECT_EQ(info.name, "test-runs-on-load-loads");
+  EXPECT_EQ(info.kind, PluginKind::bus);
+  EXPECT_EQ(info.version, "1.0.0");
+  EXPECT_EQ(info.toolchain, host_toolchain());
+  EXPECT_FALSE(trace.ran("loads"));
+}
+
+TEST(PluginLibrary, RefusesFilesThatAreNotPluginsForThisMachine) {
+  testing::TempDir tmp;
+  EXPECT_CONTAINS(open_error(tmp.file("empty.so", "")), "an empty file");
+  EXPECT_CONTAINS(open_error(tmp.file("text.so", "#!/bin/sh\necho hi\n")), "not an ELF shared library");
+  // The host's own executable: an ELF file, but no shared library plugin.
+  std::string self = fs::read_symlink("/proc/self/exe");
+  std::string e = open_error(self);
+  EXPECT_TRUE(e.find("an executable, not a shared library") != std::string::npos ||
+              e.find("not a Switchboard plugin") != std::string::npos)
+      << e;
+  // A plugin header rewritten for another machine (EM_AARCH64 = 183, or x86-64 = 62).
+  std::ifstream in(plugin("bus-gochannel"), std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  ASSERT_GT(bytes.size(), 64u);
+  std::uint16_t other = bytes[18] == 62 ? 183 : 62;
+  std::memcpy(bytes.data() + 18, &other, 2);
+  e = open_error(tmp.file("other-machine.so", bytes));
+  EXPECT_CONTAINS(e, other == 183 ? "built for aarch64, this host is x86-64" : "built for x86-64, this host is aarch64");
 }
 
 class PluginSetTest : public ::testing::Test {
@@ -170,10 +248,14 @@ TEST_F(PluginSetTest, ReportsAFactoryThatFails) {
                   "test.toml:3:1: bus: plugin \"test-throwing-bus\" failed to start: cannot connect to nats://127.0.0.1:1");
 }
 
-bool loaded(const std::string& file) {
-  void* handle = dlopen(file.c_str(), RTLD_LAZY | RTLD_NOLOAD);
-  if (handle) dlclose(handle);
-  return handle != nullptr;
+TEST_F(PluginSetTest, APluginOfTheWrongKindIsRefusedBeforeItsCodeRuns) {
+  RunsOnLoad trace;
+  std::string bus = RunsOnLoad::file("wrong-kind");
+  auto p = load_problems(dirs() + "[bus]\nplugin = \"bus-gochannel\"\n[storage]\nplugin = \"" + bus + "\"\n");
+  EXPECT_CONTAINS(joined(p), "plugin \"test-runs-on-load-wrong-kind\" is a bus plugin, but test.toml:5:1: storage needs a "
+                             "storage plugin");
+  EXPECT_FALSE(trace.ran("wrong-kind"));
+  EXPECT_FALSE(loaded(bus));
 }
 
 TEST_F(PluginSetTest, AnAcceptedLibraryStaysMappedAfterItsLastObject) {

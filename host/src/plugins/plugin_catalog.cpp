@@ -61,7 +61,7 @@ std::vector<PluginCatalog::Entry> PluginCatalog::scan() const {
     for (const auto& file : files) {
       Entry entry{file, std::nullopt, {}};
       try {
-        entry.info = PluginLibrary::open(file)->info();
+        entry.info = PluginLibrary::inspect(file);  // read, not loaded: no plugin code runs
       } catch (const PluginLoadError& e) {
         entry.error = e.what();
       }

@@ -1,5 +1,5 @@
-// One plugin shared library: opened with Boost.DLL, its descriptor checked
-// against this host before any of its code is called.
+// One plugin shared library: its descriptor read from the file and checked
+// against this host, then opened with Boost.DLL.
 #pragma once
 
 #include <cstdint>
@@ -36,8 +36,14 @@ std::string host_toolchain();
 
 class PluginLibrary {
  public:
-  // Loads the file and validates its descriptor. Throws PluginLoadError.
+  // Reads the file's descriptor and checks it against this host (kind,
+  // SDK ABI, toolchain) without loading it: no plugin code runs. Throws
+  // PluginLoadError.
+  static PluginInfo inspect(const std::filesystem::path& file);
+  // inspect(), then loads the library. Throws PluginLoadError.
   static std::shared_ptr<PluginLibrary> open(const std::filesystem::path& file);
+  // Loads a library inspect() accepted.
+  static std::shared_ptr<PluginLibrary> open(const PluginInfo& inspected);
   ~PluginLibrary();
 
   const PluginInfo& info() const noexcept { return info_; }

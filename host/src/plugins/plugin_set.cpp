@@ -39,8 +39,8 @@ PluginProblems::PluginProblems(std::vector<std::string> lines) : std::runtime_er
 std::shared_ptr<Plugin> create_plugin(const std::filesystem::path& file, PluginKind expected,
                                       const PluginDeclaration& decl, const std::filesystem::path& config_file,
                                       HostServices& services, PluginInfo* info_out) {
-  auto library = PluginLibrary::open(file);
-  const PluginInfo& info = library->info();
+  // Kind and name are judged from the file, before the library is loaded.
+  const PluginInfo info = PluginLibrary::inspect(file);
   if (info.kind != expected) {
     throw PluginLoadError(file.string() + ": plugin \"" + info.name + "\" is a " + std::string(to_string(info.kind)) +
                           " plugin, but " + decl.where + ": " + decl.key_path + " needs a " +
@@ -53,6 +53,7 @@ std::shared_ptr<Plugin> create_plugin(const std::filesystem::path& file, PluginK
     throw PluginLoadError(file.string() + ": the file is named for \"" + decl.plugin + "\" but holds plugin \"" +
                           info.name + "\"");
   }
+  auto library = PluginLibrary::open(info);
   // A plugin's metrics live in its own namespace (switchboard_<plugin>_…);
   // a name another owner holds is refused when the plugin registers it.
   auto* registry = dynamic_cast<MetricsRegistry*>(&services.metrics);

@@ -1,15 +1,16 @@
 // What a plugin must share with the host to be loaded: the SDK ABI version and
 // the toolchain. Plugins exchange C++ objects (std::string, std::function,
 // virtual classes) with the host, so both sides must agree on layout and
-// mangling; the host checks these values before running any plugin code.
+// mangling; the host reads these values from the plugin's file and checks
+// them before it maps the library.
 #pragma once
 
 #include <cstdint>
 
 // Bumped whenever a type or interface in sdk/include changes incompatibly.
-#define SWITCHBOARD_SDK_ABI_VERSION 4u
+#define SWITCHBOARD_SDK_ABI_VERSION 5u
 
-#define SWITCHBOARD_SDK_VERSION "0.4.0"
+#define SWITCHBOARD_SDK_VERSION "0.5.0"
 
 #if defined(__clang__)
 #define SWITCHBOARD_COMPILER_ID "clang"

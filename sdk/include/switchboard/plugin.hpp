@@ -2,6 +2,7 @@
 // library, and a factory that builds the plugin object from a PluginContext.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string_view>
@@ -27,37 +28,66 @@ constexpr std::string_view to_string(PluginKind kind) noexcept {
 
 inline constexpr char kDescriptorMagic[8] = {'S', 'W', 'B', 'P', 'L', 'U', 'G', '1'};
 
-// Plain data with a fixed layout, so a host can read it from a plugin built
-// against any SDK version and explain a mismatch instead of crashing.
+// The ELF section that holds a plugin's descriptor. The host reads it from
+// the file, before it maps the library: a plugin it refuses never runs a
+// line of its code (not even static constructors).
+#define SWITCHBOARD_DESCRIPTOR_SECTION ".switchboard_plugin"
+inline constexpr const char* kDescriptorSection = SWITCHBOARD_DESCRIPTOR_SECTION;
+
+inline constexpr std::uint32_t kDescriptorLayout = 2;
+inline constexpr std::size_t kDescriptorNameBytes = 64;     // plugin name, NUL included
+inline constexpr std::size_t kDescriptorVersionBytes = 32;  // plugin version, NUL included
+
+// Plain data with a fixed layout and no pointers (nothing to relocate), so a
+// host reads it from the file of a plugin built against any SDK version and
+// explains a mismatch instead of crashing. Later layouts only append fields
+// and say so in `size`; a host reads the fields it knows.
 struct PluginDescriptor {
   char magic[8];
-  std::uint32_t layout;  // layout version of this struct: 1
+  std::uint32_t layout;  // kDescriptorLayout when built
+  std::uint32_t size;    // sizeof(PluginDescriptor) when built
   std::uint32_t sdk_abi;
   PluginKind kind;
-  const char* name;
-  const char* version;
-  const char* compiler_id;
   std::uint32_t compiler_major;
   std::uint32_t compiler_minor;
   std::uint32_t compiler_patch;
   std::uint32_t cxx11_abi;
+  char name[kDescriptorNameBytes];
+  char version[kDescriptorVersionBytes];
+  char compiler_id[16];
 };
+static_assert(sizeof(PluginDescriptor) == 152, "the descriptor layout is part of the file format");
+
+namespace detail {
+template <std::size_t N>
+constexpr void copy_text(char (&to)[N], const char* from) {
+  std::size_t i = 0;
+  for (; from[i] != '\0' && i + 1 < N; ++i) to[i] = from[i];
+  for (; i < N; ++i) to[i] = '\0';
+}
+}  // namespace detail
 
 constexpr PluginDescriptor make_descriptor(PluginKind kind, const char* name, const char* version) {
-  return PluginDescriptor{
-      {'S', 'W', 'B', 'P', 'L', 'U', 'G', '1'},
-      1,
-      SWITCHBOARD_SDK_ABI_VERSION,
-      kind,
-      name,
-      version,
-      SWITCHBOARD_COMPILER_ID,
-      SWITCHBOARD_COMPILER_MAJOR,
-      SWITCHBOARD_COMPILER_MINOR,
-      SWITCHBOARD_COMPILER_PATCH,
-      SWITCHBOARD_CXX11_ABI,
-  };
+  PluginDescriptor d{};
+  for (std::size_t i = 0; i < sizeof d.magic; ++i) d.magic[i] = kDescriptorMagic[i];
+  d.layout = kDescriptorLayout;
+  d.size = sizeof(PluginDescriptor);
+  d.sdk_abi = SWITCHBOARD_SDK_ABI_VERSION;
+  d.kind = kind;
+  d.compiler_major = SWITCHBOARD_COMPILER_MAJOR;
+  d.compiler_minor = SWITCHBOARD_COMPILER_MINOR;
+  d.compiler_patch = SWITCHBOARD_COMPILER_PATCH;
+  d.cxx11_abi = SWITCHBOARD_CXX11_ABI;
+  detail::copy_text(d.name, name);
+  detail::copy_text(d.version, version);
+  detail::copy_text(d.compiler_id, SWITCHBOARD_COMPILER_ID);
+  return d;
 }
+
+// Places a descriptor in the plugin file's descriptor section, kept by the
+// linker even though no code refers to it.
+#define SWITCHBOARD_DESCRIPTOR_ATTRIBUTES \
+  __attribute__((section(SWITCHBOARD_DESCRIPTOR_SECTION), used, retain, aligned(8)))
 
 // What the host hands a plugin's factory. The references stay valid for as
 // long as the plugin object lives.
@@ -81,7 +111,6 @@ class SWITCHBOARD_API Plugin {
 // start); the host reports it and refuses to start.
 using PluginFactory = std::unique_ptr<Plugin>(PluginContext&);
 
-inline constexpr const char* kDescriptorSymbol = "switchboard_plugin_descriptor";
 inline constexpr const char* kFactorySymbol = "switchboard_plugin_create";
 
 }  // namespace switchboard
@@ -90,18 +119,22 @@ inline constexpr const char* kFactorySymbol = "switchboard_plugin_create";
 //   SWITCHBOARD_PLUGIN(storage, "storage-sqlite", "1.0.0", sqlite::SqliteStorage)
 // KIND is bus, storage or feature; CLASS derives from the matching interface
 // (include its header first) and has a constructor taking PluginContext&.
+// NAME is at most 63 bytes, VERSION at most 31.
 #define SWITCHBOARD_PLUGIN(KIND, NAME, VERSION, CLASS)                                           \
   namespace switchboard_plugin_export {                                                         \
   namespace {                                                                                   \
   static_assert(::switchboard::plugin_kind_of(static_cast<const CLASS*>(nullptr)) ==            \
                     ::switchboard::PluginKind::KIND,                                            \
                 "SWITCHBOARD_PLUGIN: CLASS does not implement the plugin kind " #KIND);         \
+  static_assert(sizeof(NAME) <= ::switchboard::kDescriptorNameBytes,                            \
+                "SWITCHBOARD_PLUGIN: NAME is longer than 63 bytes");                            \
+  static_assert(sizeof(VERSION) <= ::switchboard::kDescriptorVersionBytes,                      \
+                "SWITCHBOARD_PLUGIN: VERSION is longer than 31 bytes");                         \
   std::unique_ptr<::switchboard::Plugin> create(::switchboard::PluginContext& context) {        \
     return std::make_unique<CLASS>(context);                                                    \
   }                                                                                             \
-  constexpr ::switchboard::PluginDescriptor descriptor =                                        \
+  SWITCHBOARD_DESCRIPTOR_ATTRIBUTES constinit const ::switchboard::PluginDescriptor descriptor = \
       ::switchboard::make_descriptor(::switchboard::PluginKind::KIND, NAME, VERSION);           \
   }                                                                                             \
   }                                                                                             \
-  BOOST_DLL_ALIAS(switchboard_plugin_export::create, switchboard_plugin_create)                 \
-  BOOST_DLL_ALIAS(switchboard_plugin_export::descriptor, switchboard_plugin_descriptor)
+  BOOST_DLL_ALIAS(switchboard_plugin_export::create, switchboard_plugin_create)
