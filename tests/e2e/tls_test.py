@@ -193,7 +193,7 @@ async def reload_keeps_connections(host, workdir, context_first, context_second,
         os.replace(key_second, key_first)
         mark = len(host.lines)
         host.proc.send_signal(signal.SIGHUP)
-        host.wait_line(r"reload: certificate read again", after=mark)
+        host.wait_line(r"reload applied.*certificate read again", after=mark)
         check(peer_cert(port) == der(cert_first), "after SIGHUP a new connection is served the new certificate")
         await old.send(json.dumps({"id": "p1", "type": "ping"}))
         check((await answer(old, "p1"))["type"] == "ack", "a connection opened before SIGHUP keeps working")

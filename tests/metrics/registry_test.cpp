@@ -58,5 +58,21 @@ TEST(MetricsNamespace, HelpIsEscaped) {
       << m.render();
 }
 
+TEST(MetricsInfo, OneSeriesPerLabelSetReplacedWhole) {
+  MetricsRegistry m;
+  m.set_info("plugins", "the plugins", {{{"kind", "bus"}, {"name", "bus-gochannel"}},
+                                         {{"kind", "feature"}, {"name", "say \"hi\"\\"}}});
+  std::string text = m.render();
+  EXPECT_NE(text.find("# TYPE switchboard_plugins gauge\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("switchboard_plugins{kind=\"bus\",name=\"bus-gochannel\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(switchboard_plugins{kind="feature",name="say \"hi\"\\"} 1)"), std::string::npos) << text;
+  m.set_info("plugins", "the plugins", {{{"kind", "bus"}, {"name", "bus-nats"}}});
+  text = m.render();
+  EXPECT_EQ(text.find("bus-gochannel"), std::string::npos) << "replaced whole:\n" << text;
+  EXPECT_NE(text.find("name=\"bus-nats\""), std::string::npos);
+  m.counter("taken_total", "a counter");
+  EXPECT_NE(message_of([&] { m.set_info("taken_total", "x", {}); }), "(nothing thrown)");
+}
+
 }  // namespace
 }  // namespace switchboard::host

@@ -422,7 +422,7 @@ ChatService::Answer ChatService::delete_message(Caller caller, json::object args
 }
 
 Flow<json::array> ChatService::decorate(ConversationId id, json::array events) {
-  const auto& decorators = features_.decorators();
+  const auto decorators = features_.decorators();  // this page's set, whatever a reload does meanwhile
   std::vector<MessageId> ids;
   for (const auto& e : events) {
     if (const auto* m = e.as_object().if_contains("message")) ids.push_back(m->as_object().at("id").as_int64());

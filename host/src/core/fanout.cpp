@@ -134,7 +134,7 @@ void Fanout::publish(const Event& event) {
   auto meta = std::make_shared<const DeliveryMeta>(delivery_meta(event));
   sequencer(event.conversation_id).offer(event.conversation_id, SequencedEvent{shared_frame(Opcode::text, json), meta});
   send_to_bus(event.conversation_id, *meta, json);
-  if (local_event_) boost::asio::post(control_, [this, event] { local_event_(event); });
+  if (local_event_ && local_event_wanted_()) boost::asio::post(control_, [this, event] { local_event_(event); });
 }
 
 void Fanout::deliver_ephemeral_here(ConversationId id, std::string_view json, const UserId& except) {

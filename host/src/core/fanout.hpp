@@ -64,8 +64,13 @@ class Fanout final : public WorkerListener {
   // To this host's sessions only (each host announces what it sees itself).
   void deliver_ephemeral_here(ConversationId id, std::string_view json, const UserId& except);
   // Called with every event published from this host (committed here), once,
-  // on the control executor.
-  void on_local_event(std::function<void(const Event&)> hook) { local_event_ = std::move(hook); }
+  // on the control executor, while `wanted()` says so (checked on each
+  // publish, from any thread: the event is only copied for a hook that
+  // wants it). Set before start.
+  void on_local_event(std::function<void(const Event&)> hook, std::function<bool()> wanted) {
+    local_event_ = std::move(hook);
+    local_event_wanted_ = std::move(wanted);
+  }
   void on_bus_message(std::string_view subject, std::string_view payload);
   // Whether a session of `user` is attached on this host.
   bool has_session(const UserId& user) const;
@@ -117,6 +122,7 @@ class Fanout final : public WorkerListener {
   Counter& handler_failures_;
   Histogram& bus_seconds_;
   std::function<void(const Event&)> local_event_;
+  std::function<bool()> local_event_wanted_;
 
   std::array<InterestShard, kShards> interest_;
   std::unordered_set<ConversationId> subscribed_;  // control executor only

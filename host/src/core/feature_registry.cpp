@@ -1,11 +1,14 @@
 #include "core/feature_registry.hpp"
 
-#include <boost/json/parse.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/json/serialize.hpp>
+#include <algorithm>
 #include <atomic>
-#include <boost/asio/post.hpp>
+#include <future>
 #include <stdexcept>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 
 namespace switchboard::host {
 
@@ -42,21 +45,48 @@ std::vector<std::string> path_segments(std::string_view path) {
   return out;
 }
 
+// The FeatureHost one feature is given. After its feature is retired (a
+// reload removed it) every call does nothing and its timers never fire.
+class FeatureRegistry::Slot final : public FeatureHost, public std::enable_shared_from_this<Slot> {
+ public:
+  explicit Slot(FeatureRegistry& registry) : registry_(registry) {}
+  void retire() noexcept { retired_.store(true); }
+  bool retired() const noexcept { return retired_.load(); }
+
+  Storage& storage() override { return registry_.storage_; }
+  void publish_event(const Event& event) override {
+    if (!retired()) registry_.publish_event(event);
+  }
+  void publish_ephemeral(ConversationId id, std::string_view type, std::string_view payload_json,
+                         const UserId& except) override {
+    if (!retired()) registry_.publish_ephemeral(id, type, payload_json, except, {});
+  }
+  void send_to_member(ConversationId id, const UserId& member, std::string_view type,
+                      std::string_view payload_json) override {
+    if (!retired()) registry_.publish_ephemeral(id, type, payload_json, {}, member);
+  }
+  void after(std::chrono::milliseconds delay, std::function<void()> task) override {
+    if (!retired()) registry_.after(delay, std::move(task), shared_from_this());
+  }
+
+ private:
+  FeatureRegistry& registry_;
+  std::atomic<bool> retired_{false};
+};
+
 FeatureRegistry::FeatureRegistry(Storage& storage, Fanout& fanout, boost::asio::io_context& control, Logger& log,
                                  const Lifeline& lifeline, FirewallMetrics metrics)
-    : storage_(storage), fanout_(fanout), control_(control), log_(log), lifeline_(lifeline), metrics_(metrics) {}
+    : storage_(storage),
+      fanout_(fanout),
+      control_(control),
+      log_(log),
+      lifeline_(lifeline),
+      metrics_(metrics),
+      table_(std::make_shared<const Table>()) {}
+
+FeatureRegistry::~FeatureRegistry() = default;
 
 namespace {
-
-// The name a feature gave itself, for logs: its first command type.
-std::string feature_name(Feature& f) {
-  try {
-    auto types = f.command_types();
-    return types.empty() ? std::string("a feature") : "the feature answering \"" + types.front() + "\"";
-  } catch (...) {
-    return "a feature";
-  }
-}
 
 // A callback the feature must call exactly once: later calls are dropped
 // and counted; none runs after the host stopped.
@@ -70,15 +100,19 @@ struct Once {
 }  // namespace
 
 template <class Call>
-bool FeatureRegistry::firewalled(const char* what, Feature& feature, Call&& call) noexcept {
+bool FeatureRegistry::firewalled(const char* what, const std::string& name, Feature& feature, Call&& call) noexcept {
+  (void)feature;
   return !firewall_described(metrics_, log_, "a feature threw; the host carries on",
-                             [&] { return feature_name(feature) + " in " + what; }, std::forward<Call>(call));
+                             [&] { return "feature \"" + name + "\" in " + what; }, std::forward<Call>(call));
 }
 
 template <class Hook>
 void FeatureRegistry::each_feature_later(const char* what, Hook hook) {
   boost::asio::post(control_, lifeline_.guard([this, what, hook = std::move(hook)] {
-    for (const auto& f : features_) firewalled(what, *f, [&] { hook(*f); });
+    auto now = table();
+    for (const auto& e : now->entries) {
+      if (!e->slot->retired()) firewalled(what, e->name, *e->feature, [&] { hook(*e->feature); });
+    }
   }));
 }
 
@@ -105,23 +139,40 @@ std::pair<Callback, std::shared_ptr<Once<Callback>>> once_only(Callback callback
   return {std::move(guarded), std::move(once)};
 }
 
+// The name of the feature running `feature`, for logs.
+template <class Entries>
+std::string name_of(const Entries& entries, const Feature& feature) {
+  for (const auto& e : entries) {
+    if (e->feature.get() == &feature) return e->name;
+  }
+  return "a feature";
+}
+
 }  // namespace
 
 void FeatureRegistry::handle_command(Feature& feature, const Caller& caller, const Command& command, Reply reply) {
   auto [guarded, once] = once_only<Reply, Result<std::string>>(std::move(reply), lifeline_, metrics_);
-  if (!firewalled("handle_command", feature, [&] { feature.handle_command(caller, command, guarded); })) {
-    if (!once->answered.exchange(true)) {
-      once->callback(Error{Errc::internal, "the feature handling \"" + std::string(command.type) + "\" failed"});
-    }
+  auto call = [&] { feature.handle_command(caller, command, guarded); };
+  if (!firewall_described(metrics_, log_, "a feature threw; the host carries on",
+                          [&] { return "feature \"" + name_of(table()->entries, feature) + "\" in handle_command"; },
+                          call)) {
+    return;
+  }
+  if (!once->answered.exchange(true)) {
+    once->callback(Error{Errc::internal, "the feature handling \"" + std::string(command.type) + "\" failed"});
   }
 }
 
 void FeatureRegistry::handle_http(Feature& feature, const Caller& caller, const HttpRequest& request, HttpReply reply) {
   auto [guarded, once] = once_only<HttpReply, HttpResponse>(std::move(reply), lifeline_, metrics_);
-  if (!firewalled("handle_http", feature, [&] { feature.handle_http(caller, request, guarded); })) {
-    if (!once->answered.exchange(true)) {
-      once->callback(HttpResponse{500, R"({"error":{"code":"internal","message":"the feature handling this route failed"}})"});
-    }
+  auto call = [&] { feature.handle_http(caller, request, guarded); };
+  if (!firewall_described(metrics_, log_, "a feature threw; the host carries on",
+                          [&] { return "feature \"" + name_of(table()->entries, feature) + "\" in handle_http"; },
+                          call)) {
+    return;
+  }
+  if (!once->answered.exchange(true)) {
+    once->callback(HttpResponse{500, R"({"error":{"code":"internal","message":"the feature handling this route failed"}})"});
   }
 }
 
@@ -129,10 +180,13 @@ void FeatureRegistry::decorate(Feature& feature, ConversationId conversation, st
                                Completion<std::vector<MessageDecoration>> done) {
   using Done = Completion<std::vector<MessageDecoration>>;
   auto [guarded, once] = once_only<Done, Result<std::vector<MessageDecoration>>>(std::move(done), lifeline_, metrics_);
-  if (!firewalled("decorate", feature, [&] { feature.decorate(conversation, std::move(messages), guarded); })) {
-    // History still answers, without this feature's decorations.
-    if (!once->answered.exchange(true)) once->callback(std::vector<MessageDecoration>{});
+  auto call = [&] { feature.decorate(conversation, std::move(messages), guarded); };
+  if (!firewall_described(metrics_, log_, "a feature threw; the host carries on",
+                          [&] { return "feature \"" + name_of(table()->entries, feature) + "\" in decorate"; }, call)) {
+    return;
   }
+  // History still answers, without this feature's decorations.
+  if (!once->answered.exchange(true)) once->callback(std::vector<MessageDecoration>{});
 }
 
 void FeatureRegistry::publish_event(const Event& event) {
@@ -140,41 +194,132 @@ void FeatureRegistry::publish_event(const Event& event) {
   if (alive) fanout_.publish(event);
 }
 
-void FeatureRegistry::start(const std::vector<std::shared_ptr<Feature>>& features,
-                            const std::vector<std::string>& reserved_types) {
-  features_ = features;
-  for (const auto& f : features_) {
-    for (const auto& type : f->command_types()) {
-      if (std::find(reserved_types.begin(), reserved_types.end(), type) != reserved_types.end()) {
-        throw std::runtime_error("a feature claims the core command \"" + type + "\"");
-      }
-      if (!commands_.emplace(type, f.get()).second) {
-        throw std::runtime_error("two features claim the command \"" + type + "\"");
-      }
-    }
-    for (const auto& r : f->http_routes()) {
-      routes_.push_back(Route{r.method, path_segments(r.pattern), f.get()});
-    }
-    if (!f->decoration_field().empty()) decorators_.push_back(f.get());
-    f->start(*this);  // control plane: what it throws stops the host's start
+std::shared_ptr<const FeatureRegistry::Table> FeatureRegistry::table() const {
+  std::lock_guard lock(table_mutex_);
+  return table_;
+}
+
+void FeatureRegistry::publish(std::shared_ptr<const Table> table) {
+  bool any = !table->entries.empty();
+  {
+    std::lock_guard lock(table_mutex_);
+    table_ = std::move(table);
   }
+  running_.store(any, std::memory_order_relaxed);
+}
+
+std::shared_ptr<FeatureRegistry::Table> FeatureRegistry::build(std::vector<NamedFeature> features, const Table* old) {
+  auto table = std::make_shared<Table>();
+  for (auto& f : features) {
+    std::shared_ptr<Entry> entry;
+    if (old) {
+      for (const auto& e : old->entries) {
+        if (e->feature == f.object) entry = e;
+      }
+    }
+    if (!entry) entry = std::make_shared<Entry>(Entry{f.name, f.object, std::make_shared<Slot>(*this)});
+    for (const auto& type : f.object->command_types()) {
+      if (std::find(reserved_.begin(), reserved_.end(), type) != reserved_.end()) {
+        throw std::runtime_error("feature \"" + f.name + "\" claims the core command \"" + type + "\"");
+      }
+      auto [it, fresh] = table->commands.emplace(type, f.object);
+      if (!fresh) {
+        throw std::runtime_error("two features claim the command \"" + type + "\": \"" +
+                                 name_of(table->entries, *it->second) + "\" and \"" + f.name + "\"");
+      }
+    }
+    for (const auto& r : f.object->http_routes()) {
+      table->routes.push_back(Route{r.method, path_segments(r.pattern), f.object});
+    }
+    if (!f.object->decoration_field().empty()) table->decorators.push_back(f.object);
+    table->entries.push_back(std::move(entry));
+  }
+  return table;
+}
+
+void FeatureRegistry::start(std::vector<NamedFeature> features, std::vector<std::string> reserved_types) {
+  reserved_ = std::move(reserved_types);
+  auto table = build(std::move(features), nullptr);
+  publish(table);
+  for (const auto& e : table->entries) e->feature->start(*e->slot);  // control plane: what it throws stops the start
+}
+
+void FeatureRegistry::replace(std::vector<NamedFeature> features) {
+  auto old = table();
+  std::shared_ptr<const Table> next = build(std::move(features), old.get());  // throws: nothing changed
+  std::vector<std::shared_ptr<Entry>> added;
+  std::vector<std::shared_ptr<Entry>> removed;
+  auto contains = [](const Table& t, const std::shared_ptr<Entry>& e) {
+    return std::find(t.entries.begin(), t.entries.end(), e) != t.entries.end();
+  };
+  for (const auto& e : next->entries) {
+    if (!contains(*old, e)) added.push_back(e);
+  }
+  for (const auto& e : old->entries) {
+    if (!contains(*next, e)) removed.push_back(e);
+  }
+  // On the control executor, so no hook or timer of a feature runs while it
+  // starts or stops.
+  std::promise<void> finished;
+  boost::asio::post(control_, [&] {
+    std::size_t started = 0;
+    try {
+      for (; started < added.size(); ++started) added[started]->feature->start(*added[started]->slot);
+    } catch (const std::exception& e) {
+      for (std::size_t i = 0; i < started; ++i) {
+        added[i]->slot->retire();
+        firewalled("stop", added[i]->name, *added[i]->feature, [&] { added[i]->feature->stop(); });
+      }
+      retired_.insert(retired_.end(), added.begin(), added.end());
+      finished.set_exception(std::make_exception_ptr(
+          std::runtime_error("feature \"" + added[started]->name + "\" cannot start: " + e.what())));
+      return;
+    }
+    for (const auto& e : added) {
+      for (const auto& [id, caller] : sessions_) {
+        firewalled("on_session_opened", e->name, *e->feature, [&] { e->feature->on_session_opened(caller); });
+      }
+    }
+    publish(next);
+    for (const auto& e : removed) {
+      e->slot->retire();
+      firewalled("stop", e->name, *e->feature, [&] { e->feature->stop(); });
+      retired_.push_back(e);
+    }
+    finished.set_value();
+  });
+  finished.get_future().get();
 }
 
 void FeatureRegistry::stop() noexcept {
   // The lookup tables stay as they are: workers and storage threads may still
   // read them until the host has stopped those. The features are destroyed
   // with the plugin set, after the host.
-  for (const auto& f : features_) firewalled("stop", *f, [&] { f->stop(); });
+  auto now = table();
+  for (const auto& e : now->entries) {
+    e->slot->retire();
+    firewalled("stop", e->name, *e->feature, [&] { e->feature->stop(); });
+  }
 }
 
-Feature* FeatureRegistry::for_command(std::string_view type) const {
-  auto it = commands_.find(type);
-  return it == commands_.end() ? nullptr : it->second;
+std::vector<std::string> FeatureRegistry::names() const {
+  std::vector<std::string> out;
+  for (const auto& e : table()->entries) out.push_back(e->name);
+  return out;
 }
+
+std::shared_ptr<Feature> FeatureRegistry::for_command(std::string_view type) const {
+  auto now = table();
+  auto it = now->commands.find(type);
+  return it == now->commands.end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<Feature>> FeatureRegistry::decorators() const { return table()->decorators; }
 
 FeatureRegistry::RouteMatch FeatureRegistry::for_route(std::string_view method, std::string_view path) const {
+  auto now = table();
   auto segments = path_segments(path);
-  for (const auto& r : routes_) {
+  for (const auto& r : now->routes) {
     if (r.method != method || r.segments.size() != segments.size()) continue;
     RouteMatch m{r.feature, {}};
     bool ok = true;
@@ -205,22 +350,17 @@ std::string FeatureRegistry::ephemeral_frame(ConversationId id, std::string_view
 }
 
 void FeatureRegistry::publish_ephemeral(ConversationId id, std::string_view type, std::string_view payload_json,
-                                        const UserId& except) {
+                                        const UserId& except, const UserId& only) {
   Lifeline::Entry alive(lifeline_);
-  if (alive) fanout_.publish_ephemeral(id, ephemeral_frame(id, type, payload_json), except);
+  if (alive) fanout_.publish_ephemeral(id, ephemeral_frame(id, type, payload_json), except, only);
 }
 
-void FeatureRegistry::send_to_member(ConversationId id, const UserId& member, std::string_view type,
-                                     std::string_view payload_json) {
-  Lifeline::Entry alive(lifeline_);
-  if (alive) fanout_.publish_ephemeral(id, ephemeral_frame(id, type, payload_json), {}, member);
-}
-
-void FeatureRegistry::after(std::chrono::milliseconds delay, std::function<void()> task) {
+void FeatureRegistry::after(std::chrono::milliseconds delay, std::function<void()> task, std::shared_ptr<Slot> slot) {
   Lifeline::Entry alive(lifeline_);
   if (!alive) return;
   auto timer = std::make_shared<boost::asio::steady_timer>(control_, delay);
-  timer->async_wait([timer, task = lifeline_.guard([this, task = std::move(task)] {
+  timer->async_wait([timer, task = lifeline_.guard([this, slot = std::move(slot), task = std::move(task)] {
+                       if (slot->retired()) return;  // its feature was removed or stopped
                        firewall(metrics_, log_, "a feature's timer threw; the host carries on", "after", task);
                      })](const boost::system::error_code& ec) mutable {
     if (!ec) task();
@@ -229,15 +369,20 @@ void FeatureRegistry::after(std::chrono::milliseconds delay, std::function<void(
 
 void FeatureRegistry::event_committed(const Event& event) {
   // Already on the control executor (Fanout posts local events there).
-  for (const auto& f : features_) firewalled("on_event", *f, [&] { f->on_event(event); });
+  auto now = table();
+  for (const auto& e : now->entries) {
+    if (!e->slot->retired()) firewalled("on_event", e->name, *e->feature, [&] { e->feature->on_event(event); });
+  }
 }
 
 void FeatureRegistry::session_opened(const Caller& caller) {
   each_feature_later("on_session_opened", [caller](Feature& f) { f.on_session_opened(caller); });
+  boost::asio::post(control_, lifeline_.guard([this, caller] { sessions_[caller.session_id] = caller; }));
 }
 
 void FeatureRegistry::session_closed(const Caller& caller) {
   each_feature_later("on_session_closed", [caller](Feature& f) { f.on_session_closed(caller); });
+  boost::asio::post(control_, lifeline_.guard([this, id = caller.session_id] { sessions_.erase(id); }));
 }
 
 }  // namespace switchboard::host

@@ -1,6 +1,7 @@
 // The loaded features as the host uses them: which feature answers which
 // command type and REST route, and who decorates history. Also the
-// FeatureHost every feature receives.
+// FeatureHost every feature receives. The set of features can change on a
+// running host (replace()): lookups read an immutable table swapped whole.
 //
 // Every call into a feature goes through here, behind the exception
 // firewall: a feature that throws gets the caller one `internal` answer and
@@ -11,8 +12,10 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -23,24 +26,51 @@
 
 namespace switchboard::host {
 
-class FeatureRegistry final : public FeatureHost {
+// A feature as the registry runs it: its plugin's name and its object.
+struct NamedFeature {
+  std::string name;
+  std::shared_ptr<Feature> object;
+};
+
+class FeatureRegistry final {
  public:
   // `control`: the serial executor running hooks and timers.
   FeatureRegistry(Storage& storage, Fanout& fanout, boost::asio::io_context& control, Logger& log,
                   const Lifeline& lifeline, FirewallMetrics metrics);
+  ~FeatureRegistry();
 
-  // Registers and starts each feature. Throws std::runtime_error when two
-  // features claim one command type or route, or claim a core one.
-  void start(const std::vector<std::shared_ptr<Feature>>& features, const std::vector<std::string>& reserved_types);
+  // Registers and starts each feature, before the control executor runs.
+  // Throws std::runtime_error when two features claim one command type or
+  // route, or claim a core one (`reserved_types`).
+  void start(std::vector<NamedFeature> features, std::vector<std::string> reserved_types);
+  // Live: `features` become the running set. A feature already running (the
+  // same object) keeps running untouched; a new one is started, told of the
+  // sessions open now, and its commands, routes and hooks work from then
+  // on; one left out is stopped: its commands answer `unknown_type`, its
+  // calls into the host and its pending timers do nothing. Its object lives
+  // on until the registry goes (a command it was handling still answers).
+  // Checks the claims first and throws std::runtime_error (as start()) with
+  // nothing changed; a new feature whose start() throws makes it throw too,
+  // the old set still running. Blocks until done: call it from a
+  // control-plane thread, never from a worker or the control executor, and
+  // only between start() and stop().
+  void replace(std::vector<NamedFeature> features);
   void stop() noexcept;
 
-  Feature* for_command(std::string_view type) const;
+  // Whether any feature runs (the hooks are worth calling).
+  bool any() const noexcept { return running_.load(std::memory_order_relaxed); }
+  // The names of the running features, in order.
+  std::vector<std::string> names() const;
+
+  // Lookups from any thread. The shared_ptr keeps the feature alive for
+  // the call, even if a reload removes it meanwhile.
+  std::shared_ptr<Feature> for_command(std::string_view type) const;
   struct RouteMatch {
-    Feature* feature = nullptr;
+    std::shared_ptr<Feature> feature;
     std::vector<std::pair<std::string, std::string>> params;
   };
   RouteMatch for_route(std::string_view method, std::string_view path) const;
-  const std::vector<Feature*>& decorators() const { return decorators_; }
+  std::vector<std::shared_ptr<Feature>> decorators() const;
 
   // Firewalled calls into a feature: `reply` / `done` is called exactly once.
   void handle_command(Feature& feature, const Caller& caller, const Command& command, Reply reply);
@@ -48,34 +78,48 @@ class FeatureRegistry final : public FeatureHost {
   void decorate(Feature& feature, ConversationId conversation, std::vector<MessageId> messages,
                 Completion<std::vector<MessageDecoration>> done);
 
-  // FeatureHost
-  Storage& storage() override { return storage_; }
-  void publish_event(const Event& event) override;
-  void publish_ephemeral(ConversationId id, std::string_view type, std::string_view payload_json,
-                         const UserId& except) override;
-  void send_to_member(ConversationId id, const UserId& member, std::string_view type,
-                      std::string_view payload_json) override;
-  void after(std::chrono::milliseconds delay, std::function<void()> task) override;
-
-  // Hooks, forwarded to every feature.
-  void event_committed(const Event& event);
+  // Hooks, forwarded to every running feature.
+  void event_committed(const Event& event);  // on the control executor
   void session_opened(const Caller& caller);
   void session_closed(const Caller& caller);
 
  private:
+  class Slot;  // the FeatureHost one feature is given
+  struct Entry {
+    std::string name;
+    std::shared_ptr<Feature> feature;
+    std::shared_ptr<Slot> slot;
+  };
   struct Route {
     std::string method;
     std::vector<std::string> segments;
-    Feature* feature;
+    std::shared_ptr<Feature> feature;
+  };
+  // What the lookups read: built whole, then published; never changed.
+  struct Table {
+    std::vector<std::shared_ptr<Entry>> entries;
+    std::map<std::string, std::shared_ptr<Feature>, std::less<>> commands;
+    std::vector<Route> routes;
+    std::vector<std::shared_ptr<Feature>> decorators;
   };
 
+  std::shared_ptr<const Table> table() const;
+  // The table for `features`, reusing the entries of `old` for objects it
+  // runs already. Throws std::runtime_error on a conflicting claim.
+  std::shared_ptr<Table> build(std::vector<NamedFeature> features, const Table* old);
+  void publish(std::shared_ptr<const Table> table);
   std::string ephemeral_frame(ConversationId id, std::string_view type, std::string_view payload_json);
   // Runs `call` on `feature`, catching what it throws (counted, logged).
   template <class Call>
-  bool firewalled(const char* what, Feature& feature, Call&& call) noexcept;
-  // Each hook on the control executor, once per feature.
+  bool firewalled(const char* what, const std::string& name, Feature& feature, Call&& call) noexcept;
+  // Each hook on the control executor, once per running feature.
   template <class Hook>
   void each_feature_later(const char* what, Hook hook);
+  // FeatureHost, for the slots.
+  void publish_event(const Event& event);
+  void publish_ephemeral(ConversationId id, std::string_view type, std::string_view payload_json,
+                         const UserId& except, const UserId& only);
+  void after(std::chrono::milliseconds delay, std::function<void()> task, std::shared_ptr<Slot> slot);
 
   Storage& storage_;
   Fanout& fanout_;
@@ -83,10 +127,16 @@ class FeatureRegistry final : public FeatureHost {
   Logger& log_;
   const Lifeline& lifeline_;
   FirewallMetrics metrics_;
-  std::vector<std::shared_ptr<Feature>> features_;
-  std::map<std::string, Feature*, std::less<>> commands_;
-  std::vector<Route> routes_;
-  std::vector<Feature*> decorators_;
+  std::vector<std::string> reserved_;
+  mutable std::mutex table_mutex_;
+  std::shared_ptr<const Table> table_;
+  std::atomic<bool> running_{false};
+  // Removed features, kept alive until the registry goes: a completion or
+  // a reply of theirs may still be queued somewhere.
+  std::vector<std::shared_ptr<Entry>> retired_;
+  // The sessions open on this host (control executor only), told to a
+  // feature added live.
+  std::map<std::uint64_t, Caller> sessions_;
 };
 
 std::string percent_decode(std::string_view in);

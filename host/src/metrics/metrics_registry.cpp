@@ -65,6 +65,18 @@ std::string escape_help(std::string_view help) {
   return out;
 }
 
+std::string escape_label(std::string_view value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '"') {
+      out += "\\\"";
+    } else {
+      out += escape_help(std::string_view(&c, 1));
+    }
+  }
+  return out;
+}
+
 std::string describe_owner(std::string_view owner) {
   return owner.empty() ? std::string("the host") : "plugin \"" + std::string(owner) + "\"";
 }
@@ -192,7 +204,25 @@ std::string MetricsRegistry::render() const {
       }
     }
   }
+  for (const auto& [name, info] : infos_) {
+    std::string full = "switchboard_" + name;
+    out += "# HELP " + full + " " + escape_help(info.help) + "\n";
+    out += "# TYPE " + full + " gauge\n";
+    for (const auto& labels : info.series) {
+      out += full + "{";
+      for (std::size_t i = 0; i < labels.size(); ++i) {
+        out += (i ? "," : "") + labels[i].first + "=\"" + escape_label(labels[i].second) + "\"";
+      }
+      out += "} 1\n";
+    }
+  }
   return out;
+}
+
+void MetricsRegistry::set_info(std::string_view name, std::string_view help, std::vector<Labels> series) {
+  std::lock_guard lock(mutex_);
+  if (entries_.count(name)) throw std::invalid_argument("metric \"" + std::string(name) + "\" is registered already");
+  infos_[std::string(name)] = Info{std::string(help), std::move(series)};
 }
 
 }  // namespace switchboard::host

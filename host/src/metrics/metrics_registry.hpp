@@ -7,6 +7,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "switchboard/services.hpp"
 
@@ -33,6 +35,12 @@ class MetricsRegistry final : public Metrics {
   // "storage-sqlite" → "storage_sqlite_".
   static std::string plugin_namespace(std::string_view plugin);
 
+  // A family of series valued 1, one per label set (e.g. the loaded plugins:
+  // plugins{kind="feature",name="feature-pins",version="0.1.0"} 1), shown
+  // as a gauge. Replaces what the family showed before.
+  using Labels = std::vector<std::pair<std::string, std::string>>;
+  void set_info(std::string_view name, std::string_view help, std::vector<Labels> series);
+
   // Prometheus text exposition format, every name prefixed with "switchboard_".
   std::string render() const;
 
@@ -44,6 +52,11 @@ class MetricsRegistry final : public Metrics {
   mutable std::mutex mutex_;
   std::map<std::string, std::unique_ptr<Entry>, std::less<>> entries_;
   std::map<std::string, std::unique_ptr<PluginScope>, std::less<>> scopes_;
+  struct Info {
+    std::string help;
+    std::vector<Labels> series;
+  };
+  std::map<std::string, Info, std::less<>> infos_;
 };
 
 }  // namespace switchboard::host

@@ -178,7 +178,7 @@ void CommandDispatcher::on_message(const std::shared_ptr<WsSession>& session, st
   if (auto op = operations_.find(kind); op != operations_.end()) {
     return (chat_.*(op->second))(std::move(caller), std::move(command)).answer(reply, chat_.faults());
   }
-  if (Feature* feature = features_.for_command(kind)) {
+  if (auto feature = features_.for_command(kind)) {
     features_.handle_command(*feature, caller, Command{kind, text}, [reply](Result<std::string> r) {
       if (!r) return reply(r.error());
       std::error_code pec;

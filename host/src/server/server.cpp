@@ -3,11 +3,13 @@
 #include <sys/resource.h>
 
 #include <fstream>
+#include <map>
 #include <random>
 #include <sstream>
 #include <thread>
 
 #include "core/presence_announcement.hpp"
+#include "plugins/plugin_catalog.hpp"
 
 namespace switchboard::host {
 
@@ -90,9 +92,46 @@ std::size_t worker_threads(const HostConfig& config) {
 
 }  // namespace
 
+namespace {
+
+// Every top-level section of a config file but [[features]], as TOML text
+// by name: what must not change on a running host.
+std::map<std::string, std::string> fixed_sections(const std::filesystem::path& file) {
+  auto table = toml::parse_file(file.string());
+  std::map<std::string, std::string> out;
+  for (const auto& [key, node] : table) {
+    if (key.str() == "features") continue;
+    std::ostringstream text;
+    node.visit([&](const auto& n) { text << n; });
+    out[std::string(key.str())] = text.str();
+  }
+  return out;
+}
+
+// The first section that differs, "[server]", or "" if none does.
+std::string changed_section(const std::map<std::string, std::string>& a, const std::map<std::string, std::string>& b) {
+  for (const auto& [k, v] : a) {
+    auto it = b.find(k);
+    if (it == b.end() || it->second != v) return "[" + k + "]";
+  }
+  for (const auto& [k, v] : b) {
+    if (!a.count(k)) return "[" + k + "]";
+  }
+  return {};
+}
+
+bool same_table(const std::shared_ptr<const toml::table>& a, const std::shared_ptr<const toml::table>& b) {
+  if (!a || !b) return !a && !b;
+  return *a == *b;
+}
+
+}  // namespace
+
 Server::Server(const HostConfig& config, PluginSet& plugins, HostServices& services, MetricsRegistry& metrics)
     : config_(config),
       plugins_(plugins),
+      services_(services),
+      metrics_(metrics),
       log_(services.log, "host"),
       verifier_(load_auth(config)),
       origin_(random_origin()),
@@ -123,8 +162,8 @@ Server::Server(const HostConfig& config, PluginSet& plugins, HostServices& servi
       tls_(config.server.tls.enabled() ? std::make_unique<TlsContext>(config.server.tls) : nullptr),
       tls_not_after_(metrics.gauge("tls_certificate_expiry_timestamp_seconds",
                                    "notAfter of the certificate served ([server.tls]); 0 without TLS")),
-      reloads_(metrics.counter("reloads_total", "SIGHUP reloads that succeeded")),
-      reload_failures_(metrics.counter("reload_failures_total", "SIGHUP reloads refused (the old state is kept)")),
+      reloads_(metrics.counter("reloads_total", "SIGHUP reloads applied")),
+      reload_failures_(metrics.counter("reload_failures_total", "SIGHUP reloads refused (the running host is unchanged)")),
       static_files_(config.server.static_dir.empty() ? StaticFiles()
                                                    : StaticFiles(StaticFiles::resolve(config.server.static_dir))),
       rest_(chat_, features_, verifier_, services.clock, metrics, storage_, bus_,
@@ -150,7 +189,8 @@ Server::Server(const HostConfig& config, PluginSet& plugins, HostServices& servi
   if (tls_) tls_not_after_.set(tls_->not_after());
   // Only with features to tell: otherwise every publish would copy its event
   // to the control thread for nothing.
-  if (!plugins.features().empty()) fanout_.on_local_event([this](const Event& e) { features_.event_committed(e); });
+  fanout_.on_local_event([this](const Event& e) { features_.event_committed(e); },
+                         [this] { return features_.any(); });
 }
 
 Server::~Server() {
@@ -177,10 +217,20 @@ void Server::start() {
   control_.start();
   std::vector<std::string> core_types = {"ping", "subscribe"};
   for (const auto& [type, op] : ChatService::operations()) core_types.push_back(type);
-  std::vector<std::shared_ptr<Feature>> feature_objects;
-  for (const auto& f : plugins_.features()) feature_objects.push_back(f.object);
+  std::vector<NamedFeature> feature_objects;
+  for (std::size_t i = 0; i < plugins_.features().size(); ++i) {
+    const auto& f = plugins_.features()[i];
+    feature_objects.push_back({f.info.name, f.object});
+    running_features_.push_back(RunningFeature{config_.features.at(i), f.info, f.object});
+  }
   try {
-    features_.start(feature_objects, core_types);
+    running_sections_ = fixed_sections(config_.file);
+  } catch (const std::exception&) {
+    // Built from text, not a file (tests): a reload has nothing to read.
+  }
+  show_plugins();
+  try {
+    features_.start(std::move(feature_objects), std::move(core_types));
   } catch (const std::exception& e) {
     features_.stop();
     control_.stop();
@@ -211,21 +261,76 @@ void Server::start() {
   }
 }
 
-void Server::reload() {
-  if (!tls_) {
-    log_.info("reload: nothing to reload (no [server.tls])");
-    reloads_.add();
-    return;
-  }
+
+void Server::show_plugins() {
+  auto series = [](std::string_view kind, const PluginInfo& info) {
+    return MetricsRegistry::Labels{{"kind", std::string(kind)}, {"name", info.name}, {"version", info.version}};
+  };
+  std::vector<MetricsRegistry::Labels> all = {series("bus", plugins_.bus_plugin().info),
+                                              series("storage", plugins_.storage_plugin().info)};
+  for (const auto& f : running_features_) all.push_back(series("feature", f.info));
+  metrics_.set_info("plugins", "the plugins this host runs (one series each, valued 1)", std::move(all));
+}
+
+Server::ReloadOutcome Server::reload() {
+  ReloadOutcome out;
   try {
-    tls_->reload();
-    tls_not_after_.set(tls_->not_after());
-    reloads_.add();
-    log_.info("reload: certificate read again", {{"cert", tls_->config().cert}});
+    HostConfig next = load_config(config_.file);  // every problem, or a whole config
+    out = apply(next);
   } catch (const std::exception& e) {
-    reload_failures_.add();
-    log_.error("reload refused, the old certificate is kept", {{"error", e.what()}});
+    out = ReloadOutcome{false, e.what()};
   }
+  if (out.ok) {
+    reloads_.add();
+    log_.info("reload applied", {{"file", config_.file.string()}, {"changes", out.summary}});
+  } else {
+    reload_failures_.add();
+    log_.error("reload refused, the running host is unchanged", {{"file", config_.file.string()}, {"error", out.summary}});
+  }
+  return out;
+}
+
+Server::ReloadOutcome Server::apply(const HostConfig& next) {
+  if (auto changed = changed_section(running_sections_, fixed_sections(next.file)); !changed.empty()) {
+    return {false, changed + " changed: only [[features]] change on a running host; restart it to apply the rest"};
+  }
+  // The new set: what runs already and is declared alike is kept; the rest
+  // is made now, before anything changes (a failure refuses the reload).
+  PluginCatalog catalog(next.plugin_directories.empty() ? PluginCatalog::default_directories()
+                                                        : next.plugin_directories);
+  std::vector<RunningFeature> set;
+  std::vector<bool> kept(running_features_.size(), false);
+  std::string added, removed;
+  for (const auto& decl : next.features) {
+    bool found = false;
+    for (std::size_t i = 0; i < running_features_.size() && !found; ++i) {
+      const auto& r = running_features_[i];
+      if (!kept[i] && r.declaration.plugin == decl.plugin && same_table(r.declaration.config, decl.config)) {
+        kept[i] = found = true;
+        set.push_back(RunningFeature{decl, r.info, r.object});
+      }
+    }
+    if (found) continue;
+    PluginInfo info;
+    auto object = create_plugin(catalog.resolve(decl.plugin), PluginKind::feature, decl, next.file, services_, &info);
+    set.push_back(RunningFeature{decl, info, std::static_pointer_cast<Feature>(object)});
+    added += " +" + info.name;
+  }
+  for (std::size_t i = 0; i < running_features_.size(); ++i) {
+    if (!kept[i]) removed += " -" + running_features_[i].info.name;
+  }
+  if (tls_) {
+    tls_->reload();  // throws: refused, the old certificate kept
+    tls_not_after_.set(tls_->not_after());
+  }
+  std::vector<NamedFeature> named;
+  for (const auto& f : set) named.push_back({f.info.name, f.object});
+  features_.replace(std::move(named));  // throws: refused, the old set runs
+  running_features_ = std::move(set);
+  show_plugins();
+  std::string summary = added.empty() && removed.empty() ? "features unchanged" : "features:" + removed + added;
+  if (tls_) summary += "; certificate read again";
+  return {true, summary};
 }
 
 bool Server::stop() {

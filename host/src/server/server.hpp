@@ -19,6 +19,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -64,17 +65,40 @@ class Server {
   // Graceful stop, in the phases above. Idempotent. Returns false if the
   // storage reported a failure while finishing its writes.
   bool stop();
-  // SIGHUP: reads [server.tls]'s files again (new connections get the new
-  // certificate; none is dropped). A failure is logged and the old one kept.
-  void reload();
+  // SIGHUP: reads the config file again and applies it live, or refuses it
+  // whole (logged, counted; the running host is unchanged):
+  // - [[features]] added, removed or with another `config` take effect (a
+  //   reconfigured feature is a new instance of its plugin); none of the
+  //   connections is dropped (FeatureRegistry::replace);
+  // - [server.tls]'s files are read again (new connections get the new
+  //   certificate);
+  // - any other change (bus, storage, [server], [auth], ...) or an invalid
+  //   file is refused with the reason: restart the host to apply it.
+  // Returns what was done, or why not. Call it on a control-plane thread.
+  struct ReloadOutcome {
+    bool ok = false;
+    std::string summary;  // "features: +feature-pins -feature-reactions" or the refusal
+  };
+  ReloadOutcome reload();
 
   boost::asio::ip::tcp::endpoint endpoint() const { return listener_.endpoint(); }
 
  private:
   void on_bus_message(std::string_view subject, std::string_view payload);
 
+  // The features running now, with the declarations they were made from.
+  struct RunningFeature {
+    PluginDeclaration declaration;
+    PluginInfo info;
+    std::shared_ptr<Feature> object;
+  };
+  ReloadOutcome apply(const HostConfig& next);
+  void show_plugins();
+
   const HostConfig& config_;
   PluginSet& plugins_;
+  HostServices& services_;
+  MetricsRegistry& metrics_;
   ComponentLogger log_;
   TokenVerifier verifier_;
   std::string origin_;
@@ -101,6 +125,9 @@ class Server {
   RestApi rest_;
   ServerContext context_;
   Listener listener_;
+
+  std::vector<RunningFeature> running_features_;  // reload() only
+  std::map<std::string, std::string> running_sections_;  // the config's other sections at start, as TOML text
 
   enum class Phase { built, started, stopped };
   Phase phase_ = Phase::built;

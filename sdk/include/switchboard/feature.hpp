@@ -84,7 +84,14 @@ class SWITCHBOARD_API Feature : public Plugin {
   virtual std::vector<std::string> command_types() const = 0;
   virtual std::vector<HttpRoute> http_routes() const { return {}; }
 
+  // `host` stays valid until the object is destroyed. A feature may be
+  // started on a running host (a reload added it): on_session_opened then
+  // follows for every session already open.
   virtual void start(FeatureHost& host) = 0;
+  // At host stop, or when a reload removes or reconfigures the feature:
+  // afterwards its commands are no longer routed to it, its calls on
+  // FeatureHost do nothing and its pending `after` tasks never run. Called
+  // where hooks run, never concurrently with one.
   virtual void stop() noexcept {}
 
   virtual void handle_command(const Caller& caller, const Command& command, Reply reply) = 0;
