@@ -47,7 +47,7 @@ TEST_F(CheckCommand, EachBrokenPluginIsOneLineNamingTheFileAndTheProblem) {
     std::string plugin, problem;
   };
   for (const auto& c : std::vector<Case>{
-           {"test-wrong-abi", "was built for SDK ABI"},
+           {"test-wrong-abi", "was built against SDK"},
            {"test-wrong-toolchain", "was built with gcc"},
            {"test-missing-factory", "has no switchboard_plugin_create symbol"},
            {"test-missing-symbol", "undefined symbol: switchboard_test_symbol_nobody_defines"},

@@ -55,6 +55,8 @@ ok "cpack made $(basename "$runtime") and $(basename "$dev")"
 # --- metadata ----------------------------------------------------------------
 field() { dpkg-deb -f "$1" "$2"; }
 version=$(sed -n 's/^project(Switchboard VERSION \([0-9.]*\).*/\1/p' "$src/CMakeLists.txt")
+# The SDK has its own version (a plugin author asks for it in find_package).
+sdk_version=$(sed -n 's/^#define SWITCHBOARD_SDK_VERSION "\([0-9.]*\)"/\1/p' "$src/sdk/include/switchboard/abi.hpp")
 for deb in "$runtime" "$dev"; do
   name=$(basename "$deb")
   [ "$(field "$deb" Version)" = "$version" ] || fail "$name: Version $(field "$deb" Version), expected $version"
@@ -246,7 +248,7 @@ mkdir -p "$work/consumer"
 cat >"$work/consumer/CMakeLists.txt" <<CMAKE
 cmake_minimum_required(VERSION 3.25)
 project(package_consumer LANGUAGES CXX)
-find_package(SwitchboardSDK $version REQUIRED)
+find_package(SwitchboardSDK $sdk_version REQUIRED)
 switchboard_add_plugin(feature-hello SOURCES $src/tests/sdk/feature-hello/hello_feature.cpp)
 file(WRITE \${CMAKE_BINARY_DIR}/sdk.txt "\${SwitchboardSDK_DIR}\n\${SWITCHBOARD_CONTRACT_RUNNER}\n")
 CMAKE

@@ -8,8 +8,14 @@
 
 #include "manual_descriptor.hpp"
 
-#ifndef TEST_SDK_ABI_OFFSET
-#define TEST_SDK_ABI_OFFSET 0
+#ifndef TEST_SDK_MAJOR_OFFSET
+#define TEST_SDK_MAJOR_OFFSET 0
+#endif
+#ifndef TEST_SDK_MINOR_OFFSET
+#define TEST_SDK_MINOR_OFFSET 0
+#endif
+#ifndef TEST_MESSAGE_SIZE_OFFSET
+#define TEST_MESSAGE_SIZE_OFFSET 0
 #endif
 #ifndef TEST_COMPILER_MAJOR_OFFSET
 #define TEST_COMPILER_MAJOR_OFFSET 0
@@ -36,8 +42,12 @@ struct LeavesATrace {
 
 #ifndef TEST_NO_DESCRIPTOR
 TEST_EXPORT_DESCRIPTOR(([] {
-  auto d = ::switchboard::make_descriptor(::switchboard::PluginKind::bus, TEST_PLUGIN_NAME, "1.0.0");
-  d.sdk_abi += TEST_SDK_ABI_OFFSET;
+  auto d = ::switchboard::make_descriptor(::switchboard::PluginKind::bus, TEST_PLUGIN_NAME, "1.0.0",
+                                         ::switchboard::shared_sizes_of(static_cast<const ::switchboard::Bus*>(nullptr)));
+  d.sdk_major += TEST_SDK_MAJOR_OFFSET;
+  d.sdk_minor += TEST_SDK_MINOR_OFFSET;
+  // A struct of another size (as with another standard library build).
+  d.struct_sizes.size[static_cast<int>(::switchboard::SharedStruct::health)] += TEST_MESSAGE_SIZE_OFFSET;
   d.compiler_major += TEST_COMPILER_MAJOR_OFFSET;
   d.kind = static_cast<::switchboard::PluginKind>(TEST_KIND);
   return d;

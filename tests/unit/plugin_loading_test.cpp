@@ -37,7 +37,8 @@ TEST(PluginLibrary, ReadsTheDescriptorOfAGoodPlugin) {
   auto lib = PluginLibrary::open(plugin("bus-gochannel"));
   EXPECT_EQ(lib->info().kind, PluginKind::bus);
   EXPECT_EQ(lib->info().name, "bus-gochannel");
-  EXPECT_EQ(lib->info().sdk_abi, SWITCHBOARD_SDK_ABI_VERSION);
+  EXPECT_EQ(lib->info().sdk_major, SWITCHBOARD_SDK_VERSION_MAJOR);
+  EXPECT_EQ(lib->info().sdk_minor, SWITCHBOARD_SDK_VERSION_MINOR);
   EXPECT_EQ(lib->info().toolchain, host_toolchain());
   EXPECT_FALSE(lib->info().version.empty());
 }
@@ -45,8 +46,11 @@ TEST(PluginLibrary, ReadsTheDescriptorOfAGoodPlugin) {
 TEST(PluginLibrary, RefusesAnotherSdkAbiNamingBothSides) {
   std::string e = open_error(test_plugin("test-wrong-abi"));
   EXPECT_CONTAINS(e, test_plugin("test-wrong-abi") + ": plugin \"test-wrong-abi\" 9.9.9");
-  EXPECT_CONTAINS(e, "built for SDK ABI " + std::to_string(SWITCHBOARD_SDK_ABI_VERSION + 1) +
-                         ", this host loads SDK ABI " + std::to_string(SWITCHBOARD_SDK_ABI_VERSION));
+  const std::string host_sdk =
+      std::to_string(SWITCHBOARD_SDK_VERSION_MAJOR) + "." + std::to_string(SWITCHBOARD_SDK_VERSION_MINOR);
+  EXPECT_CONTAINS(e, "was built against SDK " + std::to_string(SWITCHBOARD_SDK_VERSION_MAJOR + 1) + "." +
+                         std::to_string(SWITCHBOARD_SDK_VERSION_MINOR) + ", this host runs SDK " + host_sdk);
+  EXPECT_CONTAINS(e, "rebuild the plugin against SDK " + std::to_string(SWITCHBOARD_SDK_VERSION_MAJOR) + ".x");
   EXPECT_EQ(e.find('\n'), std::string::npos) << "one line";
 }
 
@@ -103,7 +107,11 @@ TEST(PluginLibrary, ALoadedPluginsCodeRunsAndLeavesItsTrace) {
 TEST(PluginLibrary, ARefusedPluginRunsNoCode) {
   RunsOnLoad trace;
   const std::pair<const char*, std::string> cases[] = {
-      {"wrong-abi", "was built for SDK ABI " + std::to_string(SWITCHBOARD_SDK_ABI_VERSION + 1)},
+      {"wrong-abi", "was built against SDK " + std::to_string(SWITCHBOARD_SDK_VERSION_MAJOR + 1) + "."},
+      {"newer-minor", "newer than this host's SDK " + std::to_string(SWITCHBOARD_SDK_VERSION_MAJOR) + "." +
+                          std::to_string(SWITCHBOARD_SDK_VERSION_MINOR) + ": upgrade the host"},
+      {"wrong-struct-size", "struct Health is " + std::to_string(sizeof(Health) + 8) + " bytes in the plugin, " +
+                                std::to_string(sizeof(Health)) + " in this host"},
       {"wrong-toolchain", "was built with gcc " + std::to_string(SWITCHBOARD_COMPILER_MAJOR - 1) + "."},
       {"unknown-kind", "declares unknown kind 9"},
       {"no-factory", "has no switchboard_plugin_create symbol"},

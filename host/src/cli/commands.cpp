@@ -83,12 +83,13 @@ int run_plugins(const std::optional<std::filesystem::path>& config_file) {
   if (dirs.empty()) dirs = PluginCatalog::default_directories();
   PluginCatalog catalog(dirs);
   auto entries = catalog.scan();
-  std::printf("%-8s %-24s %-10s %-4s %s\n", "KIND", "NAME", "VERSION", "ABI", "FILE");
+  std::printf("%-8s %-24s %-10s %-5s %s\n", "KIND", "NAME", "VERSION", "SDK", "FILE");
   int broken = 0;
   for (const auto& e : entries) {
     if (e.info) {
-      std::printf("%-8s %-24s %-10s %-4u %s\n", std::string(to_string(e.info->kind)).c_str(), e.info->name.c_str(),
-                  e.info->version.c_str(), e.info->sdk_abi, e.file.c_str());
+      std::string sdk = std::to_string(e.info->sdk_major) + "." + std::to_string(e.info->sdk_minor);
+      std::printf("%-8s %-24s %-10s %-5s %s\n", std::string(to_string(e.info->kind)).c_str(), e.info->name.c_str(),
+                  e.info->version.c_str(), sdk.c_str(), e.file.c_str());
     } else {
       ++broken;
       std::fprintf(stderr, "%s\n", e.error.c_str());

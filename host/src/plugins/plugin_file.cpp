@@ -196,7 +196,9 @@ std::variant<DescriptorFields, DescriptorProblem> parse_plugin_file(std::string_
   if (!name || !version || !compiler) return problem("a plugin descriptor with an unterminated text field");
   DescriptorFields f;
   f.layout = layout;
-  f.sdk_abi = d.sdk_abi;
+  f.sdk_major = d.sdk_major;
+  f.sdk_minor = d.sdk_minor;
+  f.struct_sizes = d.struct_sizes;
   std::memcpy(&f.kind, &d.kind, sizeof f.kind);
   f.name = std::move(*name);
   f.version = std::move(*version);

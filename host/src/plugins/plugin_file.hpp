@@ -17,7 +17,8 @@ namespace switchboard::host {
 // this host (kind, SDK ABI, toolchain: PluginLibrary does that).
 struct DescriptorFields {
   std::uint32_t layout = 0;
-  std::uint32_t sdk_abi = 0;
+  std::uint32_t sdk_major = 0;
+  std::uint32_t sdk_minor = 0;
   std::uint32_t kind = 0;
   std::string name;
   std::string version;
@@ -26,6 +27,7 @@ struct DescriptorFields {
   std::uint32_t compiler_minor = 0;
   std::uint32_t compiler_patch = 0;
   std::uint32_t cxx11_abi = 0;
+  SharedSizes struct_sizes{};
   bool exports_factory = false;  // its dynamic symbols define kFactorySymbol
 };
 

@@ -7,6 +7,8 @@
 #include <boost/dll/shared_library.hpp>
 
 #include "plugins/plugin_file.hpp"
+#include "switchboard/bus.hpp"
+#include "switchboard/feature.hpp"
 
 namespace switchboard::host {
 
@@ -22,7 +24,29 @@ std::string toolchain(std::string_view id, std::uint32_t major, std::uint32_t mi
   throw PluginLoadError(file.string() + ": " + why);
 }
 
+// Every shared struct as this host was compiled (a feature's set is all of them).
+SharedSizes host_shared_sizes() {
+  SharedSizes all = shared_sizes_of(static_cast<const Feature*>(nullptr));
+  SharedSizes bus = shared_sizes_of(static_cast<const Bus*>(nullptr));
+  for (std::size_t i = 0; i < kSharedStructSlots; ++i) {
+    if (all.size[i] == 0) all.size[i] = bus.size[i];
+  }
+  return all;
+}
+
 }  // namespace
+
+std::string_view shared_struct_name(SharedStruct which) {
+  static constexpr std::string_view names[] = {
+      "Error",         "Health",       "Conversation", "Member",        "Message",           "Event",
+      "EventDraft",    "Record",       "ConversationDraft", "ConversationCreated", "ConversationPage",
+      "MemberChange",  "MessageDraft", "MessageWrite", "EventQuery",    "EventPage",         "EventCount",
+      "RecordChange",  "RecordOutcome", "RecordQuery", "Caller",        "Command",           "HttpRoute",
+      "HttpRequest",   "HttpResponse", "MessageDecoration"};
+  static_assert(std::size(names) == static_cast<std::size_t>(SharedStruct::count));
+  auto i = static_cast<std::size_t>(which);
+  return i < std::size(names) ? names[i] : std::string_view("an unknown struct");
+}
 
 std::string host_toolchain() {
   return toolchain(SWITCHBOARD_COMPILER_ID, SWITCHBOARD_COMPILER_MAJOR, SWITCHBOARD_COMPILER_MINOR,
@@ -43,7 +67,8 @@ PluginInfo PluginLibrary::inspect(const std::filesystem::path& file) {
   info.file = file;
   info.name = d.name;
   info.version = d.version;
-  info.sdk_abi = d.sdk_abi;
+  info.sdk_major = d.sdk_major;
+  info.sdk_minor = d.sdk_minor;
   info.toolchain = toolchain(d.compiler_id, d.compiler_major, d.compiler_minor, d.compiler_patch, d.cxx11_abi);
   std::string who = "plugin \"" + info.name + "\" " + info.version;
   auto kind = static_cast<PluginKind>(d.kind);
@@ -51,10 +76,17 @@ PluginInfo PluginLibrary::inspect(const std::filesystem::path& file) {
     refuse(file, who + " declares unknown kind " + std::to_string(d.kind));
   }
   info.kind = kind;
-  if (d.sdk_abi != SWITCHBOARD_SDK_ABI_VERSION) {
-    refuse(file, who + " was built for SDK ABI " + std::to_string(d.sdk_abi) + ", this host loads SDK ABI " +
-                     std::to_string(SWITCHBOARD_SDK_ABI_VERSION) + " (SDK " SWITCHBOARD_SDK_VERSION
-                     "): rebuild the plugin against this host's SDK");
+  const std::string host_sdk = std::to_string(SWITCHBOARD_SDK_VERSION_MAJOR) + "." +
+                               std::to_string(SWITCHBOARD_SDK_VERSION_MINOR);
+  const std::string plugin_sdk = std::to_string(d.sdk_major) + "." + std::to_string(d.sdk_minor);
+  if (d.sdk_major != SWITCHBOARD_SDK_VERSION_MAJOR) {
+    refuse(file, who + " was built against SDK " + plugin_sdk + ", this host runs SDK " + host_sdk +
+                     " and loads plugins of SDK " + std::to_string(SWITCHBOARD_SDK_VERSION_MAJOR) + ".0 to " + host_sdk +
+                     ": rebuild the plugin against SDK " + std::to_string(SWITCHBOARD_SDK_VERSION_MAJOR) + ".x");
+  }
+  if (d.sdk_minor > SWITCHBOARD_SDK_VERSION_MINOR) {
+    refuse(file, who + " was built against SDK " + plugin_sdk + ", newer than this host's SDK " + host_sdk +
+                     ": upgrade the host, or build the plugin against SDK " + host_sdk + " or older");
   }
   // The C++ ABI is stable within one compiler's major version; across
   // compilers or majors, std:: types and vtables may not match.
@@ -62,6 +94,17 @@ PluginInfo PluginLibrary::inspect(const std::filesystem::path& file) {
       d.cxx11_abi != SWITCHBOARD_CXX11_ABI) {
     refuse(file, who + " was built with " + info.toolchain + ", this host with " + host_toolchain() +
                      ": rebuild the plugin with the host's toolchain");
+  }
+  // Structs passed by value must have the host's layout (a plugin built
+  // with, say, _GLIBCXX_DEBUG has other std:: sizes). 0: not in its interface.
+  const SharedSizes host_sizes = host_shared_sizes();
+  for (std::size_t i = 0; i < static_cast<std::size_t>(SharedStruct::count); ++i) {
+    std::uint32_t theirs = d.struct_sizes.size[i];
+    if (theirs != 0 && theirs != host_sizes.size[i]) {
+      refuse(file, who + ": struct " + std::string(shared_struct_name(static_cast<SharedStruct>(i))) + " is " +
+                       std::to_string(theirs) + " bytes in the plugin, " + std::to_string(host_sizes.size[i]) +
+                       " in this host: rebuild the plugin with the host's toolchain and standard library settings");
+    }
   }
   if (!d.exports_factory) {
     refuse(file, who + " has no " + kFactorySymbol + " symbol (export it with SWITCHBOARD_PLUGIN)");

@@ -27,12 +27,16 @@ struct PluginInfo {
   PluginKind kind = PluginKind::bus;
   std::string name;
   std::string version;
-  std::uint32_t sdk_abi = 0;
+  std::uint32_t sdk_major = 0;
+  std::uint32_t sdk_minor = 0;  // its interfaces' revision: the host calls nothing added after it
   std::string toolchain;  // "gcc 12.2.0, cxx11 ABI 1"
 };
 
 // "gcc 12.2.0, cxx11 ABI 1": what this host was built with.
 std::string host_toolchain();
+
+// The name of a SharedStruct ("Message"), for messages.
+std::string_view shared_struct_name(SharedStruct which);
 
 class PluginLibrary {
  public:

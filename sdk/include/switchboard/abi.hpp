@@ -7,10 +7,15 @@
 
 #include <cstdint>
 
-// Bumped whenever a type or interface in sdk/include changes incompatibly.
-#define SWITCHBOARD_SDK_ABI_VERSION 5u
-
-#define SWITCHBOARD_SDK_VERSION "0.5.0"
+// The SDK's version. Within a major version a plugin built against SDK
+// 1.x loads in every host 1.y with y >= x (docs/plugins.md, "SDK
+// versioning"): a minor release only adds, at the end of an interface and
+// with a default, and never changes a struct that crosses by value. The
+// major changes on any incompatible change. tests/sdk/abi holds each
+// minor's ABI, checked with abidiff on every change.
+#define SWITCHBOARD_SDK_VERSION_MAJOR 1u
+#define SWITCHBOARD_SDK_VERSION_MINOR 0u
+#define SWITCHBOARD_SDK_VERSION "1.0.0"
 
 #if defined(__clang__)
 #define SWITCHBOARD_COMPILER_ID "clang"

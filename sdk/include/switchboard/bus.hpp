@@ -43,6 +43,14 @@ class SWITCHBOARD_API Bus : public Plugin {
 
 constexpr PluginKind plugin_kind_of(const Bus*) noexcept { return PluginKind::bus; }
 
+// The structs a bus exchanges with the host by value.
+constexpr SharedSizes shared_sizes_of(const Bus*) noexcept {
+  SharedSizes s{};
+  detail::record_size<Error>(s, SharedStruct::error);
+  detail::record_size<Health>(s, SharedStruct::health);
+  return s;
+}
+
 // True when `subject` is a valid bus subject.
 constexpr bool valid_subject(std::string_view subject) noexcept {
   if (subject.empty() || subject.size() > 255) return false;

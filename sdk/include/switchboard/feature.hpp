@@ -123,4 +123,18 @@ class SWITCHBOARD_API Feature : public Plugin {
 
 constexpr PluginKind plugin_kind_of(const Feature*) noexcept { return PluginKind::feature; }
 
+// The structs a feature exchanges with the host by value: its own, and
+// storage's (it calls storage).
+constexpr SharedSizes shared_sizes_of(const Feature*) noexcept {
+  SharedSizes s = shared_sizes_of(static_cast<const Storage*>(nullptr));
+  using W = SharedStruct;
+  detail::record_size<Caller>(s, W::caller);
+  detail::record_size<Command>(s, W::command);
+  detail::record_size<HttpRoute>(s, W::http_route);
+  detail::record_size<HttpRequest>(s, W::http_request);
+  detail::record_size<HttpResponse>(s, W::http_response);
+  detail::record_size<MessageDecoration>(s, W::message_decoration);
+  return s;
+}
+
 }  // namespace switchboard

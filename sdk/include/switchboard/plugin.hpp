@@ -38,6 +38,54 @@ inline constexpr std::uint32_t kDescriptorLayout = 2;
 inline constexpr std::size_t kDescriptorNameBytes = 64;     // plugin name, NUL included
 inline constexpr std::size_t kDescriptorVersionBytes = 32;  // plugin version, NUL included
 
+// The structs that cross between host and plugin by value, by a frozen
+// index (new ones are appended). Their sizes as the plugin was compiled are
+// in its descriptor; the host refuses a plugin whose sizes differ from its
+// own (another standard library build, say), before loading it.
+enum class SharedStruct : std::uint32_t {
+  error,
+  health,
+  conversation,
+  member,
+  message,
+  event,
+  event_draft,
+  record,
+  conversation_draft,
+  conversation_created,
+  conversation_page,
+  member_change,
+  message_draft,
+  message_write,
+  event_query,
+  event_page,
+  event_count,
+  record_change,
+  record_outcome,
+  record_query,
+  caller,
+  command,
+  http_route,
+  http_request,
+  http_response,
+  message_decoration,
+  count
+};
+inline constexpr std::size_t kSharedStructSlots = 32;
+static_assert(static_cast<std::size_t>(SharedStruct::count) <= kSharedStructSlots);
+
+// Sizes by SharedStruct; 0: not part of that plugin kind's interface.
+struct SharedSizes {
+  std::uint32_t size[kSharedStructSlots];
+};
+
+namespace detail {
+template <class T>
+constexpr void record_size(SharedSizes& s, SharedStruct which) {
+  s.size[static_cast<std::size_t>(which)] = static_cast<std::uint32_t>(sizeof(T));
+}
+}  // namespace detail
+
 // Plain data with a fixed layout and no pointers (nothing to relocate), so a
 // host reads it from the file of a plugin built against any SDK version and
 // explains a mismatch instead of crashing. Later layouts only append fields
@@ -46,7 +94,8 @@ struct PluginDescriptor {
   char magic[8];
   std::uint32_t layout;  // kDescriptorLayout when built
   std::uint32_t size;    // sizeof(PluginDescriptor) when built
-  std::uint32_t sdk_abi;
+  std::uint32_t sdk_major;
+  std::uint32_t sdk_minor;  // the SDK the plugin was built against: its interfaces' revision
   PluginKind kind;
   std::uint32_t compiler_major;
   std::uint32_t compiler_minor;
@@ -55,8 +104,10 @@ struct PluginDescriptor {
   char name[kDescriptorNameBytes];
   char version[kDescriptorVersionBytes];
   char compiler_id[16];
+  std::uint32_t reserved;
+  SharedSizes struct_sizes;
 };
-static_assert(sizeof(PluginDescriptor) == 152, "the descriptor layout is part of the file format");
+static_assert(sizeof(PluginDescriptor) == 288, "the descriptor layout is part of the file format");
 
 namespace detail {
 template <std::size_t N>
@@ -67,13 +118,16 @@ constexpr void copy_text(char (&to)[N], const char* from) {
 }
 }  // namespace detail
 
-constexpr PluginDescriptor make_descriptor(PluginKind kind, const char* name, const char* version) {
+constexpr PluginDescriptor make_descriptor(PluginKind kind, const char* name, const char* version,
+                                           const SharedSizes& sizes = {}) {
   PluginDescriptor d{};
   for (std::size_t i = 0; i < sizeof d.magic; ++i) d.magic[i] = kDescriptorMagic[i];
   d.layout = kDescriptorLayout;
   d.size = sizeof(PluginDescriptor);
-  d.sdk_abi = SWITCHBOARD_SDK_ABI_VERSION;
+  d.sdk_major = SWITCHBOARD_SDK_VERSION_MAJOR;
+  d.sdk_minor = SWITCHBOARD_SDK_VERSION_MINOR;
   d.kind = kind;
+  d.struct_sizes = sizes;
   d.compiler_major = SWITCHBOARD_COMPILER_MAJOR;
   d.compiler_minor = SWITCHBOARD_COMPILER_MINOR;
   d.compiler_patch = SWITCHBOARD_COMPILER_PATCH;
@@ -134,7 +188,8 @@ inline constexpr const char* kFactorySymbol = "switchboard_plugin_create";
     return std::make_unique<CLASS>(context);                                                    \
   }                                                                                             \
   SWITCHBOARD_DESCRIPTOR_ATTRIBUTES constinit const ::switchboard::PluginDescriptor descriptor = \
-      ::switchboard::make_descriptor(::switchboard::PluginKind::KIND, NAME, VERSION);           \
+      ::switchboard::make_descriptor(::switchboard::PluginKind::KIND, NAME, VERSION,            \
+                                     ::switchboard::shared_sizes_of(static_cast<const CLASS*>(nullptr))); \
   }                                                                                             \
   }                                                                                             \
   BOOST_DLL_ALIAS(switchboard_plugin_export::create, switchboard_plugin_create)

@@ -179,4 +179,31 @@ class SWITCHBOARD_API Storage : public Plugin {
 
 constexpr PluginKind plugin_kind_of(const Storage*) noexcept { return PluginKind::storage; }
 
+// The structs storage exchanges with the host (and features) by value.
+constexpr SharedSizes shared_sizes_of(const Storage*) noexcept {
+  SharedSizes s{};
+  using W = SharedStruct;
+  detail::record_size<Error>(s, W::error);
+  detail::record_size<Health>(s, W::health);
+  detail::record_size<Conversation>(s, W::conversation);
+  detail::record_size<Member>(s, W::member);
+  detail::record_size<Message>(s, W::message);
+  detail::record_size<Event>(s, W::event);
+  detail::record_size<EventDraft>(s, W::event_draft);
+  detail::record_size<Record>(s, W::record);
+  detail::record_size<ConversationDraft>(s, W::conversation_draft);
+  detail::record_size<ConversationCreated>(s, W::conversation_created);
+  detail::record_size<ConversationPage>(s, W::conversation_page);
+  detail::record_size<MemberChange>(s, W::member_change);
+  detail::record_size<MessageDraft>(s, W::message_draft);
+  detail::record_size<MessageWrite>(s, W::message_write);
+  detail::record_size<EventQuery>(s, W::event_query);
+  detail::record_size<EventPage>(s, W::event_page);
+  detail::record_size<EventCount>(s, W::event_count);
+  detail::record_size<RecordChange>(s, W::record_change);
+  detail::record_size<RecordOutcome>(s, W::record_outcome);
+  detail::record_size<RecordQuery>(s, W::record_query);
+  return s;
+}
+
 }  // namespace switchboard
