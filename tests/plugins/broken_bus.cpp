@@ -41,7 +41,7 @@ class BrokenBus final : public switchboard::Bus {
     return {};
   }
   switchboard::Status unsubscribe(std::string_view) override { return {}; }  // the bug
-  switchboard::Health health() const override { return {}; }
+  switchboard::Health health() const noexcept override { return {}; }
 
  private:
   switchboard::BusHandler handler_;

@@ -15,7 +15,7 @@ class ThrowingBus final : public switchboard::Bus {
   switchboard::Status publish(std::string_view, std::string_view) override { return {}; }
   switchboard::Status subscribe(std::string_view) override { return {}; }
   switchboard::Status unsubscribe(std::string_view) override { return {}; }
-  switchboard::Health health() const override { return {}; }
+  switchboard::Health health() const noexcept override { return {}; }
 };
 
 }  // namespace

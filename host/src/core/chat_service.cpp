@@ -99,6 +99,15 @@ const std::vector<std::pair<std::string, ChatService::Operation>>& ChatService::
   return ops;
 }
 
+// The key that makes a direct conversation unique per pair of users, in
+// either order; unambiguous for any user ids (each is prefixed by its
+// length). Persisted by every storage plugin: the format is the host's, and
+// must never change (existing direct conversations would be made twice).
+std::string ChatService::direct_pair_key(UserId a, UserId b) {
+  if (b < a) std::swap(a, b);
+  return std::to_string(a.size()) + ":" + a + std::to_string(b.size()) + ":" + b;
+}
+
 void ChatService::timed(std::int64_t started_ns) { storage_seconds_.observe((now_ns() - started_ns) / 1e9); }
 
 Flow<Member> ChatService::membership(ConversationId id, UserId user) {
@@ -165,6 +174,7 @@ ChatService::Answer ChatService::create_conversation(Caller caller, json::object
   if (*kind == ConversationKind::direct) {
     if (others.size() != 1) co_return field_error("members", "a direct conversation has exactly one other member");
     d.members = {{0, caller.user, Role::member, 0}, {0, others[0], Role::member, 0}};
+    d.direct_key = direct_pair_key(caller.user, others[0]);
   } else {
     d.members.push_back({0, caller.user, Role::owner, 0});
     for (const auto& u : others) d.members.push_back({0, u, Role::member, 0});

@@ -39,6 +39,8 @@ class ChatService {
   using Operation = Answer (ChatService::*)(Caller, boost::json::object);
   // The core command types ("message.send", ...) and their operations.
   static const std::vector<std::pair<std::string, Operation>>& operations();
+  // The direct_key of the direct conversation between `a` and `b`.
+  static std::string direct_pair_key(UserId a, UserId b);
 
   Answer create_conversation(Caller caller, boost::json::object args);
   Answer list_conversations(Caller caller, boost::json::object args);

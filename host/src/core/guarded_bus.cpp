@@ -38,7 +38,7 @@ Status GuardedBus::unsubscribe(std::string_view subject) {
   return firewalled("unsubscribe", [&] { return inner_.unsubscribe(subject); });
 }
 
-Health GuardedBus::health() const {
+Health GuardedBus::health() const noexcept {
   Health health;
   if (auto why = firewall(metrics_, log_, "the bus threw", "health", [&] { health = inner_.health(); })) {
     return Health{false, "health check threw: " + *why};

@@ -20,7 +20,7 @@ class GuardedBus final : public Bus {
   Status publish(std::string_view subject, std::string_view payload) override;
   Status subscribe(std::string_view subject) override;
   Status unsubscribe(std::string_view subject) override;
-  Health health() const override;
+  Health health() const noexcept override;
 
  private:
   template <class Call>

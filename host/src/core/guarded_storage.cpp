@@ -120,11 +120,11 @@ Status GuardedStorage::flush() {
   return status;
 }
 
-void GuardedStorage::stop() {
+void GuardedStorage::stop() noexcept {
   firewall(metrics_, log_, "the storage threw", "stop", [&] { inner_.stop(); });
 }
 
-Health GuardedStorage::health() const {
+Health GuardedStorage::health() const noexcept {
   Health health;
   if (auto why = firewall(metrics_, log_, "the storage threw", "health", [&] { health = inner_.health(); })) {
     return Health{false, "health check threw: " + *why};

@@ -79,8 +79,8 @@ class GuardedStorage final : public Storage {
   void change_record(RecordChange change, Completion<RecordOutcome> done) override;
   void list_records(RecordQuery query, Completion<std::vector<Record>> done) override;
   Status flush() override;
-  void stop() override;
-  Health health() const override;
+  void stop() noexcept override;
+  Health health() const noexcept override;
 
  private:
   // Calls `start(wrapped)` with `done` made once-only, guarded and firewalled.

@@ -86,7 +86,7 @@ Status GochannelBus::unsubscribe(std::string_view subject) {
   return {};
 }
 
-switchboard::Health GochannelBus::health() const {
+switchboard::Health GochannelBus::health() const noexcept {
   std::lock_guard lock(mutex_);
   if (stopping_) return {false, "bus-gochannel: stopped"};
   return {true, {}};

@@ -24,7 +24,7 @@ class GochannelBus final : public switchboard::Bus, private Mailbox {
   switchboard::Status publish(std::string_view subject, std::string_view payload) override;
   switchboard::Status subscribe(std::string_view subject) override;
   switchboard::Status unsubscribe(std::string_view subject) override;
-  switchboard::Health health() const override;
+  switchboard::Health health() const noexcept override;
 
  private:
   void post(const std::shared_ptr<const Envelope>& envelope) override;

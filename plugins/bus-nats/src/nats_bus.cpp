@@ -162,7 +162,7 @@ class NatsBus final : public Bus {
     return {};
   }
 
-  Health health() const override {
+  Health health() const noexcept override {
     if (natsConnection_Status(connection_) == NATS_CONN_STATUS_CONNECTED) return {true, {}};
     return {false, "bus-nats: not connected to " + url_};
   }

@@ -133,7 +133,7 @@ class SqlBus final : public Bus {
     return {};
   }
 
-  Health health() const override {
+  Health health() const noexcept override {
     std::lock_guard lock(health_mutex_);
     if (!publish_error_.empty()) return {false, "bus-sql: cannot publish: " + publish_error_};
     if (!poll_error_.empty()) return {false, "bus-sql: cannot poll: " + poll_error_};

@@ -441,7 +441,7 @@ PostgresStorage::PostgresStorage(PluginContext& context) : clock_(context.clock(
 
 PostgresStorage::~PostgresStorage() { stop(); }
 
-void PostgresStorage::stop() {
+void PostgresStorage::stop() noexcept {
   {
     std::lock_guard lock(maintenance_mutex_);
     if (stopping_) return;
@@ -476,13 +476,14 @@ void PostgresStorage::create_conversation(ConversationDraft draft, Completion<Co
     if (draft.members.size() != 2 || draft.members[0].user_id == draft.members[1].user_id) {
       return done(make_error(Errc::bad_request, "a direct conversation has exactly two distinct members"));
     }
+    if (draft.direct_key.empty()) return done(make_error(Errc::bad_request, "a direct conversation needs its direct_key"));
   }
   if (draft.event && !valid_draft(*draft.event)) return done(bad_event());
   TimeMs now = clock_.now_ms();
   write<ConversationCreated>(
       [draft = std::move(draft), now](Tx& tx) -> Result<ConversationCreated> {
         std::string key;
-        if (draft.kind == ConversationKind::direct) key = direct_pair_key(draft.members[0].user_id, draft.members[1].user_id);
+        if (draft.kind == ConversationKind::direct) key = draft.direct_key;
         // One direct conversation per pair, even when two hosts race: the
         // loser's insert does nothing and it reads the winner's row.
         auto ins = tx.exec_params(
@@ -809,7 +810,7 @@ void PostgresStorage::list_records(RecordQuery query, Completion<std::vector<Rec
 
 Status PostgresStorage::flush() { return writer_->flush(); }
 
-Health PostgresStorage::health() const {
+Health PostgresStorage::health() const noexcept {
   writer_->probe();
   reader_->probe();
   if (!writer_->healthy()) return {false, writer_->last_error()};

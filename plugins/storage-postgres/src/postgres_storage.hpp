@@ -56,8 +56,8 @@ class PostgresStorage final : public switchboard::Storage {
                     switchboard::Completion<std::vector<switchboard::Record>> done) override;
 
   switchboard::Status flush() override;
-  void stop() override;
-  switchboard::Health health() const override;
+  void stop() noexcept override;
+  switchboard::Health health() const noexcept override;
 
  private:
   template <class T>

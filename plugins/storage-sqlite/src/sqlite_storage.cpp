@@ -186,7 +186,7 @@ SqliteStorage::SqliteStorage(PluginContext& context)
 
 SqliteStorage::~SqliteStorage() { stop(); }
 
-void SqliteStorage::stop() {
+void SqliteStorage::stop() noexcept {
   // Each refuses new calls, then runs what it accepted to completion. A read
   // completion that chains into a write is refused once the writer stops
   // (its caller gets `unavailable`, exactly once), and the other way round.
@@ -225,6 +225,10 @@ void SqliteStorage::create_conversation(ConversationDraft draft, Completion<Conv
       done(make_error(Errc::bad_request, "a direct conversation has exactly two distinct members"));
       return;
     }
+    if (draft.direct_key.empty()) {
+      done(make_error(Errc::bad_request, "a direct conversation needs its direct_key"));
+      return;
+    }
   }
   if (draft.event && !valid_draft(*draft.event)) {
     done(bad_event());
@@ -235,7 +239,7 @@ void SqliteStorage::create_conversation(ConversationDraft draft, Completion<Conv
       [draft = std::move(draft), now](Database& db) mutable -> Result<ConversationCreated> {
         std::optional<std::string> key;
         if (draft.kind == ConversationKind::direct) {
-          key = direct_pair_key(draft.members[0].user_id, draft.members[1].user_id);
+          key = draft.direct_key;
           Statement& find = db.prepare("SELECT id FROM conversations WHERE direct_key = ?1");
           find.bind(1, *key);
           if (find.step()) {
@@ -636,7 +640,7 @@ void SqliteStorage::list_records(RecordQuery query, Completion<std::vector<Recor
 
 Status SqliteStorage::flush() { return writer_->flush(); }
 
-Health SqliteStorage::health() const {
+Health SqliteStorage::health() const noexcept {
   if (writer_->healthy()) return {true, {}};
   return {false, "storage-sqlite: last commit failed: " + writer_->last_error()};
 }

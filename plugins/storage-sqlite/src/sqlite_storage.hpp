@@ -53,8 +53,8 @@ class SqliteStorage final : public switchboard::Storage {
                     switchboard::Completion<std::vector<switchboard::Record>> done) override;
 
   switchboard::Status flush() override;
-  void stop() override;
-  switchboard::Health health() const override;
+  void stop() noexcept override;
+  switchboard::Health health() const noexcept override;
 
  private:
   // Runs `body` on a read connection's thread, turning exceptions into an Error.

@@ -134,8 +134,12 @@ TEST_F(StorageContract, ListsAUsersConversationsInPages) {
 
 TEST_F(StorageContract, DirectConversationIsCreatedOncePerPairEvenUnderRaces) {
   UserId a = unique("a"), b = unique("b");
+  // The host makes the pair's key (any format will do here): the same for
+  // either order.
+  const std::string key = "pair:" + std::min(a, b) + "|" + std::max(a, b);
   auto make = [&](const UserId& x, const UserId& y) {
-    ConversationDraft d{ConversationKind::direct, "", x, {{0, x, Role::member, 0}, {0, y, Role::member, 0}}, std::nullopt};
+    ConversationDraft d{ConversationKind::direct, "", x, {{0, x, Role::member, 0}, {0, y, Role::member, 0}},
+                        std::nullopt, key};
     return wait<ConversationCreated>([&](auto done) { storage->create_conversation(d, done); });
   };
   std::vector<std::future<Result<ConversationCreated>>> racing;
@@ -153,9 +157,14 @@ TEST_F(StorageContract, DirectConversationIsCreatedOncePerPairEvenUnderRaces) {
   EXPECT_EQ(ids.size(), 1u);
   EXPECT_EQ(created, 1);
 
-  ConversationDraft self{ConversationKind::direct, "", a, {{0, a, Role::member, 0}, {0, a, Role::member, 0}}, std::nullopt};
+  ConversationDraft self{ConversationKind::direct, "", a, {{0, a, Role::member, 0}, {0, a, Role::member, 0}},
+                         std::nullopt, "pair:" + a + "|" + a};
   auto bad = wait<ConversationCreated>([&](auto done) { storage->create_conversation(self, done); });
   EXPECT_EQ(bad.code(), Errc::bad_request);
+  ConversationDraft keyless{ConversationKind::direct, "", a, {{0, a, Role::member, 0}, {0, b, Role::member, 0}},
+                            std::nullopt, ""};
+  bad = wait<ConversationCreated>([&](auto done) { storage->create_conversation(keyless, done); });
+  EXPECT_EQ(bad.code(), Errc::bad_request) << "a direct conversation without its key";
 }
 
 // One thread per entry of `writers`, each keeping `each` appends in flight

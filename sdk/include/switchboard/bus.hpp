@@ -15,6 +15,8 @@ namespace switchboard {
 // are valid only during the call. Called from the bus's own threads, one
 // message at a time per bus instance, in publish order for any one publisher
 // and subject. Must not block for long and must not call Bus::stop().
+// `subject` and `payload` are valid during the call only: the host copies
+// what it keeps.
 using BusHandler = std::function<void(std::string_view subject, std::string_view payload)>;
 
 // Contract (checked by switchboard-contract):
@@ -38,7 +40,7 @@ class SWITCHBOARD_API Bus : public Plugin {
   virtual Status subscribe(std::string_view subject) = 0;
   virtual Status unsubscribe(std::string_view subject) = 0;
 
-  virtual Health health() const = 0;
+  virtual Health health() const noexcept = 0;
 };
 
 constexpr PluginKind plugin_kind_of(const Bus*) noexcept { return PluginKind::bus; }

@@ -23,6 +23,8 @@ struct Caller {
   std::uint64_t session_id = 0;  // 0: a REST request
 };
 
+// The views are valid during the handle_command call only: copy what you
+// keep for later (a completion, a timer).
 struct Command {
   std::string_view type;   // e.g. "reaction.add"
   std::string_view frame;  // the whole JSON text frame, `id` and `type` included
@@ -37,6 +39,7 @@ struct HttpRoute {
   std::string pattern;  // "/messages/:id/reactions"; ":name" matches one segment
 };
 
+// The views are valid during the handle_http call only: copy what you keep.
 struct HttpRequest {
   std::string_view method;
   std::string_view path;

@@ -33,12 +33,15 @@ struct ConversationDraft {
   std::vector<Member> members;
   // Appended as the conversation's first event (seq 1), if given.
   std::optional<EventDraft> event;
+  // For `direct`: the pair's key, made by the host (its format is the
+  // host's; store it as given). Storage keeps one conversation per key.
+  std::string direct_key;
 };
 
 struct ConversationCreated {
   Conversation conversation;
-  // false: a direct conversation between these two users already existed and
-  // is returned unchanged (storage guarantees one per pair, even under races).
+  // false: a direct conversation with this direct_key already existed and is
+  // returned unchanged (storage guarantees one per key, even under races).
   bool created = true;
   std::optional<Event> event;
 };
@@ -173,8 +176,8 @@ class SWITCHBOARD_API Storage : public Plugin {
   // exactly once, then return. After stop() returns no completion runs.
   // Idempotent. Completions that run during stop() may call the storage again
   // and are refused like any new call.
-  virtual void stop() = 0;
-  virtual Health health() const = 0;
+  virtual void stop() noexcept = 0;
+  virtual Health health() const noexcept = 0;
 };
 
 constexpr PluginKind plugin_kind_of(const Storage*) noexcept { return PluginKind::storage; }

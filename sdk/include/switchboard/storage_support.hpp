@@ -24,13 +24,6 @@ inline std::string new_epoch() {
   return out;
 }
 
-// The key that makes a direct conversation unique per pair of users, in
-// either order; unambiguous for any user ids (each is prefixed by its length).
-inline std::string direct_pair_key(UserId a, UserId b) {
-  if (b < a) std::swap(a, b);
-  return std::to_string(a.size()) + ":" + a + std::to_string(b.size()) + ":" + b;
-}
-
 // Whether `op` with `wanted` changes the record as it is stored now
 // (`existing`, empty if absent); the semantics of RecordOp in one place.
 inline bool record_change_applies(RecordOp op, const std::optional<Record>& existing, const Record& wanted) {
