@@ -36,6 +36,7 @@ class LoadedPluginUnderTest final : public contract::PluginUnderTest {
 
   std::shared_ptr<Bus> make_bus() override { return make<Bus>(PluginKind::bus); }
   std::shared_ptr<Storage> make_storage() override { return make<Storage>(PluginKind::storage); }
+  std::uint32_t sdk_minor() const override { return PluginLibrary::inspect(file_).sdk_minor; }
 
  private:
   template <class T>

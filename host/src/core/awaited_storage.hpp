@@ -52,6 +52,11 @@ class AwaitedStorage {
       s.append_message(std::move(draft), std::move(event), std::move(done));
     });
   }
+  auto append_message_as_member(MessageDraft draft, EventDraft event) {
+    return completion<MessageWrite>([&s = s_, draft = std::move(draft), event = std::move(event)](auto done) mutable {
+      s.append_message_as_member(std::move(draft), std::move(event), std::move(done));
+    });
+  }
   auto edit_message(MessageId id, std::string text, EventDraft event) {
     return completion<MessageWrite>([&s = s_, id, text = std::move(text), event = std::move(event)](auto done) mutable {
       s.edit_message(id, std::move(text), std::move(event), std::move(done));

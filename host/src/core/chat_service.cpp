@@ -369,13 +369,12 @@ ChatService::Answer ChatService::send_message(Caller caller, json::object args) 
   }
   if (body.empty() && *attachments == "[]") co_return field_error("text", "is required (or attachments)");
 
-  auto me = co_await membership(*id, caller.user);
-  if (!me) co_return me.error();
   std::int64_t started = now_ns();
   MessageDraft message{*id, caller.user, std::move(body), reply_to->value_or(0), std::move(*attachments),
                        key->value_or("")};
   EventDraft event = draft("message.new", caller.user);
-  auto written = co_await storage_.append_message(std::move(message), std::move(event));
+  // Membership is checked with the append: one storage call.
+  auto written = co_await storage_.append_message_as_member(std::move(message), std::move(event));
   timed(started);
   if (!written) co_return written.error();
   if (written->changed && written->event) {

@@ -14,8 +14,9 @@ FirewallMetrics FirewallMetrics::make(Metrics& metrics) {
   };
 }
 
-GuardedStorage::GuardedStorage(Storage& inner, const Lifeline& lifeline, FirewallMetrics metrics, Logger& log)
-    : inner_(inner), lifeline_(lifeline), metrics_(metrics), log_(log) {}
+GuardedStorage::GuardedStorage(Storage& inner, std::uint32_t revision, const Lifeline& lifeline,
+                               FirewallMetrics metrics, Logger& log)
+    : inner_(inner), revision_(revision), lifeline_(lifeline), metrics_(metrics), log_(log) {}
 
 namespace {
 
@@ -82,6 +83,16 @@ void GuardedStorage::list_members(ConversationId id, Completion<std::vector<Memb
 void GuardedStorage::append_message(MessageDraft draft, EventDraft event, Completion<MessageWrite> done) {
   call<MessageWrite>("append_message", std::move(done),
                      [&](auto d) { inner_.append_message(std::move(draft), std::move(event), std::move(d)); });
+}
+void GuardedStorage::append_message_as_member(MessageDraft draft, EventDraft event, Completion<MessageWrite> done) {
+  if (revision_ < 1) {
+    // A plugin of SDK 1.0: the SDK's own default, through this object's
+    // guarded calls.
+    return Storage::append_message_as_member(std::move(draft), std::move(event), std::move(done));
+  }
+  call<MessageWrite>("append_message_as_member", std::move(done), [&](auto d) {
+    inner_.append_message_as_member(std::move(draft), std::move(event), std::move(d));
+  });
 }
 void GuardedStorage::edit_message(MessageId id, std::string text, EventDraft event, Completion<MessageWrite> done) {
   call<MessageWrite>("edit_message", std::move(done),

@@ -59,7 +59,10 @@ std::optional<std::string> firewall(const FirewallMetrics& metrics, Logger& log,
 
 class GuardedStorage final : public Storage {
  public:
-  GuardedStorage(Storage& inner, const Lifeline& lifeline, FirewallMetrics metrics, Logger& log);
+  // `revision`: the SDK minor `inner` was built against; nothing added to
+  // Storage after it is called on `inner`.
+  GuardedStorage(Storage& inner, std::uint32_t revision, const Lifeline& lifeline, FirewallMetrics metrics,
+                 Logger& log);
 
   void create_conversation(ConversationDraft draft, Completion<ConversationCreated> done) override;
   void get_conversation(ConversationId id, Completion<Conversation> done) override;
@@ -70,6 +73,7 @@ class GuardedStorage final : public Storage {
   void get_member(ConversationId id, UserId user, Completion<Member> done) override;
   void list_members(ConversationId id, Completion<std::vector<Member>> done) override;
   void append_message(MessageDraft draft, EventDraft event, Completion<MessageWrite> done) override;
+  void append_message_as_member(MessageDraft draft, EventDraft event, Completion<MessageWrite> done) override;
   void edit_message(MessageId id, std::string text, EventDraft event, Completion<MessageWrite> done) override;
   void delete_message(MessageId id, EventDraft event, Completion<MessageWrite> done) override;
   void get_message(MessageId id, Completion<Message> done) override;
@@ -88,6 +92,7 @@ class GuardedStorage final : public Storage {
   void call(const char* op, Completion<T> done, Start&& start);
 
   Storage& inner_;
+  std::uint32_t revision_;
   const Lifeline& lifeline_;
   FirewallMetrics metrics_;
   Logger& log_;

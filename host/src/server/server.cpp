@@ -136,7 +136,7 @@ Server::Server(const HostConfig& config, PluginSet& plugins, HostServices& servi
       verifier_(load_auth(config)),
       origin_(random_origin()),
       firewall_(FirewallMetrics::make(metrics)),
-      storage_(plugins.storage(), lifeline_, firewall_, log_),
+      storage_(plugins.storage(), plugins.storage_plugin().info.sdk_minor, lifeline_, firewall_, log_),
       bus_(plugins.bus(), lifeline_, firewall_, log_),
       unauthenticated_(config.server.max_unauthenticated_per_ip),
       settings_(session_settings(config, metrics, firewall_)),

@@ -132,6 +132,31 @@ TEST_F(StorageContract, ListsAUsersConversationsInPages) {
   EXPECT_EQ(all, ids);
 }
 
+// SDK 1.1.
+TEST_F(StorageContract, AppendMessageAsMemberAppendsOnlyForMembers) {
+  if (plugin_under_test().sdk_minor() < 1) GTEST_SKIP() << "the plugin was built against SDK 1.0";
+  UserId alice = unique("alice"), bob = unique("bob"), carol = unique("carol");
+  Conversation c = group({{alice, Role::owner}, {bob, Role::member}});
+  auto as_member = [&](ConversationId id, const UserId& author, const std::string& text) {
+    MessageDraft d{id, author, text, 0, "[]", ""};
+    return wait<MessageWrite>(
+        [&](auto done) { storage->append_message_as_member(d, ev("message.new", author), done); });
+  };
+  auto sent = as_member(c.id, bob, "from a member");
+  ASSERT_TRUE(sent.ok()) << sent.error().message;
+  EXPECT_TRUE(sent->changed);
+  ASSERT_TRUE(sent->event.has_value());
+  EXPECT_EQ(sent->message.text, "from a member");
+
+  auto outsider = as_member(c.id, carol, "from outside");
+  EXPECT_EQ(outsider.code(), Errc::forbidden);
+  auto nowhere = as_member(c.id + 1000000000, bob, "nowhere");
+  EXPECT_EQ(nowhere.code(), Errc::not_found);
+  auto page = events(c.id, Direction::forward, 0, 100);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->last_seq, sent->event->seq) << "a refused append appends nothing";
+}
+
 TEST_F(StorageContract, DirectConversationIsCreatedOncePerPairEvenUnderRaces) {
   UserId a = unique("a"), b = unique("b");
   // The host makes the pair's key (any format will do here): the same for

@@ -14,8 +14,8 @@
 // major changes on any incompatible change. tests/sdk/abi holds each
 // minor's ABI, checked with abidiff on every change.
 #define SWITCHBOARD_SDK_VERSION_MAJOR 1u
-#define SWITCHBOARD_SDK_VERSION_MINOR 0u
-#define SWITCHBOARD_SDK_VERSION "1.0.0"
+#define SWITCHBOARD_SDK_VERSION_MINOR 1u
+#define SWITCHBOARD_SDK_VERSION "1.1.0"
 
 #if defined(__clang__)
 #define SWITCHBOARD_COMPILER_ID "clang"

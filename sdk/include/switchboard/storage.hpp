@@ -178,7 +178,39 @@ class SWITCHBOARD_API Storage : public Plugin {
   // and are refused like any new call.
   virtual void stop() noexcept = 0;
   virtual Health health() const noexcept = 0;
+
+  // --- SDK 1.1 ---------------------------------------------------------
+  // append_message, only if draft.author is a member of the conversation:
+  // `forbidden` ("not a member of conversation N") if not, `not_found`
+  // ("conversation N not found") if there is none. The host sends every
+  // message through it. This default asks get_member (and get_conversation,
+  // to tell the two errors apart) before append_message; override it to
+  // check membership in the append's own transaction, one round trip. The
+  // host calls it only on plugins built against SDK 1.1 or later (an older
+  // plugin's vtable has no such entry), and does the same calls itself for
+  // older ones.
+  virtual void append_message_as_member(MessageDraft draft, EventDraft event, Completion<MessageWrite> done);
 };
+
+inline void Storage::append_message_as_member(MessageDraft draft, EventDraft event, Completion<MessageWrite> done) {
+  const ConversationId id = draft.conversation_id;
+  UserId author = draft.author;
+  get_member(id, std::move(author),
+             [this, id, draft = std::move(draft), event = std::move(event),
+              done = std::move(done)](Result<Member> member) mutable {
+               if (member) return append_message(std::move(draft), std::move(event), std::move(done));
+               if (member.code() != Errc::not_found) return done(member.error());
+               get_conversation(id, [id, done = std::move(done)](Result<Conversation> conversation) mutable {
+                 if (conversation) {
+                   return done(make_error(Errc::forbidden, "not a member of conversation " + std::to_string(id)));
+                 }
+                 if (conversation.code() == Errc::not_found) {
+                   return done(make_error(Errc::not_found, "conversation " + std::to_string(id) + " not found"));
+                 }
+                 done(conversation.error());
+               });
+             });
+}
 
 constexpr PluginKind plugin_kind_of(const Storage*) noexcept { return PluginKind::storage; }
 

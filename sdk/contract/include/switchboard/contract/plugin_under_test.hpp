@@ -3,6 +3,7 @@
 // also link the suites into their own test binary and register a factory.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 
 #include "switchboard/bus.hpp"
@@ -18,6 +19,9 @@ class PluginUnderTest {
   // other (the first destroyed) are a restart.
   virtual std::shared_ptr<Bus> make_bus() = 0;
   virtual std::shared_ptr<Storage> make_storage() = 0;
+  // The SDK minor the plugin was built against: cases for what came later
+  // skip themselves (the host never calls it on such a plugin either).
+  virtual std::uint32_t sdk_minor() const { return SWITCHBOARD_SDK_VERSION_MINOR; }
 };
 
 void set_plugin_under_test(PluginUnderTest* plugin);
