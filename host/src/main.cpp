@@ -1,4 +1,4 @@
-// switchboard: the host. Verbs: serve (default), check, plugins.
+// switchboard: the host. Verbs: serve (default), check, reload, plugins, token.
 #include <chrono>
 #include <cstring>
 #include <iostream>
@@ -10,8 +10,13 @@
 namespace {
 
 constexpr const char* kUsage = R"(usage: switchboard [serve] [--config FILE]   run the host (default config: config/switchboard.toml)
-       switchboard check --config FILE         load config and plugins, report every problem
-       switchboard plugins [--config FILE]     list the plugins found, with kind, name, version and ABI
+       switchboard check --config FILE [--running]
+                                               load config and plugins, report every problem;
+                                               --running: and what the running host would do with it
+       switchboard reload --config FILE [--dry-run]
+                                               the running host reloads FILE ([[features]] live;
+                                               same as SIGHUP); --dry-run: only say what would change
+       switchboard plugins [--config FILE]     list the plugins found: kind, name, version, SDK
        switchboard token --config FILE --user USER [--ttl 1h]
                                                mint a token for development (ttl: 90s, 30m, 12h, 7d)
 )";
@@ -46,6 +51,8 @@ int main(int argc, char** argv) {
   std::optional<std::string> config;
   std::optional<std::string> user;
   std::string ttl = "1h";
+  bool running = false;
+  bool dry_run = false;
   int i = 1;
   if (i < argc && argv[i][0] != '-') verb = argv[i++];
   for (; i < argc; ++i) {
@@ -60,6 +67,10 @@ int main(int argc, char** argv) {
     } else if (arg == "--user" || arg == "--ttl") {
       if (i + 1 >= argc) return usage(arg + " needs a value");
       (arg == "--user" ? user.emplace() : ttl) = argv[++i];
+    } else if (arg == "--running") {
+      running = true;
+    } else if (arg == "--dry-run") {
+      dry_run = true;
     } else if (arg.rfind("--config=", 0) == 0) {
       config = arg.substr(std::strlen("--config="));
     } else {
@@ -69,7 +80,11 @@ int main(int argc, char** argv) {
   if (verb == "serve") return switchboard::host::run_serve(config.value_or("config/switchboard.toml"));
   if (verb == "check") {
     if (!config) return usage("check needs --config FILE");
-    return switchboard::host::run_check(*config);
+    return switchboard::host::run_check(*config, running);
+  }
+  if (verb == "reload") {
+    if (!config) return usage("reload needs --config FILE (the file the host runs with)");
+    return switchboard::host::run_reload(*config, dry_run);
   }
   if (verb == "token") {
     if (!config) return usage("token needs --config FILE");

@@ -17,11 +17,13 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import websockets
@@ -99,6 +101,16 @@ class Host:
             return -1
 
 
+def free_port():
+    """A port free a moment ago: the CLI finds the host at its [server] listen."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+PORT = free_port()
+
+
 def config(workdir, features, storage_path=None):
     blocks = ""
     for plugin, table in features:
@@ -107,7 +119,7 @@ def config(workdir, features, storage_path=None):
             blocks += "[features.config]\n" + "".join(f"{k} = {v}\n" for k, v in table.items())
     return f"""
 [server]
-listen = "127.0.0.1:0"
+listen = "127.0.0.1:{PORT}"
 commands_per_second = 5000
 command_burst = 5000
 [auth]
@@ -158,6 +170,20 @@ class Client:
         self.waiting[cid] = future
         await self.ws.send(json.dumps({"id": cid, "type": type_, **fields}))
         return await asyncio.wait_for(future, 30)
+
+
+async def cli(binary, *args):
+    """Runs the switchboard CLI without blocking the clients' event loop."""
+    return await asyncio.to_thread(subprocess.run, [binary, *args], capture_output=True, text=True, timeout=60)
+
+
+def admin_status(port, headers):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/admin/reload", data=b"{}", method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
 
 
 async def chat(clients, groups, acked, stop):
@@ -229,12 +255,27 @@ async def main(binary):
         check(re.search(r'^switchboard_plugins\{kind="feature",name="feature-pins",version="[^"]+"\} 1$', metrics, re.M)
               is not None, "/metrics lists feature-pins among the loaded plugins")
 
-        # 2. Remove feature-reactions: unknown_type; its stored events stay.
+        # 2. Remove feature-reactions, through the CLI this time: a dry run
+        # first (`check --running`), then `switchboard reload`.
         no_reactions = [("feature-typing", None), ("feature-receipts", None), ("feature-pins", None)]
         write(config(workdir, no_reactions))
         await asyncio.sleep(0.3)  # chat goes on across each reload
-        line = host.reload(r"reload (applied|refused)")
-        check("reload applied" in line and "-feature-reactions" in line, f"removing feature-reactions is applied ({line.strip()})")
+        dry = await cli(binary, "check", "--config", path, "--running")
+        check(dry.returncode == 0 and "a reload would apply: features: -feature-reactions" in dry.stdout,
+              f"check --running says what a reload would do ({dry.stdout.strip()} {dry.stderr.strip()})")
+        r = await owner.command("reaction.add", message_id=first["id"], emoji="🚀")
+        check(r["type"] == "ack", "a dry run changes nothing (reactions still work)")
+        applied = await cli(binary, "reload", "--config", path)
+        check(applied.returncode == 0 and "reload applied: features: -feature-reactions" in applied.stdout,
+              f"switchboard reload applies it ({applied.stdout.strip()} {applied.stderr.strip()})")
+        other = os.path.join(workdir, "other.toml")
+        with open(other, "w") as f:
+            f.write(config(workdir, base))
+        wrong = await cli(binary, "reload", "--config", other)
+        check(wrong.returncode == 1 and f"this host runs with {path}, not {other}" in wrong.stderr,
+              f"reload of another file than the host's is refused ({wrong.stderr.strip()})")
+        status = admin_status(host.port, {"X-Forwarded-For": "203.0.113.9"})
+        check(status == 403, f"POST /admin/reload through a proxy is refused ({status})")
         r = await owner.command("reaction.add", message_id=first["id"], emoji="🎉")
         check(r["type"] == "error" and r.get("code") == "unknown_type",
               "reaction.add answers unknown_type once reactions are removed")

@@ -5,6 +5,9 @@
 #include <cstdio>
 #include <iostream>
 
+#include <boost/json/parse.hpp>
+
+#include "cli/admin_client.hpp"
 #include "config/host_config.hpp"
 #include "metrics/metrics_registry.hpp"
 #include "plugins/plugin_context.hpp"
@@ -44,7 +47,47 @@ std::string describe(const PluginInfo& info) {
 
 }  // namespace
 
-int run_check(const std::filesystem::path& config_file) {
+namespace {
+
+// Prints the host's answer to POST /admin/reload; 0 if it applied (or would).
+int report_reload(const HostConfig& config, bool dry_run) {
+  std::string error;
+  auto answer = ask_reload(config, dry_run, error);
+  if (!answer) {
+    std::cerr << error << "\n";
+    return 1;
+  }
+  std::string text = answer->body;
+  std::error_code ec;
+  auto parsed = boost::json::parse(answer->body, ec);
+  if (!ec && parsed.is_object()) {
+    const auto& o = parsed.as_object();
+    for (const char* key : {"changes", "error"}) {
+      if (const auto* v = o.if_contains(key); v && v->is_string()) text = std::string(v->as_string());
+    }
+    if (const auto* e = o.if_contains("error"); e && e->is_object() && e->as_object().contains("message")) {
+      text = std::string(e->as_object().at("message").as_string());
+    }
+  }
+  std::string where = admin_address(config.server.listen);
+  if (answer->status == 200) {
+    std::cout << where << ": " << (dry_run ? "a reload would apply: " : "reload applied: ") << text << "\n";
+    return 0;
+  }
+  std::cerr << where << ": " << (dry_run ? "a reload would be refused: " : "reload refused: ") << text << "\n";
+  return 1;
+}
+
+}  // namespace
+
+int run_reload(const std::filesystem::path& config_file, bool dry_run) {
+  // The file's problems here, all at once, before the host reads it.
+  auto config = read_config(config_file);
+  if (!config) return 1;
+  return report_reload(*config, dry_run);
+}
+
+int run_check(const std::filesystem::path& config_file, bool against_running) {
   auto config = read_config(config_file);
   if (!config) return 1;
   bool files_ok = true;
@@ -70,7 +113,7 @@ int run_check(const std::filesystem::path& config_file) {
   std::string summary = describe(plugins->bus_plugin().info) + ", " + describe(plugins->storage_plugin().info);
   for (const auto& f : plugins->features()) summary += ", " + describe(f.info);
   std::cout << config_file.string() << ": ok (" << summary << ")\n";
-  return 0;
+  return against_running ? report_reload(*config, true) : 0;
 }
 
 int run_plugins(const std::optional<std::filesystem::path>& config_file) {

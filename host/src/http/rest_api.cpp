@@ -102,9 +102,24 @@ bool RestApi::public_route(const HttpRequestMessage& req) const {
          extras_.files->find(path);
 }
 
-Admission RestApi::admit(const HttpRequestMessage& req) {
+Admission RestApi::admit(const HttpRequestMessage& req, bool loopback_peer) {
   Admission a;
   if (public_route(req)) return a;
+  if (auto url = boost::urls::parse_origin_form(req.target()); url && url->path() == "/admin/reload") {
+    // The operator's own machine: a connection from loopback that no proxy
+    // on this machine says it forwards.
+    bool forwarded = req.count(http::field::forwarded) || req.count("X-Forwarded-For") || req.count("X-Real-IP");
+    if (req.method() == http::verb::post && extras_.reload && loopback_peer && !forwarded) {
+      a.admin = true;
+      return a;
+    }
+    auto res = respond(req, http::status::forbidden,
+                       error_body("forbidden", "POST /admin/reload answers connections from this machine only "
+                                               "(switchboard reload --config FILE, on the host)"));
+    res.keep_alive(false);
+    a.refusal = std::move(res);
+    return a;
+  }
   auto user = verifier_.verify(request_token(req), clock_.now_ms());
   if (!user) {
     auto res = respond(req, http::status::unauthorized, error_body("unauthorized", user.error().message));
@@ -152,6 +167,22 @@ void RestApi::handle(const HttpRequestMessage& req, const Admission& admission,
     return reply(respond(req, http::status::ok, metrics_.render(), "text/plain; version=0.0.4"));
   }
 
+  if (admission.admin) {
+    bool dry_run = target->query.contains("dry_run");
+    std::string config;
+    std::error_code ec;
+    auto body = json::parse(req.body(), ec);
+    if (!ec && body.is_object()) {
+      if (const auto* c = body.as_object().if_contains("config"); c && c->is_string()) config = c->as_string();
+    }
+    auto head = head_of(req);
+    return extras_.reload(dry_run, std::move(config), [reply, head, dry_run](ReloadAnswer answer) {
+      json::object o;
+      o[dry_run ? "would_apply" : "applied"] = answer.ok;
+      o[answer.ok ? "changes" : "error"] = answer.summary;
+      reply(respond(head, answer.ok ? http::status::ok : http::status::conflict, json::serialize(o)));
+    });
+  }
   if (admission.user.empty()) {
     if (method == http::verb::post && extras_.dev_tokens && seg.size() == 2 && seg[0] == "dev" && seg[1] == "token") {
       return reply(dev_token(req));

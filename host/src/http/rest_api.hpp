@@ -28,12 +28,25 @@ std::string request_token(const HttpRequestMessage& request);
 struct Admission {
   std::optional<HttpResponseMessage> refusal;  // 401 or 429, sent instead (the body is never read)
   UserId user;  // empty for the public routes (/health, /ready, /metrics, static files, /dev/token)
+  bool admin = false;  // POST /admin/reload from this machine
 };
+
+// What POST /admin/reload answers: applied (or, for a dry run, would be).
+struct ReloadAnswer {
+  bool ok = false;
+  std::string summary;  // what changed (would change), or why it was refused
+};
+// Runs a reload (or a dry run) off the caller's thread; `done` runs once.
+// `config`: the file the caller means (empty: the host's own); a host
+// running with another file refuses.
+using ReloadRequest =
+    std::function<void(bool dry_run, std::string config, std::function<void(ReloadAnswer)> done)>;
 
 // What the REST API serves besides its routes.
 struct RestExtras {
   const StaticFiles* files = nullptr;  // [server] static_dir, at GET /…
   bool dev_tokens = false;             // [auth] dev_tokens: POST /dev/token
+  ReloadRequest reload;                // POST /admin/reload (from a loopback peer only)
 };
 
 class RestApi {
@@ -43,7 +56,9 @@ class RestApi {
           RestExtras extras = {});
 
   // From the request's header: the token, then the token's rate (per user).
-  Admission admit(const HttpRequestMessage& header);
+  // `loopback_peer`: the connection comes from this machine (the admin
+  // route answers nobody else).
+  Admission admit(const HttpRequestMessage& header, bool loopback_peer = false);
   // The whole request, once admitted. `reply` may be called on any thread.
   void handle(const HttpRequestMessage& request, const Admission& admission,
               std::function<void(HttpResponseMessage)> reply);

@@ -121,7 +121,13 @@ void HttpSession::on_header() {
     }
     return upgrade(parser_->release());
   }
-  Admission admission = context_.rest.admit(header);
+  boost::system::error_code peer_error;
+  auto peer = connection_.socket().remote_endpoint(peer_error);
+  auto from = peer.address();
+  bool loopback = from.is_loopback() ||
+                  (from.is_v6() && from.to_v6().is_v4_mapped() &&
+                   boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, from.to_v6()).is_loopback());
+  Admission admission = context_.rest.admit(header, !peer_error && loopback);
   if (admission.refusal) {
     if (admission.refusal->result() == http::status::unauthorized) context_.unauthorized.add();
     return refuse(std::move(*admission.refusal));

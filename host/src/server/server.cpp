@@ -168,7 +168,10 @@ Server::Server(const HostConfig& config, PluginSet& plugins, HostServices& servi
                                                    : StaticFiles(StaticFiles::resolve(config.server.static_dir))),
       rest_(chat_, features_, verifier_, services.clock, metrics, storage_, bus_,
             static_cast<double>(config.server.rest_requests_per_second), static_cast<double>(config.server.rest_burst),
-            RestExtras{&static_files_, config.auth.dev_tokens}),
+            RestExtras{&static_files_, config.auth.dev_tokens,
+                       [this](bool dry_run, std::string file, std::function<void(ReloadAnswer)> done) {
+                         request_reload(dry_run, std::move(file), std::move(done));
+                       }}),
       context_{config,
                settings_,
                dispatcher_,
@@ -272,13 +275,54 @@ void Server::show_plugins() {
   metrics_.set_info("plugins", "the plugins this host runs (one series each, valued 1)", std::move(all));
 }
 
-Server::ReloadOutcome Server::reload() {
+void Server::request_reload(bool dry_run, std::string file, std::function<void(ReloadAnswer)> done) {
+  if (!file.empty()) {
+    std::error_code a, b;
+    if (std::filesystem::weakly_canonical(file, a) != std::filesystem::weakly_canonical(config_.file, b)) {
+      return done(ReloadAnswer{false, "this host runs with " + config_.file.string() + ", not " + file});
+    }
+  }
+  std::unique_lock lock(reload_queue_mutex_);
+  if (reloads_stopping_) {
+    lock.unlock();
+    return done(ReloadAnswer{false, "the host is stopping"});
+  }
+  if (reload_queue_.size() >= 4) {
+    lock.unlock();
+    return done(ReloadAnswer{false, "4 reloads are waiting already; try again when they are done"});
+  }
+  reload_queue_.push_back(ReloadJob{dry_run, std::move(done)});
+  if (!reload_thread_.joinable()) reload_thread_ = std::thread([this] { run_reloads(); });
+  reload_wake_.notify_one();
+}
+
+void Server::run_reloads() {
+  std::unique_lock lock(reload_queue_mutex_);
+  for (;;) {
+    reload_wake_.wait(lock, [this] { return reloads_stopping_ || !reload_queue_.empty(); });
+    if (reload_queue_.empty()) return;  // stopping, nothing left
+    ReloadJob job = std::move(reload_queue_.front());
+    reload_queue_.pop_front();
+    bool stopping = reloads_stopping_;
+    lock.unlock();
+    job.done(stopping ? ReloadAnswer{false, "the host is stopping"} : reload(job.dry_run));
+    lock.lock();
+  }
+}
+
+Server::ReloadOutcome Server::reload(bool dry_run) {
+  std::lock_guard one_at_a_time(reload_mutex_);
+  if (phase_ != Phase::started) return {false, "the host is not running"};
   ReloadOutcome out;
   try {
     HostConfig next = load_config(config_.file);  // every problem, or a whole config
-    out = apply(next);
+    out = apply(next, dry_run);
   } catch (const std::exception& e) {
     out = ReloadOutcome{false, e.what()};
+  }
+  if (dry_run) {
+    log_.info("reload dry run", {{"file", config_.file.string()}, {out.ok ? "changes" : "error", out.summary}});
+    return out;
   }
   if (out.ok) {
     reloads_.add();
@@ -290,7 +334,7 @@ Server::ReloadOutcome Server::reload() {
   return out;
 }
 
-Server::ReloadOutcome Server::apply(const HostConfig& next) {
+Server::ReloadOutcome Server::apply(const HostConfig& next, bool dry_run) {
   if (auto changed = changed_section(running_sections_, fixed_sections(next.file)); !changed.empty()) {
     return {false, changed + " changed: only [[features]] change on a running host; restart it to apply the rest"};
   }
@@ -311,6 +355,16 @@ Server::ReloadOutcome Server::apply(const HostConfig& next) {
       }
     }
     if (found) continue;
+    if (dry_run) {
+      // Found and read, not loaded: a dry run runs no plugin code.
+      PluginInfo info = PluginLibrary::inspect(catalog.resolve(decl.plugin));
+      if (info.kind != PluginKind::feature) {
+        return {false, decl.where + ": " + decl.key_path + ": plugin \"" + info.name + "\" is a " +
+                           std::string(to_string(info.kind)) + " plugin, not a feature"};
+      }
+      added += " +" + info.name;
+      continue;
+    }
     PluginInfo info;
     auto object = create_plugin(catalog.resolve(decl.plugin), PluginKind::feature, decl, next.file, services_, &info);
     set.push_back(RunningFeature{decl, info, std::static_pointer_cast<Feature>(object)});
@@ -318,6 +372,10 @@ Server::ReloadOutcome Server::apply(const HostConfig& next) {
   }
   for (std::size_t i = 0; i < running_features_.size(); ++i) {
     if (!kept[i]) removed += " -" + running_features_[i].info.name;
+  }
+  if (dry_run) {
+    std::string summary = added.empty() && removed.empty() ? "features unchanged" : "features:" + removed + added;
+    return {true, summary + (tls_ ? "; the certificate would be read again" : "")};
   }
   if (tls_) {
     tls_->reload();  // throws: refused, the old certificate kept
@@ -335,6 +393,14 @@ Server::ReloadOutcome Server::apply(const HostConfig& next) {
 
 bool Server::stop() {
   if (phase_ != Phase::started) return true;
+  // 0. No reload runs or starts from here on; waiting ones are told.
+  {
+    std::lock_guard lock(reload_queue_mutex_);
+    reloads_stopping_ = true;
+  }
+  reload_wake_.notify_all();
+  if (reload_thread_.joinable()) reload_thread_.join();
+  std::lock_guard no_reload(reload_mutex_);
   phase_ = Phase::stopped;
   // 1. No new connections, sessions or requests; every session closed with
   //    1001 (bounded wait).

@@ -19,7 +19,11 @@
 #include <signal.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <map>
+#include <mutex>
+#include <thread>
 #include <memory>
 #include <string>
 
@@ -74,12 +78,13 @@ class Server {
   //   certificate);
   // - any other change (bus, storage, [server], [auth], ...) or an invalid
   //   file is refused with the reason: restart the host to apply it.
-  // Returns what was done, or why not. Call it on a control-plane thread.
-  struct ReloadOutcome {
-    bool ok = false;
-    std::string summary;  // "features: +feature-pins -feature-reactions" or the refusal
-  };
-  ReloadOutcome reload();
+  // Returns what was done, or why not. Call it on a control-plane thread;
+  // one reload runs at a time (SIGHUP and POST /admin/reload). A dry run
+  // checks the file against the running host and says what a reload would
+  // change, changing nothing (a new feature is found and its file read, not
+  // loaded: starting it may still fail).
+  using ReloadOutcome = ReloadAnswer;
+  ReloadOutcome reload(bool dry_run = false);
 
   boost::asio::ip::tcp::endpoint endpoint() const { return listener_.endpoint(); }
 
@@ -92,8 +97,11 @@ class Server {
     PluginInfo info;
     std::shared_ptr<Feature> object;
   };
-  ReloadOutcome apply(const HostConfig& next);
+  ReloadOutcome apply(const HostConfig& next, bool dry_run);
   void show_plugins();
+  // POST /admin/reload: queued for the reload thread (a bounded queue).
+  void request_reload(bool dry_run, std::string file, std::function<void(ReloadAnswer)> done);
+  void run_reloads();
 
   const HostConfig& config_;
   PluginSet& plugins_;
@@ -126,7 +134,18 @@ class Server {
   ServerContext context_;
   Listener listener_;
 
+  std::mutex reload_mutex_;                       // one reload at a time
   std::vector<RunningFeature> running_features_;  // reload() only
+  // The reload thread and its queue (POST /admin/reload).
+  struct ReloadJob {
+    bool dry_run;
+    std::function<void(ReloadAnswer)> done;
+  };
+  std::mutex reload_queue_mutex_;
+  std::condition_variable reload_wake_;
+  std::deque<ReloadJob> reload_queue_;
+  bool reloads_stopping_ = false;
+  std::thread reload_thread_;
   std::map<std::string, std::string> running_sections_;  // the config's other sections at start, as TOML text
 
   enum class Phase { built, started, stopped };
