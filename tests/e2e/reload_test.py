@@ -10,23 +10,20 @@ no connection drops and every acknowledged message reaches every member.
 usage: reload_test.py SWITCHBOARD_BINARY
 """
 import asyncio
-import base64
-import hashlib
-import hmac
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
 
 import websockets
+
+from host_process import Host, hs256_token
 
 SECRET = "reload-test-secret-0123456789"
 USERS = 200
@@ -43,62 +40,7 @@ def check(condition, what):
 
 
 def token(user):
-    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-    now = int(time.time())
-    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-    body = b64(json.dumps({"sub": user, "iat": now, "exp": now + 3600}).encode())
-    sig = b64(hmac.new(SECRET.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
-    return f"{head}.{body}.{sig}"
-
-
-class Host:
-    """The real binary; its log lines are collected so a test can wait for one."""
-
-    def __init__(self, binary, config):
-        self.lines = []
-        self.cond = threading.Condition()
-        self.proc = subprocess.Popen([binary, "serve", "--config", config], stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
-        threading.Thread(target=self._read, daemon=True).start()
-        line = self.wait_line(r"listening address=127\.0\.0\.1:(\d+)")
-        self.port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
-
-    def _read(self):
-        for line in self.proc.stdout:
-            with self.cond:
-                self.lines.append(line)
-                self.cond.notify_all()
-
-    def wait_line(self, pattern, after=0, timeout=30):
-        deadline = time.time() + timeout
-        with self.cond:
-            while True:
-                for line in self.lines[after:]:
-                    if re.search(pattern, line):
-                        return line
-                left = deadline - time.time()
-                if left <= 0 or self.proc.poll() is not None:
-                    raise RuntimeError(f"no log line /{pattern}/; log:\n" + "".join(self.lines[-20:]))
-                self.cond.wait(left)
-
-    def reload(self, pattern):
-        """SIGHUP, and the log line that says how it went."""
-        with self.cond:
-            mark = len(self.lines)
-        self.proc.send_signal(signal.SIGHUP)
-        return self.wait_line(pattern, after=mark)
-
-    def metrics(self):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as r:
-            return r.read().decode()
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return -1
+    return hs256_token(user, SECRET)
 
 
 def free_port():

@@ -20,12 +20,13 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
 
 import websockets
+
+from host_process import Host
 
 SECRET = "tls-test-secret-0123456789"
 failures = []
@@ -48,45 +49,6 @@ def make_cert(directory, name, cn):
 def der(pem_file):
     with open(pem_file) as f:
         return ssl.PEM_cert_to_DER_cert(f.read())
-
-
-class Host:
-    """The real binary; its log lines are collected so a test can wait for one."""
-
-    def __init__(self, binary, config):
-        self.lines = []
-        self.cond = threading.Condition()
-        self.proc = subprocess.Popen([binary, "serve", "--config", config], stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
-        threading.Thread(target=self._read, daemon=True).start()
-        line = self.wait_line(r"listening address=127\.0\.0\.1:(\d+)")
-        self.port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
-
-    def _read(self):
-        for line in self.proc.stdout:
-            with self.cond:
-                self.lines.append(line)
-                self.cond.notify_all()
-
-    def wait_line(self, pattern, after=0, timeout=20):
-        deadline = time.time() + timeout
-        with self.cond:
-            while True:
-                for line in self.lines[after:]:
-                    if re.search(pattern, line):
-                        return line
-                left = deadline - time.time()
-                if left <= 0 or self.proc.poll() is not None:
-                    raise RuntimeError(f"no log line /{pattern}/; log:\n" + "".join(self.lines[-20:]))
-                self.cond.wait(left)
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return -1
 
 
 def write_config(path, body):

@@ -7,19 +7,17 @@ chat works, including what SDK 1.1 added to Storage
 usage: compat_chat_test.py SWITCHBOARD_BINARY COMPAT_PLUGIN_DIR
 """
 import asyncio
-import base64
-import hashlib
-import hmac
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 
 import websockets
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "e2e"))
+from host_process import Host, hs256_token  # noqa: E402 (after the path it lives on)
 
 SECRET = "compat-test-secret-0123456789"
 failures = []
@@ -32,12 +30,7 @@ def check(condition, what):
 
 
 def token(user):
-    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-    now = int(time.time())
-    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-    body = b64(json.dumps({"sub": user, "iat": now, "exp": now + 3600}).encode())
-    sig = b64(hmac.new(SECRET.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
-    return f"{head}.{body}.{sig}"
+    return hs256_token(user, SECRET)
 
 
 async def session(port, user):
@@ -104,31 +97,11 @@ path = "{work}/db"
     for name in ("bus-gochannel", "storage-sqlite"):
         check(re.search(rf"^\S+\s+{name}\s+\S+\s+1\.0\s", listed.stdout, re.M) is not None,
               f"switchboard plugins lists {name} as built against SDK 1.0")
-    host = subprocess.Popen([binary, "serve", "--config", config], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    host = Host(binary, config)
     try:
-        port = None
-        deadline = time.time() + 20
-        log = []
-        while time.time() < deadline:
-            line = host.stdout.readline()
-            if not line:
-                break
-            log.append(line)
-            m = re.search(r"listening address=127\.0\.0\.1:(\d+)", line)
-            if m:
-                port = int(m.group(1))
-                break
-        check(port is not None, "the host starts on the 1.0 plugins" + ("" if port else ":\n" + "".join(log)))
-        if port:
-            asyncio.run(chat(port))
+        asyncio.run(chat(host.port))
     finally:
-        host.send_signal(signal.SIGTERM)
-        try:
-            code = host.wait(20)
-        except subprocess.TimeoutExpired:
-            host.kill()
-            code = -1
+        code = host.stop()
     check(code == 0, f"the host stops cleanly (exit {code})")
 
 
