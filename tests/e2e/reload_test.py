@@ -7,7 +7,7 @@ history; a feature's config changes and applies; a broken file and a
 storage change are refused with the reason and change nothing. Throughout,
 no connection drops and every acknowledged message reaches every member.
 
-usage: reload_test.py SWITCHBOARD_BINARY
+usage: reload_test.py SWITCHBOARD_BINARY TEST_PLUGIN_DIR
 """
 import asyncio
 import json
@@ -146,7 +146,7 @@ async def chat(clients, groups, acked, stop):
     await asyncio.gather(*(one(i, c) for i, c in enumerate(clients)))
 
 
-async def main(binary):
+async def main(binary, test_plugins):
     workdir = tempfile.mkdtemp(prefix="sb-reload-")
     path = os.path.join(workdir, "switchboard.toml")
     base = [("feature-reactions", None), ("feature-typing", None), ("feature-receipts", None)]
@@ -234,6 +234,15 @@ async def main(binary):
         r = await owner.command("pin.add", message_id=third["id"])
         check(r["type"] == "error" and r.get("code") == "limit_reached", f"the new max_pins applies ({r})")
 
+        # A feature that cannot start: refused, the running set stays.
+        write(config(workdir, [("feature-typing", None), ("feature-receipts", None), ("feature-pins", {"max_pins": 2}),
+                               (f"{test_plugins}/test-echo-feature.so", {"fail_start": "true"})]))
+        line = host.reload(r"reload (applied|refused)")
+        check("reload refused" in line and "cannot start: fail_start is set" in line,
+              f"a feature whose start throws refuses the reload ({line.strip()})")
+        r = await owner.command("echo")
+        check(r["type"] == "error" and r.get("code") == "unknown_type", "its commands never became routable")
+
         # 4. A broken file, then a storage change: refused, nothing changes.
         write("[server\nlisten = ")
         await asyncio.sleep(0.3)  # chat goes on across each reload
@@ -270,8 +279,8 @@ async def main(binary):
         check(not dropped, f"no connection dropped ({dropped[:3]})")
         metrics = host.metrics()
         check(re.search(r"^switchboard_reloads_total 3$", metrics, re.M) is not None, "reloads_total counts three")
-        check(re.search(r"^switchboard_reload_failures_total 2$", metrics, re.M) is not None,
-              "reload_failures_total counts two")
+        check(re.search(r"^switchboard_reload_failures_total 3$", metrics, re.M) is not None,
+              "reload_failures_total counts three")
         for c in clients:
             await c.ws.close()
     finally:
@@ -280,7 +289,7 @@ async def main(binary):
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    asyncio.run(main(sys.argv[1], sys.argv[2]))
     if failures:
         print(f"{len(failures)} failure(s)")
         sys.exit(1)

@@ -263,16 +263,24 @@ void FeatureRegistry::replace(std::vector<NamedFeature> features) {
   std::promise<void> finished;
   boost::asio::post(control_, [&] {
     std::size_t started = 0;
+    std::string failure;
     try {
       for (; started < added.size(); ++started) added[started]->feature->start(*added[started]->slot);
     } catch (const std::exception& e) {
+      failure = e.what();
+    } catch (...) {
+      failure = "an exception that is not a std::exception";
+    }
+    if (started < added.size()) {
+      // The ones started are stopped again; the old set keeps running.
       for (std::size_t i = 0; i < started; ++i) {
         added[i]->slot->retire();
         firewalled("stop", added[i]->name, *added[i]->feature, [&] { added[i]->feature->stop(); });
       }
+      added[started]->slot->retire();
       retired_.insert(retired_.end(), added.begin(), added.end());
       finished.set_exception(std::make_exception_ptr(
-          std::runtime_error("feature \"" + added[started]->name + "\" cannot start: " + e.what())));
+          std::runtime_error("feature \"" + added[started]->name + "\" cannot start: " + failure)));
       return;
     }
     for (const auto& e : added) {
