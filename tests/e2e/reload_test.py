@@ -62,6 +62,7 @@ def config(workdir, features, storage_path=None):
     return f"""
 [server]
 listen = "127.0.0.1:{PORT}"
+admin_api = true
 commands_per_second = 5000
 command_burst = 5000
 [auth]
@@ -185,7 +186,7 @@ async def main(binary, test_plugins):
         # 1. Add feature-pins: it works on the sessions already open.
         write(config(workdir, base + [("feature-pins", None)]))
         await asyncio.sleep(0.3)  # chat goes on across each reload
-        line = host.reload(r"reload (applied|refused)")
+        line = await asyncio.to_thread(host.reload, r"reload (applied|refused)")
         check("reload applied" in line and "+feature-pins" in line, f"adding feature-pins is applied ({line.strip()})")
         pinned = []
         for text in ("pin one", "pin two"):
@@ -193,7 +194,7 @@ async def main(binary, test_plugins):
             r = await owner.command("pin.add", message_id=m["id"])
             check(r["type"] == "ack", f"pin.add works on a session opened before the reload ({text})")
             pinned.append(m["id"])
-        metrics = host.metrics()
+        metrics = await asyncio.to_thread(host.metrics)
         check(re.search(r'^switchboard_plugins\{kind="feature",name="feature-pins",version="[^"]+"\} 1$', metrics, re.M)
               is not None, "/metrics lists feature-pins among the loaded plugins")
 
@@ -216,8 +217,11 @@ async def main(binary, test_plugins):
         wrong = await cli(binary, "reload", "--config", other)
         check(wrong.returncode == 1 and f"this host runs with {path}, not {other}" in wrong.stderr,
               f"reload of another file than the host's is refused ({wrong.stderr.strip()})")
-        status = admin_status(host.port, {"X-Forwarded-For": "203.0.113.9"})
-        check(status == 403, f"POST /admin/reload through a proxy is refused ({status})")
+        for headers, who in (({"X-Switchboard-Admin": "reload", "X-Forwarded-For": "203.0.113.9"}, "through a proxy"),
+                             ({"X-Switchboard-Admin": "reload", "Origin": "http://evil.example"}, "from a web page"),
+                             ({}, "without X-Switchboard-Admin")):
+            status = await asyncio.to_thread(admin_status, PORT, headers)
+            check(status == 403, f"POST /admin/reload {who} is refused ({status})")
         r = await owner.command("reaction.add", message_id=first["id"], emoji="🎉")
         check(r["type"] == "error" and r.get("code") == "unknown_type",
               "reaction.add answers unknown_type once reactions are removed")
@@ -228,7 +232,7 @@ async def main(binary, test_plugins):
         # 3. Reconfigure feature-pins: max_pins = 2 applies (two are pinned).
         write(config(workdir, [("feature-typing", None), ("feature-receipts", None), ("feature-pins", {"max_pins": 2})]))
         await asyncio.sleep(0.3)  # chat goes on across each reload
-        line = host.reload(r"reload (applied|refused)")
+        line = await asyncio.to_thread(host.reload, r"reload (applied|refused)")
         check("reload applied" in line and "feature-pins" in line, f"reconfiguring feature-pins is applied ({line.strip()})")
         third = (await owner.command("message.send", conversation_id=conv0, text="pin three"))["result"]["message"]
         r = await owner.command("pin.add", message_id=third["id"])
@@ -237,7 +241,7 @@ async def main(binary, test_plugins):
         # A feature that cannot start: refused, the running set stays.
         write(config(workdir, [("feature-typing", None), ("feature-receipts", None), ("feature-pins", {"max_pins": 2}),
                                (f"{test_plugins}/test-echo-feature.so", {"fail_start": "true"})]))
-        line = host.reload(r"reload (applied|refused)")
+        line = await asyncio.to_thread(host.reload, r"reload (applied|refused)")
         check("reload refused" in line and "cannot start: fail_start is set" in line,
               f"a feature whose start throws refuses the reload ({line.strip()})")
         r = await owner.command("echo")
@@ -246,12 +250,12 @@ async def main(binary, test_plugins):
         # 4. A broken file, then a storage change: refused, nothing changes.
         write("[server\nlisten = ")
         await asyncio.sleep(0.3)  # chat goes on across each reload
-        line = host.reload(r"reload (applied|refused)")
+        line = await asyncio.to_thread(host.reload, r"reload (applied|refused)")
         check("reload refused" in line and "switchboard.toml" in line, f"a broken file is refused, naming it ({line.strip()})")
         write(config(workdir, [("feature-typing", None), ("feature-receipts", None), ("feature-pins", {"max_pins": 2})],
                      storage_path=workdir + "/other.db"))
         await asyncio.sleep(0.3)  # chat goes on across each reload
-        line = host.reload(r"reload (applied|refused)")
+        line = await asyncio.to_thread(host.reload, r"reload (applied|refused)")
         check("reload refused" in line and "[storage] changed" in line, f"a storage change is refused ({line.strip()})")
         r = await owner.command("pin.remove", message_id=pinned[0])
         check(r["type"] == "ack", "pins still work after the refused reloads")
@@ -277,7 +281,7 @@ async def main(binary, test_plugins):
                            f"({len(missing or [])} deliveries missing)")
         dropped = [f"{c.user}: {c.closed}" for c in clients if c.closed is not None]
         check(not dropped, f"no connection dropped ({dropped[:3]})")
-        metrics = host.metrics()
+        metrics = await asyncio.to_thread(host.metrics)
         check(re.search(r"^switchboard_reloads_total 3$", metrics, re.M) is not None, "reloads_total counts three")
         check(re.search(r"^switchboard_reload_failures_total 3$", metrics, re.M) is not None,
               "reload_failures_total counts three")

@@ -506,7 +506,12 @@ export class SwitchboardClient extends Emitter {
         // New to the client: not known when the sync began (a live event
         // may make one known before the list comes).
         const known = new Set(this._streams.ids());
-        conversations = await this._listAll({ conn, internal: true, front: true });
+        conn.listing = true;
+        try {
+          conversations = await this._listAll({ conn, internal: true, front: true });
+        } finally {
+          conn.listing = false;
+        }
         // A client that has followed your conversations before (a sync
         // done, or positions from its store) takes a conversation new to it
         // from its first event: you joined it while away, or before its
@@ -633,9 +638,9 @@ export class SwitchboardClient extends Emitter {
       // A conversation new to a client that follows yours, seen first in
       // the middle: its earlier events are missing, take it from the start.
       this._streams.learn(id, null, 0);
-      // While a sync is under way its list brings the epoch, and its
-      // subscribe fills the gap.
-      if (!conn.ready && this.syncConversations) this._streams.setResuming(id, true);
+      // While the sync's list is on its way it brings the epoch, and the
+      // sync's subscribe fills the gap; afterwards the gap is filled below.
+      if (conn.listing) this._streams.setResuming(id, true);
     }
     const { deliver, gap } = this._streams.offer(ev);
     this._deliver(deliver);

@@ -42,12 +42,10 @@ async function setup(t) {
   const alice = makeClient(host, 'alice', { WebSocket: tap.WebSocket });
   const bob = makeClient(host, 'bob');
   t.after(() => Promise.all([alice.close(), bob.close()]));
-  // Nothing here needs a reload: every event comes as an event.
+  // Nothing here needs a reload: every event comes as an event (each test
+  // ends by checking it).
   const resyncs = [];
   for (const c of [alice, bob]) c.on('resync', (r) => resyncs.push(r));
-  t.after(() => {
-    if (t.passed) assert.deepEqual(resyncs, [], 'no conversation was reloaded');
-  });
   // On a failure, say what each client went through.
   const traces = [trace(alice, 'alice'), trace(bob, 'bob')];
   t.after(() => {
@@ -64,7 +62,7 @@ async function setup(t) {
   const bobSaw = [];
   alice.on('message.new', (e) => aliceSaw.push(e.message));
   bob.on('message.new', (e) => bobSaw.push(e.message));
-  return { host, tap, alice, bob, id: conversation.id, aliceSaw, bobSaw };
+  return { host, tap, alice, bob, id: conversation.id, aliceSaw, bobSaw, resyncs };
 }
 
 function countText(list, text) {
@@ -77,7 +75,7 @@ async function historyCount(client, id, text) {
 }
 
 test('stored but not acknowledged: the retry returns the original (duplicate:true), shown once', async (t) => {
-  const { host, tap, alice, bob, id, aliceSaw, bobSaw } = await setup(t);
+  const { host, tap, alice, bob, id, aliceSaw, bobSaw, resyncs } = await setup(t);
   let acks = 0;
   // From here on alice's socket reads nothing: neither the ack nor her own
   // message.new reach her, as when a connection dies right after the commit.
@@ -100,10 +98,11 @@ test('stored but not acknowledged: the retry returns the original (duplicate:tru
   assert.equal(countText(bobSaw, 'committed, unacked'), 1, "bob's app saw it once");
   assert.equal(acks, 1);
   assert.equal(await historyCount(bob, id, 'committed, unacked'), 1, 'history holds it once');
+  assert.deepEqual(resyncs, [], 'no conversation was reloaded');
 });
 
 test('SIGKILL right after send() was written: delivered once after the restart', async (t) => {
-  const { host, tap, alice, bob, id, aliceSaw, bobSaw } = await setup(t);
+  const { host, tap, alice, bob, id, aliceSaw, bobSaw, resyncs } = await setup(t);
   let acks = 0;
   tap.onSend = (frame, socket) => {
     if (frame.type === 'message.send' && frame.text === 'in flight') {
@@ -130,10 +129,11 @@ test('SIGKILL right after send() was written: delivered once after the restart',
   assert.equal(acks, 1, 'one ack');
   assert.equal(await historyCount(alice, id, 'in flight'), 1, 'history holds it once');
   assert.deepEqual(aliceSaw.map((m) => m.text), ['in flight', 'marker'], 'in order');
+  assert.deepEqual(resyncs, [], 'no conversation was reloaded');
 });
 
 test('many sends in flight across a drop: each once, in order', async (t) => {
-  const { host, tap, alice, bob, id, aliceSaw, bobSaw } = await setup(t);
+  const { host, tap, alice, bob, id, aliceSaw, bobSaw, resyncs } = await setup(t);
   const texts = Array.from({ length: 30 }, (_, i) => `burst ${i}`);
   // The kill comes the moment the first send is written: it is in flight.
   const written = new Promise((resolve) => {
@@ -156,4 +156,5 @@ test('many sends in flight across a drop: each once, in order', async (t) => {
     assert.equal(countText(aliceSaw, text), 1, `${text} once for alice`);
     assert.equal(await historyCount(bob, id, text), 1, `${text} once in history`);
   }
+  assert.deepEqual(resyncs, [], 'no conversation was reloaded');
 });

@@ -40,6 +40,7 @@ std::optional<AdminAnswer> exchange(Stream& stream, const std::string& target, c
   http::request<http::string_body> req{http::verb::post, target, 11};
   req.set(http::field::host, host);
   req.set(http::field::content_type, "application/json");
+  req.set("X-Switchboard-Admin", "reload");
   req.body() = body;
   req.prepare_payload();
   beast::error_code ec;

@@ -258,7 +258,7 @@ HostConfig parse_config(std::string_view text, const std::filesystem::path& file
                 {"listen", "threads", "origins", "max_frame_bytes", "ping_interval_seconds", "idle_timeout_seconds",
                  "outbound_queue_bytes", "commands_per_second", "command_burst", "max_connections",
                  "command_timeout_seconds", "max_unauthenticated_per_ip", "rest_requests_per_second", "rest_burst",
-                 "static_dir", "tls"});
+                 "static_dir", "tls", "admin_api"});
     ServerConfig& sc = config.server;
     if (auto listen = v.string(*server, "listen", "server.listen")) {
       auto colon = listen->rfind(':');
@@ -283,6 +283,7 @@ HostConfig parse_config(std::string_view text, const std::filesystem::path& file
               sc.rest_requests_per_second);
     v.integer(*server, "rest_burst", "server.rest_burst", 1, 1000000, sc.rest_burst);
     if (auto dir = v.string(*server, "static_dir", "server.static_dir")) sc.static_dir = *dir;
+    v.boolean(*server, "admin_api", "server.admin_api", sc.admin_api);
     if (const toml::table* tls = v.table(*server, "tls", "server.tls")) {
       v.only_keys(*tls, "server.tls", {"cert", "key"});
       sc.tls.where = where(*tls, file);

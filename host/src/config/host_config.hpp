@@ -44,6 +44,7 @@ struct TlsConfig {
 struct ServerConfig {
   std::string listen = "127.0.0.1:8080";
   std::string static_dir;  // files served at GET /…; empty: none
+  bool admin_api = false;  // POST /admin/reload, from this machine only (switchboard reload)
   TlsConfig tls;
   std::int64_t threads = 0;  // 0: one per core
   std::vector<std::string> origins;  // allowed Origin headers; empty: any

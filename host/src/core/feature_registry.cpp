@@ -46,7 +46,8 @@ std::vector<std::string> path_segments(std::string_view path) {
 }
 
 // The FeatureHost one feature is given. After its feature is retired (a
-// reload removed it) every call does nothing and its timers never fire.
+// reload removed it) its ephemeral sends and timers do nothing; events it
+// stored are still published.
 class FeatureRegistry::Slot final : public FeatureHost, public std::enable_shared_from_this<Slot> {
  public:
   explicit Slot(FeatureRegistry& registry) : registry_(registry) {}
@@ -54,9 +55,9 @@ class FeatureRegistry::Slot final : public FeatureHost, public std::enable_share
   bool retired() const noexcept { return retired_.load(); }
 
   Storage& storage() override { return registry_.storage_; }
-  void publish_event(const Event& event) override {
-    if (!retired()) registry_.publish_event(event);
-  }
+  // Even once retired: the event is stored already (a command the feature
+  // was handling when it was removed), and members must see it live.
+  void publish_event(const Event& event) override { registry_.publish_event(event); }
   void publish_ephemeral(ConversationId id, std::string_view type, std::string_view payload_json,
                          const UserId& except) override {
     if (!retired()) registry_.publish_ephemeral(id, type, payload_json, except, {});
@@ -100,20 +101,17 @@ struct Once {
 }  // namespace
 
 template <class Call>
-bool FeatureRegistry::firewalled(const char* what, const std::string& name, Feature& feature, Call&& call) noexcept {
-  (void)feature;
+bool FeatureRegistry::firewalled(const char* what, const std::string& name, Call&& call) noexcept {
   return !firewall_described(metrics_, log_, "a feature threw; the host carries on",
                              [&] { return "feature \"" + name + "\" in " + what; }, std::forward<Call>(call));
 }
 
 template <class Hook>
-void FeatureRegistry::each_feature_later(const char* what, Hook hook) {
-  boost::asio::post(control_, lifeline_.guard([this, what, hook = std::move(hook)] {
-    auto now = table();
-    for (const auto& e : now->entries) {
-      if (!e->slot->retired()) firewalled(what, e->name, *e->feature, [&] { hook(*e->feature); });
-    }
-  }));
+void FeatureRegistry::each_feature(const char* what, Hook&& hook) {
+  auto now = table();
+  for (const auto& e : now->entries) {
+    if (!e->slot->retired()) firewalled(what, e->name, [&] { hook(*e->feature); });
+  }
 }
 
 namespace {
@@ -275,7 +273,7 @@ void FeatureRegistry::replace(std::vector<NamedFeature> features) {
       // The ones started are stopped again; the old set keeps running.
       for (std::size_t i = 0; i < started; ++i) {
         added[i]->slot->retire();
-        firewalled("stop", added[i]->name, *added[i]->feature, [&] { added[i]->feature->stop(); });
+        firewalled("stop", added[i]->name, [&] { added[i]->feature->stop(); });
       }
       added[started]->slot->retire();
       retired_.insert(retired_.end(), added.begin(), added.end());
@@ -285,13 +283,13 @@ void FeatureRegistry::replace(std::vector<NamedFeature> features) {
     }
     for (const auto& e : added) {
       for (const auto& [id, caller] : sessions_) {
-        firewalled("on_session_opened", e->name, *e->feature, [&] { e->feature->on_session_opened(caller); });
+        firewalled("on_session_opened", e->name, [&] { e->feature->on_session_opened(caller); });
       }
     }
     publish(next);
     for (const auto& e : removed) {
       e->slot->retire();
-      firewalled("stop", e->name, *e->feature, [&] { e->feature->stop(); });
+      firewalled("stop", e->name, [&] { e->feature->stop(); });
       retired_.push_back(e);
     }
     finished.set_value();
@@ -306,7 +304,7 @@ void FeatureRegistry::stop() noexcept {
   auto now = table();
   for (const auto& e : now->entries) {
     e->slot->retire();
-    firewalled("stop", e->name, *e->feature, [&] { e->feature->stop(); });
+    firewalled("stop", e->name, [&] { e->feature->stop(); });
   }
 }
 
@@ -377,20 +375,23 @@ void FeatureRegistry::after(std::chrono::milliseconds delay, std::function<void(
 
 void FeatureRegistry::event_committed(const Event& event) {
   // Already on the control executor (Fanout posts local events there).
-  auto now = table();
-  for (const auto& e : now->entries) {
-    if (!e->slot->retired()) firewalled("on_event", e->name, *e->feature, [&] { e->feature->on_event(event); });
-  }
+  each_feature("on_event", [&](Feature& f) { f.on_event(event); });
 }
 
 void FeatureRegistry::session_opened(const Caller& caller) {
-  each_feature_later("on_session_opened", [caller](Feature& f) { f.on_session_opened(caller); });
-  boost::asio::post(control_, lifeline_.guard([this, caller] { sessions_[caller.session_id] = caller; }));
+  // One handler: the set of open sessions and the hooks move together, so a
+  // feature added by replace() in between sees each session opened once.
+  boost::asio::post(control_, lifeline_.guard([this, caller] {
+    sessions_[caller.session_id] = caller;
+    each_feature("on_session_opened", [&](Feature& f) { f.on_session_opened(caller); });
+  }));
 }
 
 void FeatureRegistry::session_closed(const Caller& caller) {
-  each_feature_later("on_session_closed", [caller](Feature& f) { f.on_session_closed(caller); });
-  boost::asio::post(control_, lifeline_.guard([this, id = caller.session_id] { sessions_.erase(id); }));
+  boost::asio::post(control_, lifeline_.guard([this, caller] {
+    sessions_.erase(caller.session_id);
+    each_feature("on_session_closed", [&](Feature& f) { f.on_session_closed(caller); });
+  }));
 }
 
 }  // namespace switchboard::host

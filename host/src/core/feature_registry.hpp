@@ -111,10 +111,10 @@ class FeatureRegistry final {
   std::string ephemeral_frame(ConversationId id, std::string_view type, std::string_view payload_json);
   // Runs `call` on `feature`, catching what it throws (counted, logged).
   template <class Call>
-  bool firewalled(const char* what, const std::string& name, Feature& feature, Call&& call) noexcept;
-  // Each hook on the control executor, once per running feature.
+  bool firewalled(const char* what, const std::string& name, Call&& call) noexcept;
+  // `hook` on each running feature, firewalled. On the control executor.
   template <class Hook>
-  void each_feature_later(const char* what, Hook hook);
+  void each_feature(const char* what, Hook&& hook);
   // FeatureHost, for the slots.
   void publish_event(const Event& event);
   void publish_ephemeral(ConversationId id, std::string_view type, std::string_view payload_json,

@@ -106,16 +106,27 @@ Admission RestApi::admit(const HttpRequestMessage& req, bool loopback_peer) {
   Admission a;
   if (public_route(req)) return a;
   if (auto url = boost::urls::parse_origin_form(req.target()); url && url->path() == "/admin/reload") {
-    // The operator's own machine: a connection from loopback that no proxy
-    // on this machine says it forwards.
+    // The operator's own machine, not a page in its browser: a loopback
+    // peer, a loopback Host, no Origin (a browser sends one, and cannot add
+    // X-Switchboard-Admin across origins without a preflight this host
+    // never grants), and no proxy saying it forwards.
+    std::string_view host = req[http::field::host];
+    bool local_host = loopback_address(host) || host == "localhost" || host.starts_with("localhost:");
     bool forwarded = req.count(http::field::forwarded) || req.count("X-Forwarded-For") || req.count("X-Real-IP");
-    if (req.method() == http::verb::post && extras_.reload && loopback_peer && !forwarded) {
+    std::string why;
+    if (!extras_.reload) {
+      why = "POST /admin/reload is off: set [server] admin_api = true to use switchboard reload (SIGHUP always works)";
+    } else if (req.method() != http::verb::post) {
+      why = "the admin API takes POST only";
+    } else if (!loopback_peer || !local_host || forwarded || req.count(http::field::origin) ||
+               !req.count("X-Switchboard-Admin")) {
+      why = "POST /admin/reload answers switchboard reload on this machine only (a loopback connection, a loopback "
+            "Host, X-Switchboard-Admin, no Origin, no forwarding header)";
+    } else {
       a.admin = true;
       return a;
     }
-    auto res = respond(req, http::status::forbidden,
-                       error_body("forbidden", "POST /admin/reload answers connections from this machine only "
-                                               "(switchboard reload --config FILE, on the host)"));
+    auto res = respond(req, http::status::forbidden, error_body("forbidden", why));
     res.keep_alive(false);
     a.refusal = std::move(res);
     return a;
@@ -168,7 +179,12 @@ void RestApi::handle(const HttpRequestMessage& req, const Admission& admission,
   }
 
   if (admission.admin) {
-    bool dry_run = target->query.contains("dry_run");
+    const auto* dry = target->query.if_contains("dry_run");
+    std::string dry_value = dry && dry->is_string() ? std::string(dry->as_string()) : "";
+    if (dry && dry_value != "1" && dry_value != "true" && dry_value != "0" && dry_value != "false") {
+      return reply(error(req, Errc::bad_request, "dry_run: 1 or 0"));
+    }
+    bool dry_run = dry_value == "1" || dry_value == "true";
     std::string config;
     std::error_code ec;
     auto body = json::parse(req.body(), ec);

@@ -71,8 +71,7 @@ std::shared_ptr<SSL_CTX> TlsContext::current() const {
   return loaded_.context;
 }
 
-void TlsContext::reload() {
-  Loaded fresh = load(config_);  // throws: the old one stays
+void TlsContext::commit(Loaded fresh) {
   std::lock_guard lock(mutex_);
   loaded_ = std::move(fresh);
 }

@@ -23,18 +23,22 @@ class TlsContext {
 
   // The context new connections start with. Any thread.
   std::shared_ptr<ssl_ctx_st> current() const;
-  // Reads the files again; on failure throws (as above) and keeps serving the
-  // old certificate. Any thread.
-  void reload();
+  // The files read again and checked, not yet served: commit() serves them.
+  struct Loaded {
+    std::shared_ptr<ssl_ctx_st> context;
+    std::int64_t not_after = 0;
+  };
+  // Reads the files again; on failure throws (as above). Any thread.
+  Loaded prepare() const { return load(config_); }
+  // New connections get `fresh` from now on. Any thread.
+  void commit(Loaded fresh);
+  // prepare() then commit(): on failure the old certificate stays.
+  void reload() { commit(prepare()); }
   // The current certificate's notAfter, in seconds since the Unix epoch.
   std::int64_t not_after() const;
   const TlsConfig& config() const noexcept { return config_; }
 
  private:
-  struct Loaded {
-    std::shared_ptr<ssl_ctx_st> context;
-    std::int64_t not_after = 0;
-  };
   static Loaded load(const TlsConfig& config);
 
   TlsConfig config_;

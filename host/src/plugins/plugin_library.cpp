@@ -1,8 +1,12 @@
 #include "plugins/plugin_library.hpp"
 
 #include <dlfcn.h>
+#include <sys/stat.h>
 
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <optional>
 
 #include <boost/dll/shared_library.hpp>
 
@@ -114,8 +118,43 @@ PluginInfo PluginLibrary::inspect(const std::filesystem::path& file) {
 
 std::shared_ptr<PluginLibrary> PluginLibrary::open(const std::filesystem::path& file) { return open(inspect(file)); }
 
+namespace {
+
+// The files this process has loaded: a library stays mapped (RTLD_NODELETE)
+// and dlopen of its path gives the mapped one back, so a file replaced since
+// would be judged by its new descriptor but run as the old code.
+struct FileIdentity {
+  dev_t device = 0;
+  ino_t inode = 0;
+  std::int64_t mtime_ns = 0;
+  off_t size = 0;
+  bool operator==(const FileIdentity&) const = default;
+};
+
+std::optional<FileIdentity> identity_of(const std::filesystem::path& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) return std::nullopt;
+  return FileIdentity{st.st_dev, st.st_ino, static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
+                      st.st_size};
+}
+
+std::mutex loaded_mutex;
+std::map<std::string, FileIdentity> loaded_files;
+
+}  // namespace
+
 std::shared_ptr<PluginLibrary> PluginLibrary::open(const PluginInfo& inspected) {
   const std::filesystem::path& file = inspected.file;
+  std::error_code canon_error;
+  const std::string key = std::filesystem::weakly_canonical(file, canon_error).string();
+  const auto identity = identity_of(file);
+  {
+    std::lock_guard lock(loaded_mutex);
+    if (auto it = loaded_files.find(key); it != loaded_files.end() && identity && !(it->second == *identity)) {
+      refuse(file, "the file changed since this host loaded it, and the host still runs the code it loaded then: "
+                   "restart the host to upgrade the plugin");
+    }
+  }
   std::shared_ptr<PluginLibrary> self(new PluginLibrary());
   self->info_ = inspected;
   const std::string who = "plugin \"" + self->info_.name + "\" " + self->info_.version;
@@ -141,6 +180,10 @@ std::shared_ptr<PluginLibrary> PluginLibrary::open(const PluginInfo& inspected) 
   } else {
     const char* detail = dlerror();
     refuse(file, "cannot pin the library in memory: " + std::string(detail ? detail : "dlopen failed"));
+  }
+  if (identity) {
+    std::lock_guard lock(loaded_mutex);
+    loaded_files.emplace(key, *identity);
   }
   return self;
 }

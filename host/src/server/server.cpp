@@ -169,9 +169,11 @@ Server::Server(const HostConfig& config, PluginSet& plugins, HostServices& servi
       rest_(chat_, features_, verifier_, services.clock, metrics, storage_, bus_,
             static_cast<double>(config.server.rest_requests_per_second), static_cast<double>(config.server.rest_burst),
             RestExtras{&static_files_, config.auth.dev_tokens,
-                       [this](bool dry_run, std::string file, std::function<void(ReloadAnswer)> done) {
-                         request_reload(dry_run, std::move(file), std::move(done));
-                       }}),
+                       config.server.admin_api
+                           ? ReloadRequest([this](bool dry_run, std::string file, std::function<void(ReloadAnswer)> done) {
+                               request_reload(dry_run, std::move(file), std::move(done));
+                             })
+                           : ReloadRequest()}),
       context_{config,
                settings_,
                dispatcher_,
@@ -374,16 +376,20 @@ Server::ReloadOutcome Server::apply(const HostConfig& next, bool dry_run) {
     if (!kept[i]) removed += " -" + running_features_[i].info.name;
   }
   if (dry_run) {
+    if (tls_) tls_->prepare();  // throws: a reload would be refused
     std::string summary = added.empty() && removed.empty() ? "features unchanged" : "features:" + removed + added;
     return {true, summary + (tls_ ? "; the certificate would be read again" : "")};
   }
-  if (tls_) {
-    tls_->reload();  // throws: refused, the old certificate kept
-    tls_not_after_.set(tls_->not_after());
-  }
+  // The certificate is read now and served only once the features took.
+  std::optional<TlsContext::Loaded> certificate;
+  if (tls_) certificate = tls_->prepare();  // throws: refused, nothing changed
   std::vector<NamedFeature> named;
   for (const auto& f : set) named.push_back({f.info.name, f.object});
   features_.replace(std::move(named));  // throws: refused, the old set runs
+  if (certificate) {
+    tls_->commit(std::move(*certificate));
+    tls_not_after_.set(tls_->not_after());
+  }
   running_features_ = std::move(set);
   show_plugins();
   std::string summary = added.empty() && removed.empty() ? "features unchanged" : "features:" + removed + added;

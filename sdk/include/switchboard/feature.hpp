@@ -92,9 +92,11 @@ class SWITCHBOARD_API Feature : public Plugin {
   // follows for every session already open.
   virtual void start(FeatureHost& host) = 0;
   // At host stop, or when a reload removes or reconfigures the feature:
-  // afterwards its commands are no longer routed to it, its calls on
-  // FeatureHost do nothing and its pending `after` tasks never run. Called
-  // where hooks run, never concurrently with one.
+  // afterwards its commands are no longer routed to it, its ephemeral sends
+  // do nothing and its pending `after` tasks never run; publish_event still
+  // delivers (an event a command in flight stored). Called where hooks run,
+  // never concurrently with one; a command already being handled on a
+  // worker may still be running: let it finish and reply.
   virtual void stop() noexcept {}
 
   virtual void handle_command(const Caller& caller, const Command& command, Reply reply) = 0;
