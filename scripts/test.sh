@@ -84,11 +84,12 @@ for stage in $stages; do
         corpus="$root/$dir/corpus/$target"
         mkdir -p "$corpus"
         # Seeds: committed ones, and those the build makes (a real plugin file).
-        seeds=()
-        for d in "tests/fuzz/corpus/$target" "$dir/fuzz/seed/$target"; do [ -d "$d" ] && seeds+=("$d"); done
+        seeds=""
+        for d in "tests/fuzz/corpus/$target" "$dir/fuzz/seed/$target"; do [ -d "$d" ] && seeds="$seeds $d"; done
         echo "== fuzz $target for ${fuzz_seconds}s" >&2
+        # shellcheck disable=SC2086 # $seeds: directories without spaces, one word each
         "$dir/fuzz/${target}_fuzz" -max_total_time="$fuzz_seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
-          -print_final_stats=1 "$corpus" "${seeds[@]}" 2>"$dir/fuzz-$target.log" || {
+          -print_final_stats=1 "$corpus" $seeds 2>"$dir/fuzz-$target.log" || {
           note_failure "fuzz: $target (log: $dir/fuzz-$target.log)"; tail -60 "$dir/fuzz-$target.log" >&2; }
         grep -E "stat::number_of_executed_units|Done" "$dir/fuzz-$target.log" >&2 || true
       done
