@@ -8,7 +8,8 @@ each frozen minor of the current major (tests/sdk/compat/sdk-M.k), then:
   of another size or layout, a removed function, a virtual inserted before
   others or moved, another base) breaks plugins built for that minor;
 - against a frozen copy of its own version it must be identical (a change
-  needs a new minor, or a new major if it breaks the promise).
+  needs a new minor, or a new major if it breaks the promise); every minor
+  of the major, the current one included, must be frozen.
 A change of major starts over: older majors are not compared.
 
 usage: check.py CXX SDK_INCLUDE_DIR FROZEN_DIR WORK_DIR
@@ -82,9 +83,11 @@ def main(cxx, include_dir, frozen_dir, work):
     for k in range(0, minor + 1):
         frozen = os.path.join(frozen_dir, f"sdk-{major}.{k}", "include")
         if not os.path.isdir(frozen):
-            if k < minor:
-                failures.append(f"SDK {major}.{k} is not frozen in {frozen_dir}: copy its headers there when you "
-                                f"release it (tests/sdk/compat/README.md)")
+            # A minor is frozen in the commit that makes it: the rule "identical
+            # to its frozen copy" then holds from its first commit on.
+            failures.append(f"SDK {major}.{k} is not frozen in {frozen_dir}: copy sdk/include there as "
+                            f"sdk-{major}.{k}/include in the commit that sets SWITCHBOARD_SDK_VERSION_MINOR "
+                            f"(tests/sdk/compat/README.md)")
             continue
         if version(frozen) != (major, k):
             failures.append(f"{frozen} holds SDK {version(frozen)}, not {major}.{k}")
