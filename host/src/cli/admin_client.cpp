@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <utility>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -22,13 +23,23 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-std::string admin_address(const std::string& listen) {
+namespace {
+
+// The host and port to dial for `listen` (brackets of an IPv6 host removed).
+std::pair<std::string, std::string> dial_target(const std::string& listen) {
   auto colon = listen.rfind(':');
   std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
   std::string port = colon == std::string::npos ? "8080" : listen.substr(colon + 1);
   if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
   if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
   if (host == "::") host = "::1";
+  return {host, port};
+}
+
+}  // namespace
+
+std::string admin_address(const std::string& listen) {
+  auto [host, port] = dial_target(listen);
   return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + port;
 }
 
@@ -59,10 +70,7 @@ std::optional<AdminAnswer> exchange(Stream& stream, const std::string& target, c
 
 std::optional<AdminAnswer> ask_reload(const HostConfig& config, bool dry_run, std::string& error) {
   std::string address = admin_address(config.server.listen);
-  auto colon = address.rfind(':');
-  std::string host = address.substr(0, colon);
-  if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  std::string port = address.substr(colon + 1);
+  auto [host, port] = dial_target(config.server.listen);
   if (port == "0") {
     error = "[server] listen of " + config.file.string() + " has port 0 (any free one): the CLI cannot find the host; "
             "send it SIGHUP instead";

@@ -47,11 +47,6 @@ class AwaitedStorage {
   auto list_members(ConversationId id) {
     return completion<std::vector<Member>>([&s = s_, id](auto done) { s.list_members(id, std::move(done)); });
   }
-  auto append_message(MessageDraft draft, EventDraft event) {
-    return completion<MessageWrite>([&s = s_, draft = std::move(draft), event = std::move(event)](auto done) mutable {
-      s.append_message(std::move(draft), std::move(event), std::move(done));
-    });
-  }
   auto append_message_as_member(MessageDraft draft, EventDraft event) {
     return completion<MessageWrite>([&s = s_, draft = std::move(draft), event = std::move(event)](auto done) mutable {
       s.append_message_as_member(std::move(draft), std::move(event), std::move(done));

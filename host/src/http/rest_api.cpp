@@ -29,6 +29,16 @@ HttpResponseMessage respond(const HttpRequestMessage& req, http::status status, 
   return res;
 }
 
+// A Host or Origin naming this machine (localhost or a loopback address, any port).
+bool names_this_machine(std::string_view host) {
+  return loopback_address(host) || host == "localhost" || host.starts_with("localhost:");
+}
+
+// A proxy on this machine says it forwards someone else's request.
+bool says_forwarded(const HttpRequestMessage& req) {
+  return req.count(http::field::forwarded) || req.count("X-Forwarded-For") || req.count("X-Real-IP");
+}
+
 // What an answer needs of its request, kept past the request's lifetime.
 HttpRequestMessage head_of(const HttpRequestMessage& req) {
   HttpRequestMessage head;
@@ -110,15 +120,13 @@ Admission RestApi::admit(const HttpRequestMessage& req, bool loopback_peer) {
     // peer, a loopback Host, no Origin (a browser sends one, and cannot add
     // X-Switchboard-Admin across origins without a preflight this host
     // never grants), and no proxy saying it forwards.
-    std::string_view host = req[http::field::host];
-    bool local_host = loopback_address(host) || host == "localhost" || host.starts_with("localhost:");
-    bool forwarded = req.count(http::field::forwarded) || req.count("X-Forwarded-For") || req.count("X-Real-IP");
     std::string why;
     if (!extras_.reload) {
       why = "POST /admin/reload is off: set [server] admin_api = true to use switchboard reload (SIGHUP always works)";
     } else if (req.method() != http::verb::post) {
       why = "the admin API takes POST only";
-    } else if (!loopback_peer || !local_host || forwarded || req.count(http::field::origin) ||
+    } else if (!loopback_peer || !names_this_machine(req[http::field::host]) || says_forwarded(req) ||
+               req.count(http::field::origin) ||
                !req.count("X-Switchboard-Admin")) {
       why = "POST /admin/reload answers switchboard reload on this machine only (a loopback connection, a loopback "
             "Host, X-Switchboard-Admin, no Origin, no forwarding header)";
@@ -298,14 +306,11 @@ HttpResponseMessage RestApi::dev_token(const HttpRequestMessage& req) {
   // Only pages of this machine: a rebound DNS name reaching the loopback
   // listener carries its own Host (or Origin), and a reverse proxy on this
   // machine says it forwards.
-  auto local = [](std::string_view host) {
-    return loopback_address(host) || host == "localhost" || host.starts_with("localhost:");
-  };
   std::string_view origin = req[http::field::origin];
   if (origin.starts_with("http://")) origin.remove_prefix(7);
   else if (origin.starts_with("https://")) origin.remove_prefix(8);
-  bool forwarded = req.count(http::field::forwarded) || req.count("X-Forwarded-For") || req.count("X-Real-IP");
-  if (!local(req[http::field::host]) || (!origin.empty() && !local(origin)) || forwarded) {
+  if (!names_this_machine(req[http::field::host]) || (!origin.empty() && !names_this_machine(origin)) ||
+      says_forwarded(req)) {
     return error(req, Errc::forbidden,
                  "dev tokens are only for pages of this machine (Host and Origin localhost or 127.x, not forwarded)");
   }

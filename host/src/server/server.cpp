@@ -375,9 +375,9 @@ Server::ReloadOutcome Server::apply(const HostConfig& next, bool dry_run) {
   for (std::size_t i = 0; i < running_features_.size(); ++i) {
     if (!kept[i]) removed += " -" + running_features_[i].info.name;
   }
+  const std::string summary = added.empty() && removed.empty() ? "features unchanged" : "features:" + removed + added;
   if (dry_run) {
     if (tls_) tls_->prepare();  // throws: a reload would be refused
-    std::string summary = added.empty() && removed.empty() ? "features unchanged" : "features:" + removed + added;
     return {true, summary + (tls_ ? "; the certificate would be read again" : "")};
   }
   // The certificate is read now and served only once the features took.
@@ -392,9 +392,7 @@ Server::ReloadOutcome Server::apply(const HostConfig& next, bool dry_run) {
   }
   running_features_ = std::move(set);
   show_plugins();
-  std::string summary = added.empty() && removed.empty() ? "features unchanged" : "features:" + removed + added;
-  if (tls_) summary += "; certificate read again";
-  return {true, summary};
+  return {true, summary + (tls_ ? "; certificate read again" : "")};
 }
 
 bool Server::stop() {
