@@ -9,6 +9,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/json.hpp>
 #include <atomic>
+#include <functional>
 #include <thread>
 
 #include "support/chat_helpers.hpp"
@@ -81,7 +82,10 @@ struct Replayed {
   bool recovered = false;
   bool acked = false;
 };
-Replayed read_replay(WsClient& c, std::int64_t id, std::chrono::seconds deadline = 60s) {
+// `on_first_event` runs once the first replayed event arrived: the host has
+// by then decided the replay against the stream as it was.
+Replayed read_replay(WsClient& c, std::int64_t id, std::chrono::seconds deadline = 60s,
+                     const std::function<void()>& on_first_event = {}) {
   Replayed r;
   auto until = std::chrono::steady_clock::now() + deadline;
   bool resumed = false;
@@ -98,6 +102,7 @@ Replayed read_replay(WsClient& c, std::int64_t id, std::chrono::seconds deadline
       break;
     } else if (f->contains("seq") && (*f)["conversation_id"].as_int64() == id) {
       r.seqs.push_back((*f)["seq"].as_int64());
+      if (r.seqs.size() == 1 && on_first_event) on_first_event();
     }
   }
   return r;
@@ -147,11 +152,14 @@ TEST(LegalRequests, AResumeOfTheWholeWindowCompletesWithLiveEventsExactlyOnceInO
 
   WsClient bob(host.port(), token_for("bob"));
   bob.send_json(subscribe_frame(c, state, from));
-  // Alice goes on sending while bob's ~12 MB replay runs.
+  // Alice goes on sending while bob's ~12 MB replay runs. She starts once
+  // the replay does: a live event committed before the host read the
+  // stream would make bob's gap larger than the window, and that answer
+  // (recovered false) is another test.
   constexpr int kLive = 100;
-  std::thread live([&] { fill(alice, c, kLive, kResumeWindow); });
-  auto replayed = read_replay(bob, c, 120s);
-  live.join();
+  std::thread live;
+  auto replayed = read_replay(bob, c, 120s, [&] { live = std::thread([&] { fill(alice, c, kLive, kResumeWindow); }); });
+  if (live.joinable()) live.join();
   ASSERT_TRUE(replayed.recovered);
   ASSERT_TRUE(replayed.acked);
   // Live events after the resume frame: collect until the last one.
