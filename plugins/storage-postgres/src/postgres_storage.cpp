@@ -150,14 +150,22 @@ constexpr bool kOneStatement = false;  // read(..., kOneStatement): no snapshot 
 Error bad_event() { return make_error(Errc::bad_request, "event type is empty"); }
 
 
-// One message alone: its seq, its client key, its reply_to, then the
-// message and its event in one statement.
-Result<MessageWrite> append_one(Tx& tx, const MessageDraft& draft, const EventDraft& event, TimeMs now) {
+Error not_a_member(ConversationId id) {
+  return make_error(Errc::forbidden, "not a member of conversation " + std::to_string(id));
+}
+
+// One message alone: its seq, its author's membership (if asked), its
+// client key, its reply_to, then the message and its event in one
+// statement.
+Result<MessageWrite> append_one(Tx& tx, const MessageDraft& draft, const EventDraft& event, TimeMs now,
+                                bool as_member) {
   // The seq first: it locks the conversation, so a client key sent to
-  // two hosts at once is seen by the second. (A refused write gives the
+  // two hosts at once is seen by the second, and a removal committed
+  // before is seen by the membership check. (A refused write gives the
   // seq back with its savepoint.)
   auto seq = next_seq(tx, draft.conversation_id);
   if (!seq) return seq.error();
+  if (as_member && !load_member(tx, draft.conversation_id, draft.author)) return not_a_member(draft.conversation_id);
   if (!draft.client_key.empty()) {
     auto found = tx.exec_params(std::string("SELECT ") + kMessageColumns +
                                     " FROM messages m WHERE m.conversation_id = $1 AND m.author = $2"
@@ -219,19 +227,21 @@ std::string text_array(const std::vector<std::string>& values) {
 
 // An append: alone, or with the appends queued next to it in a few
 // statements for the whole run (the writer's batch): one locks their
-// conversations in id order, one finds the client keys and reply_to
-// targets they name, one inserts every new message and event and moves
-// every conversation's last_seq. Same answers as alone: gap-free seqs, a
-// retried client key answers the original, a bad reply_to not_found.
+// conversations in id order, one checks their authors' membership, one
+// finds the client keys and reply_to targets they name, one inserts every
+// new message and event and moves every conversation's last_seq. Same
+// answers as alone: gap-free seqs, a non-member forbidden, a retried
+// client key answers the original, a bad reply_to not_found.
 class AppendJob final : public AnsweringJob<MessageWrite> {
  public:
-  AppendJob(MessageDraft draft, EventDraft event, TimeMs now, Completion<MessageWrite> done)
-      : AnsweringJob(std::move(done)), draft_(std::move(draft)), event_(std::move(event)), now_(now) {
+  AppendJob(MessageDraft draft, EventDraft event, TimeMs now, bool as_member, Completion<MessageWrite> done)
+      : AnsweringJob(std::move(done)), draft_(std::move(draft)), event_(std::move(event)), now_(now),
+        as_member_(as_member) {
     if (event_.payload.empty()) event_.payload = "{}";
     if (draft_.attachments.empty()) draft_.attachments = "[]";
   }
 
-  bool run(Tx& tx) override { return attempt([&] { return append_one(tx, draft_, event_, now_); }); }
+  bool run(Tx& tx) override { return attempt([&] { return append_one(tx, draft_, event_, now_, as_member_); }); }
 
   bool groups_with(const Job& other) const override { return dynamic_cast<const AppendJob*>(&other) != nullptr; }
 
@@ -267,6 +277,30 @@ class AppendJob final : public AnsweringJob<MessageWrite> {
     for (AppendJob* j : run) {
       j->result_.reset();
       if (!last.contains(j->draft_.conversation_id)) j->result_.emplace(conversation_not_found(j->draft_.conversation_id));
+    }
+    // Authors' membership, read under the conversations' locks (a removal
+    // takes the same lock), one statement for the run.
+    std::vector<std::int64_t> member_conversations, member_index;
+    std::vector<std::string> member_users;
+    for (std::size_t i = 0; i < run.size(); ++i) {
+      const AppendJob* j = run[i];
+      if (j->result_ || !j->as_member_) continue;
+      member_conversations.push_back(j->draft_.conversation_id);
+      member_users.push_back(j->draft_.author);
+      member_index.push_back(static_cast<std::int64_t>(i));
+    }
+    if (!member_index.empty()) {
+      std::vector<bool> is_member(run.size(), false);
+      for (const auto& row : tx.exec_params(
+               "SELECT k.i FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS k(conversation_id, user_id, i)"
+               " JOIN members mb ON mb.conversation_id = k.conversation_id AND mb.user_id = k.user_id",
+               int_array(member_conversations), text_array(member_users), int_array(member_index))) {
+        is_member[static_cast<std::size_t>(i64(row[0]))] = true;
+      }
+      for (std::int64_t i : member_index) {
+        AppendJob* j = run[static_cast<std::size_t>(i)];
+        if (!is_member[static_cast<std::size_t>(i)]) j->result_.emplace(not_a_member(j->draft_.conversation_id));
+      }
     }
     // reply_to targets, looked up once (judged below, after client keys,
     // in the order append_one judges them).
@@ -396,6 +430,7 @@ class AppendJob final : public AnsweringJob<MessageWrite> {
   MessageDraft draft_;
   EventDraft event_;
   TimeMs now_;
+  bool as_member_;
 };
 
 }  // namespace
@@ -616,7 +651,14 @@ void PostgresStorage::list_members(ConversationId id, Completion<std::vector<Mem
 
 void PostgresStorage::append_message(MessageDraft draft, EventDraft event, Completion<MessageWrite> done) {
   if (!valid_draft(event)) return done(bad_event());
-  writer_->submit(std::make_unique<AppendJob>(std::move(draft), std::move(event), clock_.now_ms(), std::move(done)));
+  writer_->submit(
+      std::make_unique<AppendJob>(std::move(draft), std::move(event), clock_.now_ms(), false, std::move(done)));
+}
+
+void PostgresStorage::append_message_as_member(MessageDraft draft, EventDraft event, Completion<MessageWrite> done) {
+  if (!valid_draft(event)) return done(bad_event());
+  writer_->submit(
+      std::make_unique<AppendJob>(std::move(draft), std::move(event), clock_.now_ms(), true, std::move(done)));
 }
 
 void PostgresStorage::edit_message(MessageId id, std::string text, EventDraft event, Completion<MessageWrite> done) {

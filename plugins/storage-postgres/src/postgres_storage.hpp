@@ -40,6 +40,10 @@ class PostgresStorage final : public switchboard::Storage {
 
   void append_message(switchboard::MessageDraft draft, switchboard::EventDraft event,
                       switchboard::Completion<switchboard::MessageWrite> done) override;
+  // Membership checked in the append's own transaction, under the
+  // conversation's lock: no read before the write.
+  void append_message_as_member(switchboard::MessageDraft draft, switchboard::EventDraft event,
+                                switchboard::Completion<switchboard::MessageWrite> done) override;
   void edit_message(switchboard::MessageId id, std::string text, switchboard::EventDraft event,
                     switchboard::Completion<switchboard::MessageWrite> done) override;
   void delete_message(switchboard::MessageId id, switchboard::EventDraft event,

@@ -384,10 +384,29 @@ void SqliteStorage::list_members(ConversationId id, Completion<std::vector<Membe
 }
 
 void SqliteStorage::append_message(MessageDraft draft, EventDraft event, Completion<MessageWrite> done) {
+  append_as(std::move(draft), std::move(event), false, std::move(done));
+}
+
+#if SWITCHBOARD_SDK_VERSION_MINOR >= 1
+void SqliteStorage::append_message_as_member(MessageDraft draft, EventDraft event, Completion<MessageWrite> done) {
+  append_as(std::move(draft), std::move(event), true, std::move(done));
+}
+#endif
+
+void SqliteStorage::append_as(MessageDraft draft, EventDraft event, bool as_member, Completion<MessageWrite> done) {
   if (!valid_draft(event)) return done(bad_event());
   TimeMs now = clock_.now_ms();
   writer_->submit<MessageWrite>(
-      [draft = std::move(draft), event = std::move(event), now](Database& db) mutable -> Result<MessageWrite> {
+      [draft = std::move(draft), event = std::move(event), now,
+       as_member](Database& db) mutable -> Result<MessageWrite> {
+        // On the one writer, in the batch's transaction: no removal falls
+        // between this check and the append.
+        if (as_member && !load_member(db, draft.conversation_id, draft.author)) {
+          if (!load_conversation(db, draft.conversation_id)) {
+            return make_error(Errc::not_found, "conversation " + std::to_string(draft.conversation_id) + " not found");
+          }
+          return make_error(Errc::forbidden, "not a member of conversation " + std::to_string(draft.conversation_id));
+        }
         if (!draft.client_key.empty()) {
           Statement& find = db.prepare(std::string("SELECT ") + kMessageColumns +
                                        " FROM messages m WHERE m.conversation_id = ?1 AND m.author = ?2"

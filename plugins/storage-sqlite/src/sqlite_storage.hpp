@@ -10,7 +10,12 @@
 #include "batch_writer.hpp"
 #include "read_pool.hpp"
 #include "database.hpp"
+#include "switchboard/abi.hpp"  // SWITCHBOARD_SDK_VERSION_MINOR: this source builds against SDK 1.0 and 1.1
 #include "switchboard/storage.hpp"
+
+#ifndef SWITCHBOARD_SDK_VERSION_MINOR
+#error "the SDK headers name no version"
+#endif
 
 namespace sqlite_storage {
 
@@ -37,6 +42,12 @@ class SqliteStorage final : public switchboard::Storage {
 
   void append_message(switchboard::MessageDraft draft, switchboard::EventDraft event,
                       switchboard::Completion<switchboard::MessageWrite> done) override;
+#if SWITCHBOARD_SDK_VERSION_MINOR >= 1
+  // Membership checked in the append's own write, on the one writer: no
+  // read before it. (Built against SDK 1.0, the host does the check.)
+  void append_message_as_member(switchboard::MessageDraft draft, switchboard::EventDraft event,
+                                switchboard::Completion<switchboard::MessageWrite> done) override;
+#endif
   void edit_message(switchboard::MessageId id, std::string text, switchboard::EventDraft event,
                     switchboard::Completion<switchboard::MessageWrite> done) override;
   void delete_message(switchboard::MessageId id, switchboard::EventDraft event,
@@ -60,6 +71,8 @@ class SqliteStorage final : public switchboard::Storage {
   // Runs `body` on a read connection's thread, turning exceptions into an Error.
   template <class T, class Body>
   void read(Body body, switchboard::Completion<T> done);
+  void append_as(switchboard::MessageDraft draft, switchboard::EventDraft event, bool as_member,
+                 switchboard::Completion<switchboard::MessageWrite> done);
 
   switchboard::Clock& clock_;
   switchboard::Logger& log_;

@@ -157,6 +157,61 @@ TEST_F(StorageContract, AppendMessageAsMemberAppendsOnlyForMembers) {
   EXPECT_EQ(page->last_seq, sent->event->seq) << "a refused append appends nothing";
 }
 
+// A storage that writes queued appends together (a batch) still judges
+// each one's membership as if it came alone.
+TEST_F(StorageContract, AppendsAsMemberSubmittedTogetherAreJudgedEachAlone) {
+  if (plugin_under_test().sdk_minor() < 1) GTEST_SKIP() << "the plugin was built against SDK 1.0";
+  UserId alice = unique("alice"), bob = unique("bob"), carol = unique("carol");
+  Conversation c = group({{alice, Role::owner}, {bob, Role::member}});
+  const Seq before = get(c.id)->last_seq;
+  struct Want {
+    MessageDraft draft;
+    bool as_member;
+    std::promise<Result<MessageWrite>> answer;
+  };
+  std::vector<std::unique_ptr<Want>> burst;
+  for (int i = 0; i < 30; ++i) {
+    const UserId& author = i % 3 == 0 ? carol : (i % 3 == 1 ? alice : bob);
+    // Every fifth of carol's goes through plain append_message, which does
+    // not check: mixed in the same burst.
+    bool as_member = !(i % 3 == 0 && i % 5 == 0);
+    burst.push_back(std::make_unique<Want>(
+        Want{{c.id, author, "m" + std::to_string(i), 0, "[]", i % 2 ? "key-" + std::to_string(i) : ""}, as_member, {}}));
+  }
+  burst.push_back(std::make_unique<Want>(Want{{c.id + 1000000000, alice, "nowhere", 0, "[]", ""}, true, {}}));
+  std::vector<std::future<Result<MessageWrite>>> answers;
+  for (auto& w : burst) {
+    answers.push_back(w->answer.get_future());
+    auto done = [want = w.get()](Result<MessageWrite> r) { want->answer.set_value(std::move(r)); };
+    if (w->as_member) {
+      storage->append_message_as_member(w->draft, ev("message.new", w->draft.author), done);
+    } else {
+      storage->append_message(w->draft, ev("message.new", w->draft.author), done);
+    }
+  }
+  std::vector<Seq> written;
+  for (std::size_t i = 0; i < answers.size(); ++i) {
+    ASSERT_EQ(answers[i].wait_for(std::chrono::seconds(30)), std::future_status::ready) << "an append never answered";
+    auto got = answers[i].get();
+    const Want& w = *burst[i];
+    if (w.draft.conversation_id != c.id) {
+      EXPECT_EQ(got.code(), Errc::not_found) << i;
+    } else if (w.draft.author == carol && w.as_member) {
+      EXPECT_EQ(got.code(), Errc::forbidden) << i << ": an outsider's append was written";
+    } else {
+      ASSERT_TRUE(got.ok()) << i << ": " << got.error().message;
+      EXPECT_TRUE(got->changed) << i;
+      EXPECT_EQ(got->message.author, w.draft.author);
+      written.push_back(got->message.seq);
+    }
+  }
+  std::sort(written.begin(), written.end());
+  EXPECT_EQ(written, range(before + 1, before + static_cast<Seq>(written.size()))) << "refused appends consumed seqs";
+  auto page = events(c.id, Direction::forward, before, 100);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(seqs(*page), written);
+}
+
 TEST_F(StorageContract, DirectConversationIsCreatedOncePerPairEvenUnderRaces) {
   UserId a = unique("a"), b = unique("b");
   // The host makes the pair's key (any format will do here): the same for
