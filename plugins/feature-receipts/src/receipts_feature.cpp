@@ -198,60 +198,6 @@ class ReceiptsFeature final : public Feature {
     });
   }
 
-  // Counts each member's unread messages in `conversation` up to g.last_seq
-  // — only those after the last count, unless the member's read position
-  // moved or a message was deleted since — and pushes them.
-  void count_unread(ConversationId conversation, Grown g, std::function<void()> then) {
-    Storage& storage = host_->storage();
-    storage.list_members(conversation, [this, &storage, conversation, g, then](Result<std::vector<Member>> members) {
-      if (!members || static_cast<std::int64_t>(members->size()) > push_max_members_) {
-        return counted(conversation, {}, {}, then);
-      }
-      RecordQuery q{kFeature, conversation};
-      storage.list_records(q, [this, &storage, conversation, g, then, members = std::move(members.value())](Result<std::vector<Record>> r) {
-        if (!r) return counted(conversation, {}, {}, then);
-        std::map<UserId, Seq> read;
-        for (const auto& rec : r.value()) read[rec.user] = rec.number;
-        Tally before;
-        {
-          std::lock_guard lock(mutex_);
-          before = tallies_[conversation];
-        }
-        Seq upto = std::max(g.last_seq, before.counted_to);
-        auto count_all = [this, &storage, conversation, g, then, upto,
-                          plan = plan_counts(members, read, before)](bool from_scratch) {
-          gather<std::int64_t>(
-              plan.size(),
-              [&](std::size_t i, Completion<std::int64_t> done) {
-                EventCount count = unread_after(conversation, plan[i].from(from_scratch), plan[i].user);
-                count.upto = upto;
-                storage.count_events(count, std::move(done));
-              },
-              [this, conversation, g, then, upto, plan, from_scratch](std::vector<Result<std::int64_t>> counts) {
-                std::map<UserId, MemberCount> now;
-                for (std::size_t i = 0; i < plan.size(); ++i) {
-                  if (!counts[i]) continue;  // counted from scratch next time
-                  now[plan[i].user] = MemberCount{plan[i].read, plan[i].base(from_scratch) + counts[i].value()};
-                }
-                for (const auto& [user, c] : now) {
-                  if (g.actors.size() == 1 && g.actors.contains(user)) continue;  // only their own messages
-                  host_->send_to_member(conversation, user, "unread.update",
-                                        json::serialize(json::object{{"unread", c.unread}, {"last_seq", upto}}));
-                }
-                counted(conversation, std::move(now), upto, then);
-              });
-        };
-        if (before.counted_to == 0) return count_all(true);
-        // A message deleted since the last count may have been counted: then
-        // everyone is counted from their read position again (deletes are
-        // rare). Every delete since, also after `upto` (a delete can follow
-        // the last message).
-        EventCount deletes{conversation, before.counted_to, "message.delete", "", false, 0};
-        storage.count_events(deletes, [count_all](Result<std::int64_t> n) { count_all(!n || n.value() > 0); });
-      });
-    });
-  }
-
   // What to count for one member: from their read position, or — when the
   // last count is still theirs (same read position) — only since it.
   struct PlannedCount {
@@ -280,6 +226,111 @@ class ReceiptsFeature final : public Feature {
       plan.push_back(std::move(p));
     }
     return plan;
+  }
+
+  // Counts each member's unread messages in `conversation` up to g.last_seq
+  // — only those after the last count, unless the member's read position
+  // moved or a message was deleted since — and pushes them.
+  void count_unread(ConversationId conversation, Grown g, std::function<void()> then) {
+    Storage& storage = host_->storage();
+    storage.list_members(conversation, [this, &storage, conversation, g, then](Result<std::vector<Member>> members) {
+      if (!members || static_cast<std::int64_t>(members->size()) > push_max_members_) {
+        return counted(conversation, {}, {}, then);
+      }
+      RecordQuery q{kFeature, conversation};
+      storage.list_records(q, [this, &storage, conversation, g, then, members = std::move(members.value())](Result<std::vector<Record>> r) {
+        if (!r) return counted(conversation, {}, {}, then);
+        std::map<UserId, Seq> read;
+        for (const auto& rec : r.value()) read[rec.user] = rec.number;
+        Tally before;
+        {
+          std::lock_guard lock(mutex_);
+          before = tallies_[conversation];
+        }
+        Seq upto = std::max(g.last_seq, before.counted_to);
+        auto plan = plan_counts(members, read, before);
+        if (before.counted_to == 0) return count_members(conversation, g, std::move(plan), upto, true, {}, then);
+        // A message deleted since the last count may have been counted: then
+        // everyone is counted from their read position again (deletes are
+        // rare). Every delete since, also after `upto` (a delete can follow
+        // the last message).
+        EventCount deletes{conversation, before.counted_to, "message.delete", "", false, 0};
+        storage.count_events(deletes, [this, &storage, conversation, g, then, upto, plan = std::move(plan),
+                                       since = before.counted_to](Result<std::int64_t> n) mutable {
+          if (!n || n.value() > 0) return count_members(conversation, g, std::move(plan), upto, true, {}, then);
+          // The events since the last count are the same for every member
+          // whose read position did not move: read them once and count
+          // each member's share here, instead of one storage count each.
+          EventQuery q{conversation, Direction::forward, since, 1000};
+          storage.read_events(q, [this, conversation, g, then, upto, since,
+                                  plan = std::move(plan)](Result<EventPage> page) mutable {
+            std::map<UserId, std::int64_t> known;
+            if (page && (!page->more || (!page->events.empty() && page->events.back().seq >= upto))) {
+              known = shares_of(*page, since, upto, plan);
+            }
+            count_members(conversation, g, std::move(plan), upto, false, std::move(known), then);
+          });
+        });
+      });
+    });
+  }
+
+  // Each kept member's count after the events of `page` in (since, upto]:
+  // messages from others, not deleted, as count_events counts them.
+  static std::map<UserId, std::int64_t> shares_of(const EventPage& page, Seq since, Seq upto,
+                                                  const std::vector<PlannedCount>& plan) {
+    std::int64_t messages = 0;
+    std::map<UserId, std::int64_t> own;
+    for (const auto& e : page.events) {
+      if (e.seq <= since || e.seq > upto || e.type != "message.new") continue;
+      if (e.message && e.message->deleted) continue;
+      ++messages;
+      ++own[e.actor];
+    }
+    std::map<UserId, std::int64_t> out;
+    for (const auto& p : plan) {
+      if (!p.has_kept || p.counted_to != since) continue;
+      auto mine = own.find(p.user);
+      out[p.user] = p.kept + messages - (mine == own.end() ? 0 : mine->second);
+    }
+    return out;
+  }
+
+  // Counts in storage every member of `plan` not in `known`, then pushes
+  // everyone's count.
+  void count_members(ConversationId conversation, Grown g, std::vector<PlannedCount> plan, Seq upto,
+                     bool from_scratch, std::map<UserId, std::int64_t> known, std::function<void()> then) {
+    Storage& storage = host_->storage();
+    std::vector<std::size_t> ask;
+    for (std::size_t i = 0; i < plan.size(); ++i) {
+      if (from_scratch || !known.contains(plan[i].user)) ask.push_back(i);
+    }
+    gather<std::int64_t>(
+        ask.size(),
+        [&](std::size_t k, Completion<std::int64_t> done) {
+          const PlannedCount& p = plan[ask[k]];
+          EventCount count = unread_after(conversation, p.from(from_scratch), p.user);
+          count.upto = upto;
+          storage.count_events(count, std::move(done));
+        },
+        [this, conversation, g, then, upto, plan, ask, from_scratch,
+         known = std::move(known)](std::vector<Result<std::int64_t>> counts) {
+          std::map<UserId, MemberCount> now;
+          for (const auto& p : plan) {
+            if (auto it = known.find(p.user); it != known.end()) now[p.user] = MemberCount{p.read, it->second};
+          }
+          for (std::size_t k = 0; k < ask.size(); ++k) {
+            if (!counts[k]) continue;  // counted from scratch next time
+            const PlannedCount& p = plan[ask[k]];
+            now[p.user] = MemberCount{p.read, p.base(from_scratch) + counts[k].value()};
+          }
+          for (const auto& [user, c] : now) {
+            if (g.actors.size() == 1 && g.actors.contains(user)) continue;  // only their own messages
+            host_->send_to_member(conversation, user, "unread.update",
+                                  json::serialize(json::object{{"unread", c.unread}, {"last_seq", upto}}));
+          }
+          counted(conversation, std::move(now), upto, then);
+        });
   }
 
   // A count of `conversation` ended: what it found (nothing if it failed).

@@ -125,6 +125,41 @@ TEST(Receipts, PushedCountsStayExactAcrossDeletesAndReads) {
   EXPECT_EQ(unread_in(bob, c), 1) << "the pushed count agrees with the counted one";
 }
 
+// Interval after interval, each member's pushed count grows by the others'
+// messages of that interval only (the plugin reads the interval's events
+// once for everyone instead of counting each member in storage).
+TEST(Receipts, PushedCountsGrowByEachIntervalsMessagesFromOthers) {
+  HostProcess host;
+  WsClient alice(host.port(), token_for("alice")), bob(host.port(), token_for("bob")),
+      carol(host.port(), token_for("carol"));
+  auto c = group(alice, {"bob", "carol"});
+  auto push_to = [&](WsClient& who, std::int64_t unread) {
+    std::optional<json::object> last;
+    while (auto pushed = who.next_of("unread.update", std::chrono::milliseconds(5000))) {
+      if ((*pushed)["conversation_id"] != c) continue;
+      last = pushed;
+      if ((*pushed)["unread"] == unread) return ::testing::AssertionSuccess();
+    }
+    return ::testing::AssertionFailure() << "last push: " << (last ? json::serialize(*last) : "none");
+  };
+  message(alice, c, "a1");
+  message(alice, c, "a2");
+  ASSERT_TRUE(push_to(bob, 2));
+  ASSERT_TRUE(push_to(carol, 2));
+  message(alice, c, "a3");
+  message(carol, c, "c1");
+  message(carol, c, "c2");
+  EXPECT_TRUE(push_to(bob, 5));
+  EXPECT_TRUE(push_to(carol, 3)) << "her own two are not unread for her";
+  EXPECT_TRUE(push_to(alice, 2)) << "carol's two";
+  message(bob, c, "b1");
+  EXPECT_TRUE(push_to(alice, 3));
+  EXPECT_TRUE(push_to(carol, 4));
+  EXPECT_EQ(unread_in(bob, c), 5) << "the pushed count agrees with the counted one";
+  EXPECT_EQ(unread_in(carol, c), 4);
+  EXPECT_EQ(unread_in(alice, c), 3);
+}
+
 TEST(Receipts, ReadPositionsSurviveARestart) {
   HostProcess host;
   std::int64_t c;
