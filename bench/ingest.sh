@@ -7,6 +7,7 @@
 # both from tests/servers/with-postgres.sh (PostgreSQL 15, fsync=off,
 # max_connections=200; PgBouncer pool_mode=transaction; not pinned).
 #   bench/ingest.sh [seconds] [repetitions] | bench/summarize.py
+#   PERF_DIR=/tmp/p ONLY=sqlite-normal bench/ingest.sh 5 1   -> perf record of the host too
 set -eu
 cd "$(dirname "$0")/.."
 # PostgreSQL and PgBouncer for the duration of the run.
@@ -52,6 +53,7 @@ reset_postgres() {  # each run starts from empty tables
 }
 
 run() {  # label, storage table
+  case " ${ONLY:-$1} " in *" $1 "*) ;; *) return 0 ;; esac
   rm -f "$work"/ingest.db*
   reset_postgres
   config "$2" >"$work/ingest.toml"
@@ -64,8 +66,14 @@ run() {  # label, storage table
     sleep 0.1
   done
   [ -n "$port" ] || { cat "$work/host.log" >&2; exit 1; }
+  profiler=
+  if [ -n "${PERF_DIR:-}" ]; then  # a profile of the host over the measured seconds
+    (sleep 3 && perf record -q -g -p "$server" -o "$PERF_DIR/$1.perf.data" -- sleep "$seconds") >/dev/null 2>&1 &
+    profiler=$!
+  fi
   taskset -c 1 $loadgen --port "$port" --server-pid "$server" --seconds "$seconds" --warmup 2 \
     --connections 2000 --conversation-size 2 --senders 1 --window 8 --label "ingest/$1"
+  [ -z "$profiler" ] || wait "$profiler"
   kill -TERM "$server"
   wait "$server" 2>/dev/null || true
   server=

@@ -7,6 +7,8 @@
 #   bench/run.sh [seconds] [repetitions]   (defaults: 10 s measured, 1 repetition)
 #   bench/run.sh 10 3 > r.jsonl; bench/summarize.py < r.jsonl   -> the table in docs/benchmarks.md
 #   bench/plot.py r.jsonl docs/benchmarks-load.png              -> its plot
+#   TARGETS="switchboard switchboard-nofeatures" SCENARIOS="fanout-10k" bench/run.sh 5 1
+#                                                  -> a subset, for an A/B while working
 # Needs: a build (scripts/build.sh), `scripts/install-deps.sh --bench` (Node.js
 # and npm, nginx-light and libnginx-mod-nchan), and the Node peer's `ws` (it is
 # installed into bench/peers/node-ws/node_modules on first use, with npm ci from
@@ -95,10 +97,14 @@ start_nchan() {
 
 stop() { kill -TERM "$server"; wait "$server" 2>/dev/null || true; server=; }
 
+targets=${TARGETS:-switchboard switchboard-nofeatures node-ws nchan}
+scenarios=${SCENARIOS:-all}
+
 scenario() {  # label, then loadgen arguments
   label=$1
   shift
-  for target in switchboard switchboard-nofeatures node-ws nchan; do
+  case " $scenarios " in *" $label "*|" all ") ;; *) return 0 ;; esac
+  for target in $targets; do
     rss_pid=
     case $target in
       node-ws) start_peer; extra="--peer" ;;
