@@ -10,6 +10,7 @@
 #include <mutex>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <utility>
 #include <vector>
@@ -86,10 +87,11 @@ class ReceiptsFeature final : public Feature {
   // A new message: every other member's unread count grew. Counted and
   // pushed once per interval for all the messages of that interval.
   void on_event(const Event& event) override {
-    if (event.type != "message.new") return;
     bool arm = false;
     {
       std::lock_guard lock(mutex_);
+      remember(event);
+      if (event.type != "message.new") return;
       auto& grown = grown_[event.conversation_id];
       grown.last_seq = std::max(grown.last_seq, event.seq);
       grown.actors.insert(event.actor);
@@ -171,10 +173,17 @@ class ReceiptsFeature final : public Feature {
         ++it;
       }
       std::erase_if(tallies_, [&](const auto& entry) {
-        return !entry.second.counting && now - entry.second.touched > kTallyIdle;
+        bool idle = !entry.second.counting && now - entry.second.touched > kTallyIdle;
+        if (idle) seen_.erase(entry.first);
+        return idle;
       });
       rearm = !grown_.empty();
       armed_ = rearm;
+      // A conversation without messages this interval is not counted: what
+      // it kept is not needed (the next count reads storage).
+      std::erase_if(seen_, [&](const auto& entry) {
+        return !grown.contains(entry.first) && !grown_.contains(entry.first);
+      });
     }
     if (rearm) host_->after(std::max(push_interval_, std::chrono::milliseconds(10)), [this] { push_unread(); });
     // One conversation at a time: at most one conversation's members are
@@ -259,8 +268,16 @@ class ReceiptsFeature final : public Feature {
                                        since = before.counted_to](Result<std::int64_t> n) mutable {
           if (!n || n.value() > 0) return count_members(conversation, g, std::move(plan), upto, true, {}, then);
           // The events since the last count are the same for every member
-          // whose read position did not move: read them once and count
-          // each member's share here, instead of one storage count each.
+          // whose read position did not move: count each member's share of
+          // them here instead of one storage count each — from the events
+          // this host committed, when they are all of them (one host, or
+          // all of this conversation's traffic here), else read once.
+          std::optional<std::map<UserId, std::int64_t>> shares;
+          {
+            std::lock_guard lock(mutex_);
+            shares = shares_seen(conversation, since, upto, plan);
+          }
+          if (shares) return count_members(conversation, g, std::move(plan), upto, false, std::move(*shares), then);
           EventQuery q{conversation, Direction::forward, since, 1000};
           storage.read_events(q, [this, conversation, g, then, upto, since,
                                   plan = std::move(plan)](Result<EventPage> page) mutable {
@@ -287,6 +304,36 @@ class ReceiptsFeature final : public Feature {
       ++messages;
       ++own[e.actor];
     }
+    return shares(messages, own, since, plan);
+  }
+
+  // The same from the events this host committed, if every seq of (since,
+  // upto] is among them; nothing if one is missing (committed elsewhere,
+  // or forgotten past the bound). Under mutex_. A message deleted since is
+  // seen by the caller's count of deletes first.
+  std::optional<std::map<UserId, std::int64_t>> shares_seen(ConversationId conversation, Seq since, Seq upto,
+                                                            const std::vector<PlannedCount>& plan) {
+    auto it = seen_.find(conversation);
+    if (it == seen_.end()) return std::nullopt;
+    auto& events = it->second;
+    std::erase_if(events, [since](const auto& entry) { return entry.first <= since; });
+    std::int64_t messages = 0;
+    std::map<UserId, std::int64_t> own;
+    Seq expected = since + 1;
+    for (const auto& [seq, seen] : events) {
+      if (seq > upto) break;
+      if (seq != expected) return std::nullopt;
+      ++expected;
+      if (!seen.message) continue;
+      ++messages;
+      ++own[seen.actor];
+    }
+    if (expected != upto + 1) return std::nullopt;
+    return shares(messages, own, since, plan);
+  }
+
+  static std::map<UserId, std::int64_t> shares(std::int64_t messages, const std::map<UserId, std::int64_t>& own,
+                                               Seq since, const std::vector<PlannedCount>& plan) {
     std::map<UserId, std::int64_t> out;
     for (const auto& p : plan) {
       if (!p.has_kept || p.counted_to != since) continue;
@@ -343,6 +390,11 @@ class ReceiptsFeature final : public Feature {
       t.counting = false;
       t.members = std::move(members);
       t.counted_to = t.members.empty() ? 0 : upto;
+      if (t.counted_to == 0) {
+        seen_.erase(conversation);
+      } else if (auto it = seen_.find(conversation); it != seen_.end()) {
+        it->second.erase(it->second.begin(), it->second.upper_bound(upto));
+      }
     }
     then();
   }
@@ -388,7 +440,26 @@ class ReceiptsFeature final : public Feature {
   std::int64_t announce_max_members_;
   std::int64_t push_max_members_;
   std::chrono::milliseconds push_interval_;
+  // The events this host committed since each conversation's last count:
+  // seq, and whether it was a message and by whom. At most kSeenMax per
+  // conversation (past it the count reads storage); dropped with the tally.
+  struct Seen {
+    bool message = false;
+    UserId actor;
+  };
+  static constexpr std::size_t kSeenMax = 4096;
+  // Only for a conversation counted before (else the next count starts from
+  // scratch anyway). Past the bound an event is not kept: the gap sends that
+  // count to storage.
+  void remember(const Event& event) {
+    auto tally = tallies_.find(event.conversation_id);
+    if (tally == tallies_.end() || tally->second.counted_to == 0) return;
+    auto& events = seen_[event.conversation_id];
+    if (events.size() < kSeenMax) events.emplace(event.seq, Seen{event.type == "message.new", event.actor});
+  }
+
   std::mutex mutex_;
+  std::map<ConversationId, std::map<Seq, Seen>> seen_;
   std::map<ConversationId, Grown> grown_;    // since the last push
   std::map<ConversationId, Tally> tallies_;  // counts kept between pushes
   bool armed_ = false;                       // a push is due
