@@ -53,6 +53,10 @@ cp "$work/switchboard.toml" "$work/switchboard-nofeatures.toml"
 for feature in reactions pins typing receipts; do
   printf '[[features]]\nplugin = "feature-%s"\n' "$feature" >>"$work/switchboard.toml"
 done
+# For an A/B only (TARGETS=switchboard-nopush): the default config without
+# receipts' unread.update pushes.
+cp "$work/switchboard.toml" "$work/switchboard-nopush.toml"
+printf '[features.config]\nunread_push_max_members = 0\n' >>"$work/switchboard-nopush.toml"
 
 start_switchboard() {  # $1: the config (switchboard or switchboard-nofeatures)
   rm -f "$work"/switchboard.db*
