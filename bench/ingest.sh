@@ -67,13 +67,16 @@ run() {  # label, storage table
   done
   [ -n "$port" ] || { cat "$work/host.log" >&2; exit 1; }
   profiler=
-  if [ -n "${PERF_DIR:-}" ]; then  # a profile of the host over the measured seconds
-    (sleep 3 && perf record -q -g -p "$server" -o "$PERF_DIR/$1.perf.data" -- sleep "$seconds") >/dev/null 2>&1 &
+  label=ingest/$1
+  if [ -n "${PERF_DIR:-}" ]; then  # a profile of the host over the measured seconds (it slows the host)
+    mkdir -p "$PERF_DIR"
+    (sleep 3 && perf record -q -g -p "$server" -o "$PERF_DIR/$1.perf.data" -- sleep "$seconds") >/dev/null &
     profiler=$!
+    label=ingest-profiled/$1
   fi
   taskset -c 1 $loadgen --port "$port" --server-pid "$server" --seconds "$seconds" --warmup 2 \
-    --connections 2000 --conversation-size 2 --senders 1 --window 8 --label "ingest/$1"
-  [ -z "$profiler" ] || wait "$profiler"
+    --connections 2000 --conversation-size 2 --senders 1 --window 8 --label "$label"
+  if [ -n "$profiler" ] && ! wait "$profiler"; then echo "perf record failed for $1" >&2; fi
   kill -TERM "$server"
   wait "$server" 2>/dev/null || true
   server=

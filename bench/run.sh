@@ -54,7 +54,8 @@ for feature in reactions pins typing receipts; do
   printf '[[features]]\nplugin = "feature-%s"\n' "$feature" >>"$work/switchboard.toml"
 done
 # For an A/B only (TARGETS=switchboard-nopush): the default config without
-# receipts' unread.update pushes.
+# receipts' unread.update pushes (and so without their counts). The table
+# below is feature-receipts' config because receipts is the last [[features]].
 cp "$work/switchboard.toml" "$work/switchboard-nopush.toml"
 printf '[features.config]\nunread_push_max_members = 0\n' >>"$work/switchboard-nopush.toml"
 

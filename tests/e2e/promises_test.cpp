@@ -158,6 +158,12 @@ TEST(LegalRequests, AResumeOfTheWholeWindowCompletesWithLiveEventsExactlyOnceInO
   // (recovered false) is another test.
   constexpr int kLive = 100;
   std::thread live;
+  struct Joined {  // however the test ends, alice's thread is joined first
+    std::thread& t;
+    ~Joined() {
+      if (t.joinable()) t.join();
+    }
+  } joined{live};
   auto replayed = read_replay(bob, c, 120s, [&] { live = std::thread([&] { fill(alice, c, kLive, kResumeWindow); }); });
   if (live.joinable()) live.join();
   ASSERT_TRUE(replayed.recovered);

@@ -2,10 +2,13 @@
 // backwards), tells the other members with receipt.update (off for channels
 // over a size), and keeps every member's unread count: events after their
 // read position that are messages from others, pushed as unread.update after
-// messages arrive — coalesced: one count per member and conversation per
-// `unread_push_interval_ms`, however many messages came meanwhile.
+// messages arrive — coalesced: one push per member and conversation per
+// `unread_push_interval_ms`, however many messages came meanwhile, counted
+// from the interval's events rather than one storage count per member.
 #include <boost/json.hpp>
 #include <chrono>
+#include <iterator>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <functional>
@@ -174,16 +177,17 @@ class ReceiptsFeature final : public Feature {
       }
       std::erase_if(tallies_, [&](const auto& entry) {
         bool idle = !entry.second.counting && now - entry.second.touched > kTallyIdle;
-        if (idle) seen_.erase(entry.first);
+        if (idle) forget(entry.first, std::numeric_limits<Seq>::max());
         return idle;
       });
       rearm = !grown_.empty();
       armed_ = rearm;
       // A conversation without messages this interval is not counted: what
       // it kept is not needed (the next count reads storage).
-      std::erase_if(seen_, [&](const auto& entry) {
-        return !grown.contains(entry.first) && !grown_.contains(entry.first);
-      });
+      for (auto it = seen_.begin(); it != seen_.end();) {
+        auto id = (it++)->first;
+        if (!grown.contains(id) && !grown_.contains(id)) forget(id, std::numeric_limits<Seq>::max());
+      }
     }
     if (rearm) host_->after(std::max(push_interval_, std::chrono::milliseconds(10)), [this] { push_unread(); });
     // One conversation at a time: at most one conversation's members are
@@ -313,10 +317,10 @@ class ReceiptsFeature final : public Feature {
   // seen by the caller's count of deletes first.
   std::optional<std::map<UserId, std::int64_t>> shares_seen(ConversationId conversation, Seq since, Seq upto,
                                                             const std::vector<PlannedCount>& plan) {
+    forget(conversation, since);
     auto it = seen_.find(conversation);
     if (it == seen_.end()) return std::nullopt;
     auto& events = it->second;
-    std::erase_if(events, [since](const auto& entry) { return entry.first <= since; });
     std::int64_t messages = 0;
     std::map<UserId, std::int64_t> own;
     Seq expected = since + 1;
@@ -390,11 +394,7 @@ class ReceiptsFeature final : public Feature {
       t.counting = false;
       t.members = std::move(members);
       t.counted_to = t.members.empty() ? 0 : upto;
-      if (t.counted_to == 0) {
-        seen_.erase(conversation);
-      } else if (auto it = seen_.find(conversation); it != seen_.end()) {
-        it->second.erase(it->second.begin(), it->second.upper_bound(upto));
-      }
+      forget(conversation, t.counted_to == 0 ? std::numeric_limits<Seq>::max() : upto);
     }
     then();
   }
@@ -447,19 +447,33 @@ class ReceiptsFeature final : public Feature {
     bool message = false;
     UserId actor;
   };
-  static constexpr std::size_t kSeenMax = 4096;
+  static constexpr std::size_t kSeenMax = 4096;         // per conversation
+  static constexpr std::size_t kSeenTotalMax = 200000;  // for all of them
   // Only for a conversation counted before (else the next count starts from
-  // scratch anyway). Past the bound an event is not kept: the gap sends that
-  // count to storage.
+  // scratch anyway). Past either bound an event is not kept: the gap sends
+  // that count to storage. Under mutex_.
   void remember(const Event& event) {
     auto tally = tallies_.find(event.conversation_id);
-    if (tally == tallies_.end() || tally->second.counted_to == 0) return;
+    if (tally == tallies_.end() || tally->second.counted_to == 0 || seen_total_ >= kSeenTotalMax) return;
     auto& events = seen_[event.conversation_id];
-    if (events.size() < kSeenMax) events.emplace(event.seq, Seen{event.type == "message.new", event.actor});
+    if (events.size() >= kSeenMax) return;
+    bool message = event.type == "message.new";
+    if (events.emplace(event.seq, Seen{message, message ? event.actor : UserId()}).second) ++seen_total_;
+  }
+  // Drops what is kept of `conversation` up to `upto`. Under mutex_.
+  void forget(ConversationId conversation, Seq upto) {
+    auto it = seen_.find(conversation);
+    if (it == seen_.end()) return;
+    auto& events = it->second;
+    auto end = events.upper_bound(upto);
+    seen_total_ -= static_cast<std::size_t>(std::distance(events.begin(), end));
+    events.erase(events.begin(), end);
+    if (events.empty()) seen_.erase(it);
   }
 
   std::mutex mutex_;
   std::map<ConversationId, std::map<Seq, Seen>> seen_;
+  std::size_t seen_total_ = 0;  // entries in seen_
   std::map<ConversationId, Grown> grown_;    // since the last push
   std::map<ConversationId, Tally> tallies_;  // counts kept between pushes
   bool armed_ = false;                       // a push is due

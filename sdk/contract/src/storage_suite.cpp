@@ -169,20 +169,21 @@ TEST_F(StorageContract, AppendsAsMemberSubmittedTogetherAreJudgedEachAlone) {
     bool as_member;
     std::promise<Result<MessageWrite>> answer;
   };
-  std::vector<std::unique_ptr<Want>> burst;
+  // Shared with the completions: an early ASSERT leaves none dangling.
+  std::vector<std::shared_ptr<Want>> burst;
   for (int i = 0; i < 30; ++i) {
     const UserId& author = i % 3 == 0 ? carol : (i % 3 == 1 ? alice : bob);
     // Every fifth of carol's goes through plain append_message, which does
     // not check: mixed in the same burst.
     bool as_member = !(i % 3 == 0 && i % 5 == 0);
-    burst.push_back(std::make_unique<Want>(
+    burst.push_back(std::make_shared<Want>(
         Want{{c.id, author, "m" + std::to_string(i), 0, "[]", i % 2 ? "key-" + std::to_string(i) : ""}, as_member, {}}));
   }
-  burst.push_back(std::make_unique<Want>(Want{{c.id + 1000000000, alice, "nowhere", 0, "[]", ""}, true, {}}));
+  burst.push_back(std::make_shared<Want>(Want{{c.id + 1000000000, alice, "nowhere", 0, "[]", ""}, true, {}}));
   std::vector<std::future<Result<MessageWrite>>> answers;
   for (auto& w : burst) {
     answers.push_back(w->answer.get_future());
-    auto done = [want = w.get()](Result<MessageWrite> r) { want->answer.set_value(std::move(r)); };
+    auto done = [want = w](Result<MessageWrite> r) { want->answer.set_value(std::move(r)); };
     if (w->as_member) {
       storage->append_message_as_member(w->draft, ev("message.new", w->draft.author), done);
     } else {
