@@ -324,13 +324,13 @@ class ReceiptsFeature final : public Feature {
     std::int64_t messages = 0;
     std::map<UserId, std::int64_t> own;
     Seq expected = since + 1;
-    for (const auto& [seq, seen] : events) {
+    for (const auto& [seq, author] : events) {
       if (seq > upto) break;
       if (seq != expected) return std::nullopt;
       ++expected;
-      if (!seen.message) continue;
+      if (author.empty()) continue;
       ++messages;
-      ++own[seen.actor];
+      ++own[author];
     }
     if (expected != upto + 1) return std::nullopt;
     return shares(messages, own, since, plan);
@@ -354,7 +354,7 @@ class ReceiptsFeature final : public Feature {
     Storage& storage = host_->storage();
     std::vector<std::size_t> ask;
     for (std::size_t i = 0; i < plan.size(); ++i) {
-      if (from_scratch || !known.contains(plan[i].user)) ask.push_back(i);
+      if (!known.contains(plan[i].user)) ask.push_back(i);  // from scratch, `known` is empty
     }
     gather<std::int64_t>(
         ask.size(),
@@ -441,12 +441,8 @@ class ReceiptsFeature final : public Feature {
   std::int64_t push_max_members_;
   std::chrono::milliseconds push_interval_;
   // The events this host committed since each conversation's last count:
-  // seq, and whether it was a message and by whom. At most kSeenMax per
-  // conversation (past it the count reads storage); dropped with the tally.
-  struct Seen {
-    bool message = false;
-    UserId actor;
-  };
+  // seq, and the author if it was a message (empty if not). At most kSeenMax
+  // per conversation (past it the count reads storage); dropped with the tally.
   static constexpr std::size_t kSeenMax = 4096;         // per conversation
   static constexpr std::size_t kSeenTotalMax = 200000;  // for all of them
   // Only for a conversation counted before (else the next count starts from
@@ -457,8 +453,8 @@ class ReceiptsFeature final : public Feature {
     if (tally == tallies_.end() || tally->second.counted_to == 0 || seen_total_ >= kSeenTotalMax) return;
     auto& events = seen_[event.conversation_id];
     if (events.size() >= kSeenMax) return;
-    bool message = event.type == "message.new";
-    if (events.emplace(event.seq, Seen{message, message ? event.actor : UserId()}).second) ++seen_total_;
+    UserId author = event.type == "message.new" ? event.actor : UserId();
+    if (events.emplace(event.seq, std::move(author)).second) ++seen_total_;
   }
   // Drops what is kept of `conversation` up to `upto`. Under mutex_.
   void forget(ConversationId conversation, Seq upto) {
@@ -472,7 +468,7 @@ class ReceiptsFeature final : public Feature {
   }
 
   std::mutex mutex_;
-  std::map<ConversationId, std::map<Seq, Seen>> seen_;
+  std::map<ConversationId, std::map<Seq, UserId>> seen_;
   std::size_t seen_total_ = 0;  // entries in seen_
   std::map<ConversationId, Grown> grown_;    // since the last push
   std::map<ConversationId, Tally> tallies_;  // counts kept between pushes
