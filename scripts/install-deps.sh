@@ -10,7 +10,7 @@ PACKAGES="
   libgtest-dev
   nats-server postgresql pgbouncer python3 python3-websockets openssl
   clang libclang-rt-14-dev
-  chromium prometheus dpkg-dev fakeroot
+  chromium prometheus dpkg-dev fakeroot abigail-tools
 "
 # Node.js runs the JavaScript client's tests and the browser test; it may come
 # from elsewhere (its npm then conflicts with Debian's).

@@ -60,7 +60,6 @@ Fanout::Fanout(Bus& bus, Storage& storage, boost::asio::io_context& control, Log
           fill_gap(id, after, before, std::move(done));
         },
         metrics));
-    sequencers_.back()->set_local_user_check([this](const UserId& user) { return has_session(user); });
   }
 }
 
@@ -93,20 +92,8 @@ void Fanout::handler_failed(std::size_t worker, const char* what) {
   log_.error("an exception escaped a handler; the worker runs on", {{"worker", std::to_string(worker)}, {"error", what}});
 }
 
-bool Fanout::has_session(const UserId& user) const {
-  std::lock_guard lock(users_mutex_);
-  return users_here_.count(user) > 0;
-}
-
-void Fanout::user_attached(const UserId& user) {
-  std::lock_guard lock(users_mutex_);
-  ++users_here_[user];
-}
-
-void Fanout::user_detached(const UserId& user) {
-  std::lock_guard lock(users_mutex_);
-  auto it = users_here_.find(user);
-  if (it != users_here_.end() && --it->second <= 0) users_here_.erase(it);
+void Fanout::set_local_user_check(const std::function<bool(const UserId&)>& check) {
+  for (auto& s : sequencers_) s->set_local_user_check(check);
 }
 
 // Events a gap lacks, from storage, framed as their publisher framed them.

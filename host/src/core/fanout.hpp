@@ -72,16 +72,15 @@ class Fanout final : public WorkerListener {
     local_event_wanted_ = std::move(wanted);
   }
   void on_bus_message(std::string_view subject, std::string_view payload);
-  // Whether a session of `user` is attached on this host.
-  bool has_session(const UserId& user) const;
+  // Whether a session of `user` is attached on this host (any thread): the
+  // sequencers ask it of the users an event adds. Set before start.
+  void set_local_user_check(const std::function<bool(const UserId&)>& check);
 
   static std::string subject(ConversationId id) { return "conv." + std::to_string(id); }
 
   // WorkerListener (worker threads).
   void first_member(std::size_t worker, ConversationId id, Seq known_last) override;
   void last_member_left(std::size_t worker, ConversationId id) override;
-  void user_attached(const UserId& user) override;
-  void user_detached(const UserId& user) override;
   void delivered(std::size_t frames) override { deliveries_.add(frames); }
   void handler_failed(std::size_t worker, const char* what) override;
 
@@ -126,9 +125,6 @@ class Fanout final : public WorkerListener {
 
   std::array<InterestShard, kShards> interest_;
   std::unordered_set<ConversationId> subscribed_;  // control executor only
-
-  mutable std::mutex users_mutex_;
-  std::unordered_map<UserId, int> users_here_;  // workers with a session of each user
 
   // Destroyed first the sequencers, then the workers whose io_contexts run their timers.
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -47,6 +47,12 @@ bool LocalPresence::online(const UserId& user) const {
   return it != users_.end();
 }
 
+bool LocalPresence::has_session_here(const UserId& user) const {
+  std::lock_guard lock(mutex_);
+  auto it = users_.find(user);
+  return it != users_.end() && it->second.sessions > 0;
+}
+
 std::vector<UserId> LocalPresence::users() const {
   std::lock_guard lock(mutex_);
   std::vector<UserId> out;

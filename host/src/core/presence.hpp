@@ -24,6 +24,8 @@ class Presence {
   virtual void session_opened(const UserId& user) = 0;
   virtual void session_closed(const UserId& user) = 0;
   virtual bool online(const UserId& user) const = 0;
+  // Whether a session of `user` is open on this host now (no grace period).
+  virtual bool has_session_here(const UserId& user) const = 0;
 };
 
 class LocalPresence final : public Presence {
@@ -32,6 +34,7 @@ class LocalPresence final : public Presence {
   void session_opened(const UserId& user) override;
   void session_closed(const UserId& user) override;
   bool online(const UserId& user) const override;
+  bool has_session_here(const UserId& user) const override;
   std::vector<UserId> users() const;  // everyone online on this host
 
  private:

@@ -7,6 +7,7 @@
 // Worker thread only.
 #pragma once
 
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/compose.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -18,6 +19,22 @@ struct ssl_st;
 struct ssl_ctx_st;
 
 namespace switchboard::host {
+
+// Asio keeps a finished operation's memory per thread and hands it to the
+// next operation that fits, whatever its size: an idle session's read wait
+// would sit for hours in the block of the upgrade's write (twice its size).
+// The readiness waits an idle session holds ask malloc for exactly their size.
+template <class T>
+struct ExactAllocator {
+  using value_type = T;
+  ExactAllocator() noexcept = default;
+  template <class U>
+  ExactAllocator(const ExactAllocator<U>&) noexcept {}
+  T* allocate(std::size_t n) { return std::allocator<T>().allocate(n); }
+  void deallocate(T* p, std::size_t n) noexcept { std::allocator<T>().deallocate(p, n); }
+  template <class U>
+  bool operator==(const ExactAllocator<U>&) const noexcept { return true; }
+};
 
 class Connection {
  public:
@@ -78,11 +95,13 @@ class Connection {
       return boost::asio::post(socket_.get_executor(),
                                [h = std::forward<Handler>(handler)]() mutable { h(boost::system::error_code{}); });
     }
-    socket_.async_wait(read_wants_write_ ? socket_.wait_write : socket_.wait_read, std::forward<Handler>(handler));
+    socket_.async_wait(read_wants_write_ ? socket_.wait_write : socket_.wait_read,
+                       boost::asio::bind_allocator(ExactAllocator<void>(), std::forward<Handler>(handler)));
   }
   template <class Handler>
   void wait_writable(Handler&& handler) {
-    socket_.async_wait(write_wants_read_ ? socket_.wait_read : socket_.wait_write, std::forward<Handler>(handler));
+    socket_.async_wait(write_wants_read_ ? socket_.wait_read : socket_.wait_write,
+                       boost::asio::bind_allocator(ExactAllocator<void>(), std::forward<Handler>(handler)));
   }
 
   // Beast's AsyncReadStream and AsyncWriteStream, for HTTP and the upgrade.

@@ -43,9 +43,7 @@ void Worker::join() {
 void Worker::attach(WsSession* session) {
   session->worker_slot = sessions_.size();
   sessions_.push_back(session);
-  auto& mine = users_[session->user()];
-  if (mine.empty()) listener_.user_attached(session->user());
-  mine.push_back(session);
+  users_.emplace(session->user(), session);
 }
 
 void Worker::detach(WsSession* session) {
@@ -55,11 +53,11 @@ void Worker::detach(WsSession* session) {
     sessions_[slot]->worker_slot = slot;
     sessions_.pop_back();
   }
-  if (auto it = users_.find(session->user()); it != users_.end()) {
-    std::erase(it->second, session);
-    if (it->second.empty()) {
+  auto [first, last] = users_.equal_range(session->user());
+  for (auto it = first; it != last; ++it) {
+    if (it->second == session) {
       users_.erase(it);
-      listener_.user_detached(session->user());
+      break;
     }
   }
   // Copy: unsubscribe edits the session's list.
@@ -89,19 +87,19 @@ void Worker::unsubscribe(WsSession* session, ConversationId id) {
 
 void Worker::deliver(ConversationId id, const std::shared_ptr<const std::string>& frame,
                      const std::shared_ptr<const DeliveryMeta>& meta) {
+  // (Un)subscribing and delivering never attach or detach a session: the
+  // user's range stays valid while it is walked.
   for (const auto& user : meta->join) {
-    if (auto it = users_.find(user); it != users_.end()) {
-      for (WsSession* s : it->second) subscribe(s, id);
-    }
+    auto [first, last] = users_.equal_range(user);
+    for (auto it = first; it != last; ++it) subscribe(it->second, id);
   }
   if (!meta->only.empty()) {
     std::size_t delivered = 0;
-    if (auto it = users_.find(meta->only); it != users_.end()) {
-      for (WsSession* s : it->second) {
-        if (!s->in(id)) continue;
-        s->deliver(id, frame, *meta);
-        ++delivered;
-      }
+    auto [first, last] = users_.equal_range(meta->only);
+    for (auto it = first; it != last; ++it) {
+      if (!it->second->in(id)) continue;
+      it->second->deliver(id, frame, *meta);
+      ++delivered;
     }
     listener_.delivered(delivered);
   } else if (auto it = members_.find(id); it != members_.end()) {
@@ -114,10 +112,8 @@ void Worker::deliver(ConversationId id, const std::shared_ptr<const std::string>
     listener_.delivered(delivered);
   }
   for (const auto& user : meta->leave) {
-    if (auto it = users_.find(user); it != users_.end()) {
-      auto sessions = it->second;
-      for (WsSession* s : sessions) unsubscribe(s, id);
-    }
+    auto [first, last] = users_.equal_range(user);
+    for (auto it = first; it != last; ++it) unsubscribe(it->second, id);
   }
 }
 

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -29,9 +30,6 @@ class WorkerListener {
   // The worker's first session in `id` / its last one left.
   virtual void first_member(std::size_t worker, ConversationId id, Seq known_last) = 0;
   virtual void last_member_left(std::size_t worker, ConversationId id) = 0;
-  // A session of `user` attached to / detached from this worker.
-  virtual void user_attached(const UserId& user) = 0;
-  virtual void user_detached(const UserId& user) = 0;
   virtual void delivered(std::size_t frames) = 0;
   // An exception escaped a handler on this worker (it keeps running).
   virtual void handler_failed(std::size_t worker, const char* what) = 0;
@@ -80,7 +78,9 @@ class Worker {
   std::thread thread_;
   std::vector<WsSession*> sessions_;
   std::unordered_map<ConversationId, std::vector<WsSession*>> members_;
-  std::unordered_map<UserId, std::vector<WsSession*>> users_;
+  // Keyed by a view of the session's own user id (it outlives its entry):
+  // one small node per session, nothing else.
+  std::unordered_multimap<std::string_view, WsSession*> users_;
   std::vector<std::shared_ptr<WsSession>> dirty_;
   bool flush_posted_ = false;
 };

@@ -421,7 +421,9 @@ void WsSession::write() {
   }
   queue_.clear();
   head_ = 0;
-  if (queue_.capacity() > 16) std::vector<Outbound>().swap(queue_);
+  // A busy session keeps a few slots between writes; a quiet one (two
+  // frames a write at most: an idle session's hello, a ping) keeps none.
+  if (queue_.capacity() > 16 || queue_.capacity() <= 2) std::vector<Outbound>().swap(queue_);
   if (shutdown_after_write_ && state_ == State::closing) {
     connection_.shutdown_send();
     if (!reading_) finish();
