@@ -282,8 +282,8 @@ void FeatureRegistry::replace(std::vector<NamedFeature> features) {
       return;
     }
     for (const auto& e : added) {
-      for (const auto& [id, caller] : sessions_) {
-        firewalled("on_session_opened", e->name, [&] { e->feature->on_session_opened(caller); });
+      for (const auto& [id, user] : sessions_) {
+        firewalled("on_session_opened", e->name, [&] { e->feature->on_session_opened(Caller{user, id}); });
       }
     }
     publish(next);
@@ -382,7 +382,7 @@ void FeatureRegistry::session_opened(const Caller& caller) {
   // One handler: the set of open sessions and the hooks move together, so a
   // feature added by replace() in between sees each session opened once.
   boost::asio::post(control_, lifeline_.guard([this, caller] {
-    sessions_[caller.session_id] = caller;
+    sessions_.emplace(caller.session_id, caller.user);
     each_feature("on_session_opened", [&](Feature& f) { f.on_session_opened(caller); });
   }));
 }

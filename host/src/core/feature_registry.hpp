@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/fanout.hpp"
@@ -136,7 +137,7 @@ class FeatureRegistry final {
   std::vector<std::shared_ptr<Entry>> retired_;
   // The sessions open on this host (control executor only), told to a
   // feature added live.
-  std::map<std::uint64_t, Caller> sessions_;
+  std::unordered_map<std::uint64_t, UserId> sessions_;  // open sessions: id -> user
 };
 
 std::string percent_decode(std::string_view in);

@@ -15,6 +15,7 @@ Connection::Connection(asio::ip::tcp::socket socket, std::shared_ptr<SSL_CTX> tl
   error_code ec;
   socket_.non_blocking(true, ec);
   ssl_ = SSL_new(tls.get());  // holds its own reference to the context
+  record_ = std::make_unique<std::string>();
   if (ssl_ && SSL_set_fd(ssl_, socket_.native_handle()) != 1) {
     SSL_free(ssl_);
     ssl_ = nullptr;
@@ -96,12 +97,12 @@ std::size_t Connection::tls_read(asio::mutable_buffer buffer, error_code& ec) {
 
 bool Connection::flush(error_code& ec) {
   ec = {};
-  if (record_.empty()) return true;
+  if (!ssl_ || record_->empty()) return true;
   std::size_t n = 0;
   Wants wants;
-  bool ok = tls_step(ssl_, ec, wants, [&] { return SSL_write_ex(ssl_, record_.data(), record_.size(), &n); });
+  bool ok = tls_step(ssl_, ec, wants, [&] { return SSL_write_ex(ssl_, record_->data(), record_->size(), &n); });
   write_wants_read_ = wants == Wants::read;
-  if (ok) record_.clear();
+  if (ok) record_->clear();
   return ok;
 }
 

@@ -65,23 +65,24 @@ class Connection {
     auto it = boost::asio::buffer_sequence_begin(buffers);
     auto end = boost::asio::buffer_sequence_end(buffers);
     std::size_t skip = 0;  // bytes of *it already taken
+    std::string& record = *record_;
     while (flush(ec)) {
       // The next record: up to 16 KiB of what is offered, frames coalesced.
-      while (it != end && record_.size() < kRecord) {
+      while (it != end && record.size() < kRecord) {
         boost::asio::const_buffer b(*it);
-        std::size_t n = std::min(b.size() - skip, kRecord - record_.size());
-        record_.append(static_cast<const char*>(b.data()) + skip, n);
+        std::size_t n = std::min(b.size() - skip, kRecord - record.size());
+        record.append(static_cast<const char*>(b.data()) + skip, n);
         skip += n;
         if (skip == b.size()) {
           ++it;
           skip = 0;
         }
       }
-      if (record_.empty()) break;
-      taken += record_.size();
+      if (record.empty()) break;
+      taken += record.size();
     }
     if (ec == boost::asio::error::would_block && taken > 0) ec = {};
-    if (record_.empty() && record_.capacity() > 0) std::string().swap(record_);  // an idle connection holds none
+    if (record.empty() && record.capacity() > 0) std::string().swap(record);  // an idle connection holds none
     return taken;
   }
   // TLS: writes the record OpenSSL holds, if any; true when none is left
@@ -212,7 +213,8 @@ class Connection {
   ssl_st* ssl_ = nullptr;
   // TLS: the record being written. Once handed to SSL_write it must be
   // offered again, byte for byte, until OpenSSL takes it (its retry rule).
-  std::string record_;
+  // Plain connections have none (most sessions: nothing held for them).
+  std::unique_ptr<std::string> record_;
   bool read_wants_write_ = false;   // the last TLS read (or handshake step) waits for writability
   bool write_wants_read_ = false;   // the last TLS write waits for readability
 };
