@@ -149,6 +149,7 @@ class ReceiptsFeature final : public Feature {
   struct Tally {
     Seq counted_to = 0;  // 0: nothing counted yet
     std::map<UserId, MemberCount> members;
+    std::vector<UserId> roster;  // the members then, counted or not
     bool counting = false;
     std::chrono::steady_clock::time_point touched;
   };
@@ -223,14 +224,14 @@ class ReceiptsFeature final : public Feature {
     std::int64_t base(bool from_scratch) const { return has_kept && !from_scratch ? kept : 0; }
   };
 
-  static std::vector<PlannedCount> plan_counts(const std::vector<Member>& members, const std::map<UserId, Seq>& read,
+  static std::vector<PlannedCount> plan_counts(const std::vector<UserId>& roster, const std::map<UserId, Seq>& read,
                                                const Tally& before) {
     std::vector<PlannedCount> plan;
-    plan.reserve(members.size());
-    for (const auto& m : members) {
-      PlannedCount p{m.user_id};
-      if (auto it = read.find(m.user_id); it != read.end()) p.read = it->second;
-      auto known = before.members.find(m.user_id);
+    plan.reserve(roster.size());
+    for (const auto& user : roster) {
+      PlannedCount p{user};
+      if (auto it = read.find(user); it != read.end()) p.read = it->second;
+      auto known = before.members.find(user);
       if (known != before.members.end() && known->second.read == p.read && p.read <= before.counted_to) {
         p.counted_to = before.counted_to;
         p.kept = known->second.unread;
@@ -245,52 +246,94 @@ class ReceiptsFeature final : public Feature {
   // — only those after the last count, unless the member's read position
   // moved or a message was deleted since — and pushes them.
   void count_unread(ConversationId conversation, Grown g, std::function<void()> then) {
-    Storage& storage = host_->storage();
-    storage.list_members(conversation, [this, &storage, conversation, g, then](Result<std::vector<Member>> members) {
+    std::optional<std::vector<UserId>> roster;
+    {
+      std::lock_guard lock(mutex_);
+      roster = quiet_roster(conversation);
+    }
+    if (roster) return count_roster(conversation, g, std::move(*roster), true, then);
+    host_->storage().list_members(conversation, [this, conversation, g, then](Result<std::vector<Member>> members) {
       if (!members || static_cast<std::int64_t>(members->size()) > push_max_members_) {
-        return counted(conversation, {}, {}, then);
+        return counted(conversation, {}, {}, {}, then);
       }
-      RecordQuery q{kFeature, conversation};
-      storage.list_records(q, [this, &storage, conversation, g, then, members = std::move(members.value())](Result<std::vector<Record>> r) {
-        if (!r) return counted(conversation, {}, {}, then);
-        std::map<UserId, Seq> read;
-        for (const auto& rec : r.value()) read[rec.user] = rec.number;
-        Tally before;
+      std::vector<UserId> users;
+      users.reserve(members->size());
+      for (auto& m : *members) users.push_back(std::move(m.user_id));
+      count_roster(conversation, g, std::move(users), false, then);
+    });
+  }
+
+  // The members as last counted, if every event since that count was
+  // committed here (so this host saw them all, in order) and none added or
+  // removed a member or deleted a message: then neither the member list nor
+  // the counts kept need storage, only the read positions (which other hosts
+  // move). Under mutex_. A delete committed on another host after the
+  // interval's last message is seen at the next message's count.
+  std::optional<std::vector<UserId>> quiet_roster(ConversationId conversation) const {
+    auto t = tallies_.find(conversation);
+    if (t == tallies_.end() || t->second.counted_to == 0 || t->second.roster.empty()) return std::nullopt;
+    auto s = seen_.find(conversation);
+    if (s == seen_.end()) return std::nullopt;
+    Seq expected = t->second.counted_to + 1;
+    for (auto it = s->second.upper_bound(t->second.counted_to); it != s->second.end(); ++it, ++expected) {
+      if (it->first != expected || it->second.changes_counts) return std::nullopt;
+    }
+    return t->second.roster;
+  }
+
+  // Counts `roster`'s unread messages; `quiet`: from what this host saw
+  // since the last count, with no storage count (quiet_roster).
+  void count_roster(ConversationId conversation, Grown g, std::vector<UserId> roster, bool quiet,
+                    std::function<void()> then) {
+    Storage& storage = host_->storage();
+    RecordQuery q{kFeature, conversation};
+    storage.list_records(q, [this, &storage, conversation, g, then, quiet, roster = std::move(roster)](Result<std::vector<Record>> r) {
+      if (!r) return counted(conversation, {}, {}, {}, then);
+      std::map<UserId, Seq> read;
+      for (const auto& rec : r.value()) read[rec.user] = rec.number;
+      Tally before;
+      {
+        std::lock_guard lock(mutex_);
+        before = tallies_[conversation];
+      }
+      Seq upto = std::max(g.last_seq, before.counted_to);
+      auto plan = plan_counts(roster, read, before);
+      if (before.counted_to == 0) return count_members(conversation, g, std::move(plan), upto, true, {}, then);
+      if (quiet) {
+        std::optional<std::map<UserId, std::int64_t>> shares;
         {
           std::lock_guard lock(mutex_);
-          before = tallies_[conversation];
+          shares = shares_seen(conversation, before.counted_to, upto, plan);
         }
-        Seq upto = std::max(g.last_seq, before.counted_to);
-        auto plan = plan_counts(members, read, before);
-        if (before.counted_to == 0) return count_members(conversation, g, std::move(plan), upto, true, {}, then);
-        // A message deleted since the last count may have been counted: then
-        // everyone is counted from their read position again (deletes are
-        // rare). Every delete since, also after `upto` (a delete can follow
-        // the last message).
-        EventCount deletes{conversation, before.counted_to, "message.delete", "", false, 0};
-        storage.count_events(deletes, [this, &storage, conversation, g, then, upto, plan = std::move(plan),
-                                       since = before.counted_to](Result<std::int64_t> n) mutable {
-          if (!n || n.value() > 0) return count_members(conversation, g, std::move(plan), upto, true, {}, then);
-          // The events since the last count are the same for every member
-          // whose read position did not move: count each member's share of
-          // them here instead of one storage count each — from the events
-          // this host committed, when they are all of them (one host, or
-          // all of this conversation's traffic here), else read once.
-          std::optional<std::map<UserId, std::int64_t>> shares;
-          {
-            std::lock_guard lock(mutex_);
-            shares = shares_seen(conversation, since, upto, plan);
+        if (shares) return count_members(conversation, g, std::move(plan), upto, false, std::move(*shares), then);
+      }
+      // A message deleted since the last count may have been counted: then
+      // everyone is counted from their read position again (deletes are
+      // rare). Every delete since, also after `upto` (a delete can follow
+      // the last message).
+      EventCount deletes{conversation, before.counted_to, "message.delete", "", false, 0};
+      storage.count_events(deletes, [this, &storage, conversation, g, then, upto, plan = std::move(plan),
+                                     since = before.counted_to](Result<std::int64_t> n) mutable {
+        if (!n || n.value() > 0) return count_members(conversation, g, std::move(plan), upto, true, {}, then);
+        // The events since the last count are the same for every member
+        // whose read position did not move: count each member's share of
+        // them here instead of one storage count each — from the events
+        // this host committed, when they are all of them (one host, or
+        // all of this conversation's traffic here), else read once.
+        std::optional<std::map<UserId, std::int64_t>> shares;
+        {
+          std::lock_guard lock(mutex_);
+          shares = shares_seen(conversation, since, upto, plan);
+        }
+        if (shares) return count_members(conversation, g, std::move(plan), upto, false, std::move(*shares), then);
+        EventQuery q{conversation, Direction::forward, since, 1000};
+        storage.read_events(q, [this, conversation, g, then, upto, since,
+                                plan = std::move(plan)](Result<EventPage> page) mutable {
+          std::map<UserId, std::int64_t> known;
+          if (page && (!page->more || (!page->events.empty() && page->events.back().seq >= upto))) {
+            known = shares_of(*page, since, upto, plan);
           }
-          if (shares) return count_members(conversation, g, std::move(plan), upto, false, std::move(*shares), then);
-          EventQuery q{conversation, Direction::forward, since, 1000};
-          storage.read_events(q, [this, conversation, g, then, upto, since,
-                                  plan = std::move(plan)](Result<EventPage> page) mutable {
-            std::map<UserId, std::int64_t> known;
-            if (page && (!page->more || (!page->events.empty() && page->events.back().seq >= upto))) {
-              known = shares_of(*page, since, upto, plan);
-            }
-            count_members(conversation, g, std::move(plan), upto, false, std::move(known), then);
-          });
+          count_members(conversation, g, std::move(plan), upto, false, std::move(known), then);
         });
       });
     });
@@ -324,13 +367,13 @@ class ReceiptsFeature final : public Feature {
     std::int64_t messages = 0;
     std::map<UserId, std::int64_t> own;
     Seq expected = since + 1;
-    for (const auto& [seq, author] : events) {
+    for (const auto& [seq, seen] : events) {
       if (seq > upto) break;
       if (seq != expected) return std::nullopt;
       ++expected;
-      if (author.empty()) continue;
+      if (seen.author.empty()) continue;
       ++messages;
-      ++own[author];
+      ++own[seen.author];
     }
     if (expected != upto + 1) return std::nullopt;
     return shares(messages, own, since, plan);
@@ -380,19 +423,23 @@ class ReceiptsFeature final : public Feature {
             host_->send_to_member(conversation, user, "unread.update",
                                   json::serialize(json::object{{"unread", c.unread}, {"last_seq", upto}}));
           }
-          counted(conversation, std::move(now), upto, then);
+          std::vector<UserId> roster;
+          roster.reserve(plan.size());
+          for (const auto& p : plan) roster.push_back(p.user);
+          counted(conversation, std::move(now), upto, std::move(roster), then);
         });
   }
 
   // A count of `conversation` ended: what it found (nothing if it failed).
   // Then the next conversation is counted.
   void counted(ConversationId conversation, std::map<UserId, MemberCount> members, Seq upto,
-               const std::function<void()>& then) {
+               std::vector<UserId> roster, const std::function<void()>& then) {
     {
       std::lock_guard lock(mutex_);
       Tally& t = tallies_[conversation];
       t.counting = false;
       t.members = std::move(members);
+      t.roster = std::move(roster);
       t.counted_to = t.members.empty() ? 0 : upto;
       forget(conversation, t.counted_to == 0 ? std::numeric_limits<Seq>::max() : upto);
     }
@@ -441,7 +488,7 @@ class ReceiptsFeature final : public Feature {
   std::int64_t push_max_members_;
   std::chrono::milliseconds push_interval_;
   // The events this host committed since each conversation's last count:
-  // seq, and the author if it was a message (empty if not). At most kSeenMax
+  // by seq, what a count needs of each (Seen). At most kSeenMax
   // per conversation (past it the count reads storage); dropped with the tally.
   static constexpr std::size_t kSeenMax = 4096;         // per conversation
   static constexpr std::size_t kSeenTotalMax = 200000;  // for all of them
@@ -453,8 +500,10 @@ class ReceiptsFeature final : public Feature {
     if (tally == tallies_.end() || tally->second.counted_to == 0 || seen_total_ >= kSeenTotalMax) return;
     auto& events = seen_[event.conversation_id];
     if (events.size() >= kSeenMax) return;
-    UserId author = event.type == "message.new" ? event.actor : UserId();
-    if (events.emplace(event.seq, std::move(author)).second) ++seen_total_;
+    Seen seen{event.type == "message.new" ? event.actor : UserId(),
+              event.type == "member.join" || event.type == "member.leave" || event.type == "message.delete" ||
+                  event.type == "conversation.create"};
+    if (events.emplace(event.seq, std::move(seen)).second) ++seen_total_;
   }
   // Drops what is kept of `conversation` up to `upto`. Under mutex_.
   void forget(ConversationId conversation, Seq upto) {
@@ -468,7 +517,11 @@ class ReceiptsFeature final : public Feature {
   }
 
   std::mutex mutex_;
-  std::map<ConversationId, std::map<Seq, UserId>> seen_;
+  struct Seen {
+    UserId author;        // a message's; empty for other events
+    bool changes_counts;  // adds or removes a member, or deletes a message
+  };
+  std::map<ConversationId, std::map<Seq, Seen>> seen_;
   std::size_t seen_total_ = 0;  // entries in seen_
   std::map<ConversationId, Grown> grown_;    // since the last push
   std::map<ConversationId, Tally> tallies_;  // counts kept between pushes

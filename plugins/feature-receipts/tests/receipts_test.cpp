@@ -160,6 +160,36 @@ TEST(Receipts, PushedCountsGrowByEachIntervalsMessagesFromOthers) {
   EXPECT_EQ(unread_in(alice, c), 3);
 }
 
+// Between pushes the plugin keeps each conversation's members from its
+// last count; a member added since must be counted at the next push all the
+// same (and one removed no longer is).
+TEST(Receipts, AMemberAddedBetweenPushesGetsTheNextOne) {
+  HostProcess host;
+  WsClient alice(host.port(), token_for("alice")), bob(host.port(), token_for("bob")),
+      carol(host.port(), token_for("carol"));
+  auto c = group(alice, {"bob"});
+  auto push_to = [&](WsClient& who, std::int64_t unread) {
+    std::optional<json::object> last;
+    while (auto pushed = who.next_of("unread.update", std::chrono::milliseconds(5000))) {
+      if ((*pushed)["conversation_id"] != c) continue;
+      last = pushed;
+      if ((*pushed)["unread"] == unread) return ::testing::AssertionSuccess();
+    }
+    return ::testing::AssertionFailure() << "last push: " << (last ? json::serialize(*last) : "none");
+  };
+  message(alice, c, "a1");
+  message(alice, c, "a2");
+  ASSERT_TRUE(push_to(bob, 2));
+  message(alice, c, "a3");
+  ASSERT_TRUE(push_to(bob, 3)) << "a second push from what the first one kept";
+  auto added = alice.command({{"type", "member.add"}, {"conversation_id", c}, {"user_id", "carol"}});
+  ASSERT_EQ(added["type"], "ack") << json::serialize(added);
+  message(alice, c, "a4");
+  EXPECT_TRUE(push_to(bob, 4));
+  EXPECT_TRUE(push_to(carol, 4)) << "carol has read nothing: all of alice's messages";
+  EXPECT_EQ(unread_in(carol, c), 4) << "the pushed count agrees with the counted one";
+}
+
 TEST(Receipts, ReadPositionsSurviveARestart) {
   HostProcess host;
   std::int64_t c;
