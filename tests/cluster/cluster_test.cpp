@@ -279,6 +279,12 @@ TEST_F(Cluster, EditsReactionsAndTypingCrossHosts) {
   auto typing = alice->next_of("typing.start", 10s);
   ASSERT_TRUE(typing) << "typing on host 2 did not reach host 0";
   EXPECT_EQ(typing->at("user_id").as_string(), carol_id);
+
+  // A frame for one member crosses hosts too: host 0 committed the message
+  // and pushes bob's unread count, bob is on host 1.
+  auto unread = bob->next_of("unread.update", 10s);
+  ASSERT_TRUE(unread) << "an unread count pushed by host 0 did not reach host 1";
+  EXPECT_EQ(unread->at("conversation_id").as_int64(), conversation);
 }
 
 TEST_F(Cluster, PresenceIsClusterWide) {

@@ -75,8 +75,9 @@ void ClusterPresence::stop() {
   publish(bye);
 }
 
-bool ClusterPresence::online(const UserId& user) const {
-  if (local_.online(user)) return true;
+bool ClusterPresence::online(const UserId& user) const { return local_.online(user) || online_elsewhere(user); }
+
+bool ClusterPresence::online_elsewhere(const UserId& user) const {
   std::lock_guard lock(mutex_);
   auto it = remote_count_.find(user);
   return it != remote_count_.end() && it->second > 0;

@@ -44,6 +44,7 @@ class ClusterPresence final : public Presence {
   void session_closed(const UserId& user) override { local_.session_closed(user); }
   bool online(const UserId& user) const override;
   bool has_session_here(const UserId& user) const override { return local_.has_session_here(user); }
+  bool online_elsewhere(const UserId& user) const override;
   bool online_here(const UserId& user) const { return local_.online(user); }
 
   // From the bus handler, for messages on kSubject.

@@ -46,7 +46,9 @@ Fanout::Fanout(Bus& bus, Storage& storage, boost::asio::io_context& control, Log
       bus_errors_(metrics.counter("bus_publish_errors_total", "Publishes the bus refused")),
       handler_failures_(metrics.counter("worker_handler_exceptions_total",
                                         "Exceptions that escaped a handler on a worker thread (the worker ran on)")),
-      bus_seconds_(metrics.histogram("bus_publish_seconds", "Time to hand one event to the bus")) {
+      bus_seconds_(metrics.histogram("bus_publish_seconds", "Time to hand one event to the bus")),
+      local_events_dropped_(metrics.counter("local_events_dropped_total",
+                                            "Events committed here not told to features: too many waiting")) {
   std::size_t threads = std::clamp<std::size_t>(options_.threads, 1, 64);  // one bit each in the interest maps
   for (std::size_t i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>(i, *this));
   // Sequencers sharded by conversation, each with its own lock and its
@@ -92,8 +94,11 @@ void Fanout::handler_failed(std::size_t worker, const char* what) {
   log_.error("an exception escaped a handler; the worker runs on", {{"worker", std::to_string(worker)}, {"error", what}});
 }
 
-void Fanout::set_local_user_check(const std::function<bool(const UserId&)>& check) {
-  for (auto& s : sequencers_) s->set_local_user_check(check);
+void Fanout::set_presence(const Presence& presence) {
+  presence_ = &presence;
+  for (auto& s : sequencers_) {
+    s->set_local_user_check([&presence](const UserId& user) { return presence.has_session_here(user); });
+  }
 }
 
 // Events a gap lacks, from storage, framed as their publisher framed them.
@@ -121,7 +126,27 @@ void Fanout::publish(const Event& event) {
   auto meta = std::make_shared<const DeliveryMeta>(delivery_meta(event));
   sequencer(event.conversation_id).offer(event.conversation_id, SequencedEvent{shared_frame(Opcode::text, json), meta});
   send_to_bus(event.conversation_id, *meta, json);
-  if (local_event_ && local_event_wanted_()) boost::asio::post(control_, [this, event] { local_event_(event); });
+  if (local_event_ && local_event_wanted_()) tell_local_event(event);
+}
+
+void Fanout::tell_local_event(const Event& event) {
+  {
+    std::lock_guard lock(local_events_mutex_);
+    if (local_events_.size() >= kLocalEventsMax) {
+      local_events_dropped_.add();
+      return;
+    }
+    local_events_.push_back(event);
+    if (local_events_.size() > 1) return;  // a handler is posted already
+  }
+  boost::asio::post(control_, [this] {
+    std::vector<Event> batch;
+    {
+      std::lock_guard lock(local_events_mutex_);
+      batch.swap(local_events_);
+    }
+    for (const auto& e : batch) local_event_(e);
+  });
 }
 
 void Fanout::deliver_ephemeral_here(ConversationId id, std::string_view json, const UserId& except) {
@@ -135,6 +160,10 @@ void Fanout::publish_ephemeral(ConversationId id, std::string_view json, const U
   meta->except = except;
   meta->only = only;
   deliver_local(id, shared_frame(Opcode::text, json), meta);
+  // A frame for one member goes to the other hosts only if the member is
+  // online on one of them, as presence knows it: ephemeral frames are best
+  // effort, and most members of a single host, or of a conversation, are here.
+  if (!only.empty() && presence_ && !presence_->online_elsewhere(only)) return;
   send_to_bus(id, *meta, json);
 }
 

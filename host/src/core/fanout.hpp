@@ -25,6 +25,7 @@
 
 #include "core/delivery_meta.hpp"
 #include "core/event_sequencer.hpp"
+#include "core/presence.hpp"
 #include "net/worker.hpp"
 #include "switchboard/bus.hpp"
 #include "switchboard/services.hpp"
@@ -66,15 +67,19 @@ class Fanout final : public WorkerListener {
   // Called with every event published from this host (committed here), once,
   // on the control executor, while `wanted()` says so (checked on each
   // publish, from any thread: the event is only copied for a hook that
-  // wants it). Set before start.
+  // wants it). Set before start. Events reach the control executor in
+  // batches: one handler for all those published while it was busy, not
+  // one wake-up each; past kLocalEventsMax waiting, an event is dropped
+  // and counted (hooks learn of it from storage, as of other hosts' events).
   void on_local_event(std::function<void(const Event&)> hook, std::function<bool()> wanted) {
     local_event_ = std::move(hook);
     local_event_wanted_ = std::move(wanted);
   }
   void on_bus_message(std::string_view subject, std::string_view payload);
-  // Whether a session of `user` is attached on this host (any thread): the
-  // sequencers ask it of the users an event adds. Set before start.
-  void set_local_user_check(const std::function<bool(const UserId&)>& check);
+  // Where users have sessions: the sequencers ask whether the users an
+  // event adds are here, and a frame for one member crosses the bus only if
+  // that member is online elsewhere. Set before start; outlives the workers.
+  void set_presence(const Presence& presence);
 
   static std::string subject(ConversationId id) { return "conv." + std::to_string(id); }
 
@@ -109,6 +114,7 @@ class Fanout final : public WorkerListener {
   void deliver_local(ConversationId id, std::shared_ptr<const std::string> frame,
                      std::shared_ptr<const DeliveryMeta> meta);
   void send_to_bus(ConversationId id, const DeliveryMeta& meta, std::string_view json);
+  void tell_local_event(const Event& event);
   void fill_gap(ConversationId id, Seq after, Seq before, std::function<void(std::vector<SequencedEvent>)> done);
 
   Bus& bus_;
@@ -120,8 +126,13 @@ class Fanout final : public WorkerListener {
   Counter& bus_errors_;
   Counter& handler_failures_;
   Histogram& bus_seconds_;
+  const Presence* presence_ = nullptr;
   std::function<void(const Event&)> local_event_;
   std::function<bool()> local_event_wanted_;
+  static constexpr std::size_t kLocalEventsMax = 65536;
+  std::mutex local_events_mutex_;
+  std::vector<Event> local_events_;  // published, not yet handed to the hook
+  Counter& local_events_dropped_;
 
   std::array<InterestShard, kShards> interest_;
   std::unordered_set<ConversationId> subscribed_;  // control executor only

@@ -26,6 +26,8 @@ class Presence {
   virtual bool online(const UserId& user) const = 0;
   // Whether a session of `user` is open on this host now (no grace period).
   virtual bool has_session_here(const UserId& user) const = 0;
+  // Whether another host has announced `user` online (within its lease).
+  virtual bool online_elsewhere(const UserId& user) const = 0;
 };
 
 class LocalPresence final : public Presence {
@@ -35,6 +37,7 @@ class LocalPresence final : public Presence {
   void session_closed(const UserId& user) override;
   bool online(const UserId& user) const override;
   bool has_session_here(const UserId& user) const override;
+  bool online_elsewhere(const UserId&) const override { return false; }  // knows no other host
   std::vector<UserId> users() const;  // everyone online on this host
 
  private:

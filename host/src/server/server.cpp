@@ -244,7 +244,7 @@ void Server::start() {
     throw std::runtime_error(std::string("features cannot start: ") + e.what());
   }
   auto sweep = std::chrono::seconds(std::clamp<std::int64_t>(config_.server.ping_interval_seconds / 3, 1, 5));
-  fanout_.set_local_user_check([this](const UserId& user) { return presence_.has_session_here(user); });
+  fanout_.set_presence(presence_);
   fanout_.start(sweep);
   presence_.start();
   listener_.start();
