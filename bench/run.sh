@@ -128,6 +128,11 @@ for _ in $(seq "$repetitions"); do
   scenario latency-50k  --connections 10000 --conversation-size 100 --senders 1  --rate 500
   scenario latency-100k --connections 10000 --conversation-size 100 --senders 1  --rate 1000
 done
+# A connect storm: 10,000 authenticated connections, 64 upgrades in flight,
+# timed from the first connect to the last hello (connects_per_s).
+for _ in $(seq "$repetitions"); do
+  scenario connect-10k --connections 10000 --conversation-size 100 --senders 0 --connect-concurrency 64 --warmup 0 --seconds 1
+done
 # More open-loop points for the plot (bench/plot.py), once: with latency-50k
 # and latency-100k, offered load from 25K to 400K deliveries/s.
 for rate in 250 2000 4000; do

@@ -21,12 +21,14 @@ def median(label, key):
 
 
 scenarios = []
+connects = []
 for label in runs:
     if label.startswith("ingest/"):
         continue
     name = label.split("/", 1)[1]
-    if name not in scenarios:
-        scenarios.append(name)
+    group = connects if name.startswith("connect-") else scenarios
+    if name not in group:
+        group.append(name)
 
 ingest = [label for label in runs if label.startswith("ingest/")]
 if ingest:
@@ -35,6 +37,17 @@ if ingest:
     for label in ingest:
         print(f"| {label.split('/', 1)[1]} | {median(label, 'sends_acked_per_s'):,.0f} | {median(label, 'latency_ms_p50'):.1f} "
               f"| {median(label, 'latency_ms_p99'):.1f} | {len(runs[label])} |")
+    print()
+
+if connects:
+    print("| scenario | server | connects/s, to hello | connect seconds | runs |")
+    print("|---|---|---:|---:|---:|")
+    for name in connects:
+        for server in ("switchboard", "switchboard-nofeatures", "node-ws", "nchan"):
+            label = f"{server}/{name}"
+            if label in runs:
+                print(f"| {name} | {server} | {median(label, 'connects_per_s'):,.0f} | {median(label, 'connect_seconds'):.2f} "
+                      f"| {len(runs[label])} |")
     print()
 
 if scenarios:

@@ -58,6 +58,10 @@ struct Options {
   // deliveries that crossed hosts count for latency.
   std::vector<std::pair<std::string, unsigned short>> targets;
   int user_offset = 0;  // several generators at once: distinct users
+  // Handshakes in flight while connecting: 1 is one blocking handshake at a
+  // time (what the scenarios have always done); more measure the server's
+  // connect rate (a connect storm) instead of one round trip after another.
+  int connect_concurrency = 1;
 };
 
 std::int64_t now_ns() {
@@ -149,6 +153,38 @@ class Connection {
     wait_read();
   }
 
+  // The same upgrade without blocking: `connected` runs once the 101 is in
+  // (false: refused or failed; the connection counts as closed).
+  void connect_async(std::string token, std::function<void(bool)> connected) {
+    std::string source = "127.0.0." + std::to_string(1 + index_ % std::max(1, w_.opt.sources));
+    socket_.open(tcp::v4());
+    socket_.bind(tcp::endpoint(asio::ip::make_address(source), 0));
+    std::string host = w_.opt.targets.empty() ? w_.opt.host : w_.opt.targets[static_cast<std::size_t>(target_)].first;
+    unsigned short port = w_.opt.targets.empty() ? w_.opt.port : w_.opt.targets[static_cast<std::size_t>(target_)].second;
+    inflight_ = "GET /ws?token=" + token + "&conv=" + std::to_string(conversation_) + " HTTP/1.1\r\nHost: " +
+                w_.opt.host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    socket_.async_connect(tcp::endpoint(asio::ip::make_address(host), port), [this, connected](boost::system::error_code ec) {
+      if (ec) return fail(connected);
+      asio::async_write(socket_, asio::buffer(inflight_), [this, connected](boost::system::error_code ec, std::size_t) {
+        inflight_.clear();
+        if (ec) return fail(connected);
+        asio::async_read_until(socket_, asio::dynamic_buffer(pending_), "\r\n\r\n",
+                               [this, connected](boost::system::error_code ec, std::size_t header) {
+          if (ec || pending_.compare(0, 12, "HTTP/1.1 101") != 0) return fail(connected);
+          std::string rest = pending_.substr(header);
+          pending_.clear();
+          socket_.set_option(tcp::no_delay(true));
+          socket_.non_blocking(true);
+          if (!rest.empty()) on_bytes(rest.data(), rest.size());
+          if (w_.opt.nchan) ++w_.ready;
+          wait_read();
+          connected(true);
+        });
+      });
+    });
+  }
+
   void start_sending() {
     if (!sender_) return;
     if (w_.opt.rate <= 0) {
@@ -186,6 +222,11 @@ class Connection {
       }
       wait_read();
     });
+  }
+
+  void fail(const std::function<void(bool)>& connected) {
+    done();
+    connected(false);
   }
 
   void done() {
@@ -323,7 +364,7 @@ void usage() {
   std::cerr << "usage: switchboard-loadgen --port P --secret S [--connections N] [--conversation-size K]\n"
                "       [--senders S] [--window W | --rate MSGS_PER_S] [--seconds D] [--warmup D] [--sources A]\n"
                "       [--text-bytes B] [--server-pid PID] [--peer] [--label NAME]\n"
-               "       [--targets HOST:PORT,HOST:PORT,...] [--user-offset N]\n";
+               "       [--targets HOST:PORT,HOST:PORT,...] [--user-offset N] [--connect-concurrency K]\n";
 }
 
 }  // namespace
@@ -357,6 +398,7 @@ int main(int argc, char** argv) {
     else if (a == "--nchan") o.peer = o.nchan = true;
     else if (a == "--label") o.label = next();
     else if (a == "--user-offset") o.user_offset = std::stoi(next());
+    else if (a == "--connect-concurrency") o.connect_concurrency = std::max(1, std::stoi(next()));
     else if (a == "--targets") {
       // host:port,host:port,...
       std::string list = next();
@@ -409,10 +451,34 @@ int main(int argc, char** argv) {
   for (int i = 0; i < o.connections; ++i) {
     int c = i / o.conversation_size;
     bool sender = (i % o.conversation_size) < o.senders;
-    auto conn = std::make_unique<Connection>(w, i, ids[static_cast<std::size_t>(c)], sender);
-    conn->connect(token(i));
-    w.connections.push_back(std::move(conn));
-    if (i % 500 == 499) w.io.poll();
+    w.connections.push_back(std::make_unique<Connection>(w, i, ids[static_cast<std::size_t>(c)], sender));
+  }
+  if (o.connect_concurrency == 1) {
+    for (int i = 0; i < o.connections; ++i) {
+      w.connections[static_cast<std::size_t>(i)]->connect(token(i));
+      if (i % 500 == 499) w.io.poll();
+    }
+  } else {
+    // A storm: every token minted first (the generator's work, not the
+    // server's), then connect_concurrency handshakes kept in flight.
+    std::vector<std::string> tokens;
+    for (int i = 0; i < o.connections; ++i) tokens.push_back(token(i));
+    t0 = Clock::now();
+    int next_connection = 0;
+    int failed = 0;
+    std::function<void()> launch = [&] {
+      int i = next_connection++;
+      w.connections[static_cast<std::size_t>(i)]->connect_async(tokens[static_cast<std::size_t>(i)], [&](bool ok) {
+        if (!ok) ++failed;
+        if (next_connection < o.connections) launch();
+      });
+    };
+    for (int k = 0; k < std::min(o.connect_concurrency, o.connections); ++k) launch();
+    while (w.ready + failed < o.connections) w.io.run_for(std::chrono::milliseconds(100));
+    if (failed) {
+      std::cerr << failed << " of " << o.connections << " connections failed to upgrade\n";
+      return 1;
+    }
   }
   // The connect loop blocks on each handshake; hellos are read from here on.
   auto connected = Clock::now();
@@ -489,6 +555,8 @@ int main(int argc, char** argv) {
                  {"latency_ms_p50", pct(0.50)},
                  {"latency_ms_p99", pct(0.99)},
                  {"latency_ms_max", lat.empty() ? 0.0 : lat.back() / 1000.0},
+                 {"connect_concurrency", o.connect_concurrency},
+                 {"connects_per_s", connect_s > 0 ? o.connections / connect_s : 0.0},
                  {"server_rss_kib_before", rss_before},
                  {"server_rss_kib_idle", rss_idle},
                  {"server_idle_bytes_per_connection", per_conn}};
