@@ -299,43 +299,41 @@ class ReceiptsFeature final : public Feature {
       Seq upto = std::max(g.last_seq, before.counted_to);
       auto plan = plan_counts(roster, read, before);
       if (before.counted_to == 0) return count_members(conversation, g, std::move(plan), upto, true, {}, then);
-      if (quiet) {
-        std::optional<std::map<UserId, std::int64_t>> shares;
-        {
-          std::lock_guard lock(mutex_);
-          shares = shares_seen(conversation, before.counted_to, upto, plan);
-        }
-        if (shares) return count_members(conversation, g, std::move(plan), upto, false, std::move(*shares), then);
-      }
+      if (quiet) return count_since(conversation, g, std::move(plan), upto, before.counted_to, then);
       // A message deleted since the last count may have been counted: then
       // everyone is counted from their read position again (deletes are
       // rare). Every delete since, also after `upto` (a delete can follow
       // the last message).
       EventCount deletes{conversation, before.counted_to, "message.delete", "", false, 0};
-      storage.count_events(deletes, [this, &storage, conversation, g, then, upto, plan = std::move(plan),
+      storage.count_events(deletes, [this, conversation, g, then, upto, plan = std::move(plan),
                                      since = before.counted_to](Result<std::int64_t> n) mutable {
         if (!n || n.value() > 0) return count_members(conversation, g, std::move(plan), upto, true, {}, then);
-        // The events since the last count are the same for every member
-        // whose read position did not move: count each member's share of
-        // them here instead of one storage count each — from the events
-        // this host committed, when they are all of them (one host, or
-        // all of this conversation's traffic here), else read once.
-        std::optional<std::map<UserId, std::int64_t>> shares;
-        {
-          std::lock_guard lock(mutex_);
-          shares = shares_seen(conversation, since, upto, plan);
-        }
-        if (shares) return count_members(conversation, g, std::move(plan), upto, false, std::move(*shares), then);
-        EventQuery q{conversation, Direction::forward, since, 1000};
-        storage.read_events(q, [this, conversation, g, then, upto, since,
-                                plan = std::move(plan)](Result<EventPage> page) mutable {
-          std::map<UserId, std::int64_t> known;
-          if (page && (!page->more || (!page->events.empty() && page->events.back().seq >= upto))) {
-            known = shares_of(*page, since, upto, plan);
-          }
-          count_members(conversation, g, std::move(plan), upto, false, std::move(known), then);
-        });
+        count_since(conversation, g, std::move(plan), upto, since, then);
       });
+    });
+  }
+
+  // No message deleted since the last count: the events since are the same
+  // for every member whose read position did not move, so each member's
+  // share of them is counted here instead of one storage count each — from
+  // the events this host committed, when they are all of them (one host, or
+  // all of this conversation's traffic here), else read once.
+  void count_since(ConversationId conversation, Grown g, std::vector<PlannedCount> plan, Seq upto, Seq since,
+                   std::function<void()> then) {
+    std::optional<std::map<UserId, std::int64_t>> shares;
+    {
+      std::lock_guard lock(mutex_);
+      shares = shares_seen(conversation, since, upto, plan);
+    }
+    if (shares) return count_members(conversation, g, std::move(plan), upto, false, std::move(*shares), then);
+    EventQuery q{conversation, Direction::forward, since, 1000};
+    host_->storage().read_events(q, [this, conversation, g, then, upto, since,
+                                     plan = std::move(plan)](Result<EventPage> page) mutable {
+      std::map<UserId, std::int64_t> known;
+      if (page && (!page->more || (!page->events.empty() && page->events.back().seq >= upto))) {
+        known = shares_of(*page, since, upto, plan);
+      }
+      count_members(conversation, g, std::move(plan), upto, false, std::move(known), then);
     });
   }
 
