@@ -23,6 +23,18 @@ std::int64_t unread_in(WsClient& c, std::int64_t conversation) {
   return -1;
 }
 
+// Whether `who` gets an unread.update of `conversation` carrying `unread`
+// (earlier pushes of it are skipped), within 5 s of the previous one.
+::testing::AssertionResult push_to(WsClient& who, std::int64_t conversation, std::int64_t unread) {
+  std::optional<json::object> last;
+  while (auto pushed = who.next_of("unread.update", std::chrono::milliseconds(5000))) {
+    if ((*pushed)["conversation_id"] != conversation) continue;
+    last = pushed;
+    if ((*pushed)["unread"] == unread) return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure() << "last push: " << (last ? json::serialize(*last) : "none");
+}
+
 TEST(Receipts, UnreadCountsFollowMessagesFromOthersAndReads) {
   HostProcess host;
   WsClient alice(host.port(), token_for("alice")), bob(host.port(), token_for("bob"));
@@ -133,28 +145,19 @@ TEST(Receipts, PushedCountsGrowByEachIntervalsMessagesFromOthers) {
   WsClient alice(host.port(), token_for("alice")), bob(host.port(), token_for("bob")),
       carol(host.port(), token_for("carol"));
   auto c = group(alice, {"bob", "carol"});
-  auto push_to = [&](WsClient& who, std::int64_t unread) {
-    std::optional<json::object> last;
-    while (auto pushed = who.next_of("unread.update", std::chrono::milliseconds(5000))) {
-      if ((*pushed)["conversation_id"] != c) continue;
-      last = pushed;
-      if ((*pushed)["unread"] == unread) return ::testing::AssertionSuccess();
-    }
-    return ::testing::AssertionFailure() << "last push: " << (last ? json::serialize(*last) : "none");
-  };
   message(alice, c, "a1");
   message(alice, c, "a2");
-  ASSERT_TRUE(push_to(bob, 2));
-  ASSERT_TRUE(push_to(carol, 2));
+  ASSERT_TRUE(push_to(bob, c, 2));
+  ASSERT_TRUE(push_to(carol, c, 2));
   message(alice, c, "a3");
   message(carol, c, "c1");
   message(carol, c, "c2");
-  EXPECT_TRUE(push_to(bob, 5));
-  EXPECT_TRUE(push_to(carol, 3)) << "her own two are not unread for her";
-  EXPECT_TRUE(push_to(alice, 2)) << "carol's two";
+  EXPECT_TRUE(push_to(bob, c, 5));
+  EXPECT_TRUE(push_to(carol, c, 3)) << "her own two are not unread for her";
+  EXPECT_TRUE(push_to(alice, c, 2)) << "carol's two";
   message(bob, c, "b1");
-  EXPECT_TRUE(push_to(alice, 3));
-  EXPECT_TRUE(push_to(carol, 4));
+  EXPECT_TRUE(push_to(alice, c, 3));
+  EXPECT_TRUE(push_to(carol, c, 4));
   EXPECT_EQ(unread_in(bob, c), 5) << "the pushed count agrees with the counted one";
   EXPECT_EQ(unread_in(carol, c), 4);
   EXPECT_EQ(unread_in(alice, c), 3);
@@ -168,25 +171,16 @@ TEST(Receipts, AMemberAddedBetweenPushesGetsTheNextOne) {
   WsClient alice(host.port(), token_for("alice")), bob(host.port(), token_for("bob")),
       carol(host.port(), token_for("carol"));
   auto c = group(alice, {"bob"});
-  auto push_to = [&](WsClient& who, std::int64_t unread) {
-    std::optional<json::object> last;
-    while (auto pushed = who.next_of("unread.update", std::chrono::milliseconds(5000))) {
-      if ((*pushed)["conversation_id"] != c) continue;
-      last = pushed;
-      if ((*pushed)["unread"] == unread) return ::testing::AssertionSuccess();
-    }
-    return ::testing::AssertionFailure() << "last push: " << (last ? json::serialize(*last) : "none");
-  };
   message(alice, c, "a1");
   message(alice, c, "a2");
-  ASSERT_TRUE(push_to(bob, 2));
+  ASSERT_TRUE(push_to(bob, c, 2));
   message(alice, c, "a3");
-  ASSERT_TRUE(push_to(bob, 3)) << "a second push from what the first one kept";
+  ASSERT_TRUE(push_to(bob, c, 3)) << "a second push from what the first one kept";
   auto added = alice.command({{"type", "member.add"}, {"conversation_id", c}, {"user_id", "carol"}});
   ASSERT_EQ(added["type"], "ack") << json::serialize(added);
   message(alice, c, "a4");
-  EXPECT_TRUE(push_to(bob, 4));
-  EXPECT_TRUE(push_to(carol, 4)) << "carol has read nothing: all of alice's messages";
+  EXPECT_TRUE(push_to(bob, c, 4));
+  EXPECT_TRUE(push_to(carol, c, 4)) << "carol has read nothing: all of alice's messages";
   EXPECT_EQ(unread_in(carol, c), 4) << "the pushed count agrees with the counted one";
 }
 
