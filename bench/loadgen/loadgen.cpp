@@ -474,7 +474,14 @@ int main(int argc, char** argv) {
       });
     };
     for (int k = 0; k < std::min(o.connect_concurrency, o.connections); ++k) launch();
-    while (w.ready + failed < o.connections) w.io.run_for(std::chrono::milliseconds(100));
+    auto started = Clock::now();
+    while (w.ready + failed < o.connections) {
+      w.io.run_for(std::chrono::milliseconds(100));
+      if (Clock::now() - started > std::chrono::seconds(120 + o.connections / 100)) {
+        std::cerr << "only " << w.ready << " of " << o.connections << " connections got hello\n";
+        return 1;
+      }
+    }
     if (failed) {
       std::cerr << failed << " of " << o.connections << " connections failed to upgrade\n";
       return 1;

@@ -40,9 +40,14 @@ void ClusterPresence::start() {
   {
     std::lock_guard lock(mutex_);
     started_ = true;
+    // Until every other host has sent a heartbeat, who is online there is
+    // not known yet.
+    complete_after_ = std::chrono::steady_clock::now() + timing_.lease;
   }
   if (auto s = bus_.subscribe(kSubject); !s) {
     log_.warn("presence: bus subscribe failed; other hosts' users will not show", {{"error", s.error().message}});
+    std::lock_guard lock(mutex_);
+    complete_after_ = std::chrono::steady_clock::time_point::max();
   }
   // The timers belong to their io_context's thread: armed there.
   boost::asio::post(timers_, [this] {
@@ -75,10 +80,19 @@ void ClusterPresence::stop() {
   publish(bye);
 }
 
-bool ClusterPresence::online(const UserId& user) const { return local_.online(user) || online_elsewhere(user); }
+bool ClusterPresence::online(const UserId& user) const {
+  if (local_.online(user)) return true;
+  std::lock_guard lock(mutex_);
+  return announced(user);
+}
 
 bool ClusterPresence::online_elsewhere(const UserId& user) const {
   std::lock_guard lock(mutex_);
+  // While not heard from every other host yet, anyone may be there.
+  return std::chrono::steady_clock::now() < complete_after_ || announced(user);
+}
+
+bool ClusterPresence::announced(const UserId& user) const {
   auto it = remote_count_.find(user);
   return it != remote_count_.end() && it->second > 0;
 }
@@ -101,8 +115,7 @@ void ClusterPresence::local_changed(const UserId& user, bool online) {
   bool elsewhere;
   {
     std::lock_guard lock(mutex_);
-    auto it = remote_count_.find(user);
-    elsewhere = it != remote_count_.end() && it->second > 0;
+    elsewhere = announced(user);
   }
   if (!elsewhere) on_change_(user, online);
 }

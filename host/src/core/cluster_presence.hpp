@@ -60,6 +60,7 @@ class ClusterPresence final : public Presence {
   };
 
   void local_changed(const UserId& user, bool online);
+  bool announced(const UserId& user) const;  // by another host, within its lease; under mutex_
   void heartbeat();
   void sweep();
   // Lock held. Records `user` on/off for `host`; appends cluster transitions.
@@ -89,6 +90,9 @@ class ClusterPresence final : public Presence {
   std::shared_ptr<boost::asio::steady_timer> heartbeat_timer_;
   std::shared_ptr<boost::asio::steady_timer> sweep_timer_;
   bool started_ = false;
+  // Before this, the other hosts' users are not all known (the first lease
+  // after start; never, if presence could not subscribe).
+  std::chrono::steady_clock::time_point complete_after_ = std::chrono::steady_clock::time_point::max();
   bool stopped_ = false;
 };
 

@@ -46,9 +46,7 @@ Fanout::Fanout(Bus& bus, Storage& storage, boost::asio::io_context& control, Log
       bus_errors_(metrics.counter("bus_publish_errors_total", "Publishes the bus refused")),
       handler_failures_(metrics.counter("worker_handler_exceptions_total",
                                         "Exceptions that escaped a handler on a worker thread (the worker ran on)")),
-      bus_seconds_(metrics.histogram("bus_publish_seconds", "Time to hand one event to the bus")),
-      local_events_dropped_(metrics.counter("local_events_dropped_total",
-                                            "Events committed here not told to features: too many waiting")) {
+      bus_seconds_(metrics.histogram("bus_publish_seconds", "Time to hand one event to the bus")) {
   std::size_t threads = std::clamp<std::size_t>(options_.threads, 1, 64);  // one bit each in the interest maps
   for (std::size_t i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>(i, *this));
   // Sequencers sharded by conversation, each with its own lock and its
@@ -132,21 +130,25 @@ void Fanout::publish(const Event& event) {
 void Fanout::tell_local_event(const Event& event) {
   {
     std::lock_guard lock(local_events_mutex_);
-    if (local_events_.size() >= kLocalEventsMax) {
-      local_events_dropped_.add();
-      return;
-    }
     local_events_.push_back(event);
     if (local_events_.size() > 1) return;  // a handler is posted already
   }
-  boost::asio::post(control_, [this] {
-    std::vector<Event> batch;
-    {
-      std::lock_guard lock(local_events_mutex_);
-      batch.swap(local_events_);
-    }
-    for (const auto& e : batch) local_event_(e);
-  });
+  boost::asio::post(control_, [this] { run_local_events(); });
+}
+
+void Fanout::run_local_events() {
+  std::vector<Event> batch;
+  {
+    std::lock_guard lock(local_events_mutex_);
+    std::size_t n = std::min(local_events_.size(), kLocalEventsPerHandler);
+    batch.assign(std::make_move_iterator(local_events_.begin()), std::make_move_iterator(local_events_.begin() + n));
+    local_events_.erase(local_events_.begin(), local_events_.begin() + n);
+  }
+  for (const auto& e : batch) local_event_(e);
+  std::lock_guard lock(local_events_mutex_);
+  // Those published meanwhile: the handler that takes them is this one,
+  // posted again behind what else waits on the control executor.
+  if (!local_events_.empty()) boost::asio::post(control_, [this] { run_local_events(); });
 }
 
 void Fanout::deliver_ephemeral_here(ConversationId id, std::string_view json, const UserId& except) {

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <array>
+#include <deque>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <functional>
@@ -68,9 +69,9 @@ class Fanout final : public WorkerListener {
   // on the control executor, while `wanted()` says so (checked on each
   // publish, from any thread: the event is only copied for a hook that
   // wants it). Set before start. Events reach the control executor in
-  // batches: one handler for all those published while it was busy, not
-  // one wake-up each; past kLocalEventsMax waiting, an event is dropped
-  // and counted (hooks learn of it from storage, as of other hosts' events).
+  // batches: one handler takes up to kLocalEventsPerHandler of those
+  // published meanwhile (and posts itself again for the rest, so timers and
+  // hooks run in between), not one handler — often a wake-up — each.
   void on_local_event(std::function<void(const Event&)> hook, std::function<bool()> wanted) {
     local_event_ = std::move(hook);
     local_event_wanted_ = std::move(wanted);
@@ -115,6 +116,7 @@ class Fanout final : public WorkerListener {
                      std::shared_ptr<const DeliveryMeta> meta);
   void send_to_bus(ConversationId id, const DeliveryMeta& meta, std::string_view json);
   void tell_local_event(const Event& event);
+  void run_local_events();  // control executor
   void fill_gap(ConversationId id, Seq after, Seq before, std::function<void(std::vector<SequencedEvent>)> done);
 
   Bus& bus_;
@@ -129,10 +131,12 @@ class Fanout final : public WorkerListener {
   const Presence* presence_ = nullptr;
   std::function<void(const Event&)> local_event_;
   std::function<bool()> local_event_wanted_;
-  static constexpr std::size_t kLocalEventsMax = 65536;
+  static constexpr std::size_t kLocalEventsPerHandler = 256;
   std::mutex local_events_mutex_;
-  std::vector<Event> local_events_;  // published, not yet handed to the hook
-  Counter& local_events_dropped_;
+  // Published, not yet handed to the hook. Not bounded here: it grows only
+  // with commits, which storage's write queue bounds, and the hook's
+  // promise is every event once.
+  std::deque<Event> local_events_;
 
   std::array<InterestShard, kShards> interest_;
   std::unordered_set<ConversationId> subscribed_;  // control executor only

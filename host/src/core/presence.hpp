@@ -26,7 +26,8 @@ class Presence {
   virtual bool online(const UserId& user) const = 0;
   // Whether a session of `user` is open on this host now (no grace period).
   virtual bool has_session_here(const UserId& user) const = 0;
-  // Whether another host has announced `user` online (within its lease).
+  // Whether another host has announced `user` online (within its lease) —
+  // or may have: true while that is not known (just started).
   virtual bool online_elsewhere(const UserId& user) const = 0;
 };
 

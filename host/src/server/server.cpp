@@ -196,6 +196,7 @@ Server::Server(const HostConfig& config, PluginSet& plugins, HostServices& servi
   // to the control thread for nothing.
   fanout_.on_local_event([this](const Event& e) { features_.event_committed(e); },
                          [this] { return features_.any(); });
+  fanout_.set_presence(presence_);  // before any thread runs
 }
 
 Server::~Server() {
@@ -244,7 +245,6 @@ void Server::start() {
     throw std::runtime_error(std::string("features cannot start: ") + e.what());
   }
   auto sweep = std::chrono::seconds(std::clamp<std::int64_t>(config_.server.ping_interval_seconds / 3, 1, 5));
-  fanout_.set_presence(presence_);
   fanout_.start(sweep);
   presence_.start();
   listener_.start();

@@ -249,9 +249,9 @@ class ReceiptsFeature final : public Feature {
     std::optional<std::vector<UserId>> roster;
     {
       std::lock_guard lock(mutex_);
-      roster = quiet_roster(conversation);
+      roster = quiet_roster(conversation, g.last_seq);
     }
-    if (roster) return count_roster(conversation, g, std::move(*roster), true, then);
+    if (roster) return count_roster(conversation, g, std::move(*roster), then);
     host_->storage().list_members(conversation, [this, conversation, g, then](Result<std::vector<Member>> members) {
       if (!members || static_cast<std::int64_t>(members->size()) > push_max_members_) {
         return counted(conversation, {}, {}, {}, then);
@@ -259,35 +259,34 @@ class ReceiptsFeature final : public Feature {
       std::vector<UserId> users;
       users.reserve(members->size());
       for (auto& m : *members) users.push_back(std::move(m.user_id));
-      count_roster(conversation, g, std::move(users), false, then);
+      count_roster(conversation, g, std::move(users), then);
     });
   }
 
-  // The members as last counted, if every event since that count was
-  // committed here (so this host saw them all, in order) and none added or
-  // removed a member or deleted a message: then neither the member list nor
-  // the counts kept need storage, only the read positions (which other hosts
-  // move). Under mutex_. A delete committed on another host after the
-  // interval's last message is seen at the next message's count.
-  std::optional<std::vector<UserId>> quiet_roster(ConversationId conversation) const {
+  // The members as last counted, if every event from that count up to
+  // `upto` was committed here (so this host saw them all, in order) and none
+  // added or removed a member: then the member list needs no storage read.
+  // Under mutex_. A member added on another host after `upto` is counted at
+  // the next count (its event then fills the gap, which is not quiet).
+  std::optional<std::vector<UserId>> quiet_roster(ConversationId conversation, Seq upto) const {
     auto t = tallies_.find(conversation);
     if (t == tallies_.end() || t->second.counted_to == 0 || t->second.roster.empty()) return std::nullopt;
     auto s = seen_.find(conversation);
     if (s == seen_.end()) return std::nullopt;
     Seq expected = t->second.counted_to + 1;
     for (auto it = s->second.upper_bound(t->second.counted_to); it != s->second.end(); ++it, ++expected) {
-      if (it->first != expected || it->second.changes_counts) return std::nullopt;
+      if (it->first != expected || it->second.changes_members) return std::nullopt;
     }
+    if (expected <= upto) return std::nullopt;  // some were not kept (the bounds): not known to be quiet
     return t->second.roster;
   }
 
-  // Counts `roster`'s unread messages; `quiet`: from what this host saw
-  // since the last count, with no storage count (quiet_roster).
-  void count_roster(ConversationId conversation, Grown g, std::vector<UserId> roster, bool quiet,
-                    std::function<void()> then) {
+  // Counts `roster`'s unread messages: read positions, then deletes since
+  // the last count, then each member's share of what came since.
+  void count_roster(ConversationId conversation, Grown g, std::vector<UserId> roster, std::function<void()> then) {
     Storage& storage = host_->storage();
     RecordQuery q{kFeature, conversation};
-    storage.list_records(q, [this, &storage, conversation, g, then, quiet, roster = std::move(roster)](Result<std::vector<Record>> r) {
+    storage.list_records(q, [this, &storage, conversation, g, then, roster = std::move(roster)](Result<std::vector<Record>> r) {
       if (!r) return counted(conversation, {}, {}, {}, then);
       std::map<UserId, Seq> read;
       for (const auto& rec : r.value()) read[rec.user] = rec.number;
@@ -299,7 +298,6 @@ class ReceiptsFeature final : public Feature {
       Seq upto = std::max(g.last_seq, before.counted_to);
       auto plan = plan_counts(roster, read, before);
       if (before.counted_to == 0) return count_members(conversation, g, std::move(plan), upto, true, {}, then);
-      if (quiet) return count_since(conversation, g, std::move(plan), upto, before.counted_to, then);
       // A message deleted since the last count may have been counted: then
       // everyone is counted from their read position again (deletes are
       // rare). Every delete since, also after `upto` (a delete can follow
@@ -499,8 +497,7 @@ class ReceiptsFeature final : public Feature {
     auto& events = seen_[event.conversation_id];
     if (events.size() >= kSeenMax) return;
     Seen seen{event.type == "message.new" ? event.actor : UserId(),
-              event.type == "member.join" || event.type == "member.leave" || event.type == "message.delete" ||
-                  event.type == "conversation.create"};
+              event.type == "member.join" || event.type == "member.leave" || event.type == "conversation.create"};
     if (events.emplace(event.seq, std::move(seen)).second) ++seen_total_;
   }
   // Drops what is kept of `conversation` up to `upto`. Under mutex_.
@@ -516,8 +513,8 @@ class ReceiptsFeature final : public Feature {
 
   std::mutex mutex_;
   struct Seen {
-    UserId author;        // a message's; empty for other events
-    bool changes_counts;  // adds or removes a member, or deletes a message
+    UserId author;         // a message's; empty for other events
+    bool changes_members;  // adds or removes a member
   };
   std::map<ConversationId, std::map<Seq, Seen>> seen_;
   std::size_t seen_total_ = 0;  // entries in seen_

@@ -165,7 +165,7 @@ TEST(Receipts, PushedCountsGrowByEachIntervalsMessagesFromOthers) {
 
 // Between pushes the plugin keeps each conversation's members from its
 // last count; a member added since must be counted at the next push all the
-// same (and one removed no longer is).
+// same.
 TEST(Receipts, AMemberAddedBetweenPushesGetsTheNextOne) {
   HostProcess host;
   WsClient alice(host.port(), token_for("alice")), bob(host.port(), token_for("bob")),

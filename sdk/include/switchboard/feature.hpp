@@ -73,7 +73,8 @@ class SWITCHBOARD_API FeatureHost {
   // members online except `except`; the first shed for slow readers.
   virtual void publish_ephemeral(ConversationId id, std::string_view type, std::string_view payload_json,
                                  const UserId& except) = 0;
-  // The same, to one member only (all of their sessions, on every host).
+  // The same, to one member only (all of their sessions: here, and on each
+  // other host where cluster presence has them online).
   virtual void send_to_member(ConversationId id, const UserId& member, std::string_view type,
                               std::string_view payload_json) = 0;
   // Runs `task` on a host thread after `delay` (e.g. a typing timeout).
