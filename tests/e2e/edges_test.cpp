@@ -494,17 +494,17 @@ TEST(Hostile, OneByteSegmentsPingFloodsAndHugeJsonLeaveOthersServed) {
 }
 
 TEST(Hostile, ATenThousandPositionSubscribeIsChargedByItsCost) {
-  // 10,000 positions take ~600 KB of JSON: over the default 64 KiB frame. One
-  // token a second refills the bucket slowly enough to see the debt, however
-  // slowly the machine parses.
-  HostProcess host({.server = "max_frame_bytes = 1048576\ncommands_per_second = 1\ncommand_burst = 100\n"});
+  // 10,000 positions take ~600 KB of JSON: over the default 64 KiB frame. A
+  // burst of 10 and one token a second leave a debt of 91 tokens: 91 s to
+  // refill, far longer than the resume's reads take even under a sanitizer.
+  HostProcess host({.server = "max_frame_bytes = 1048576\ncommands_per_second = 1\ncommand_burst = 10\n"});
   WsClient attacker(host.port(), token_for("resumer"));
   json::array positions;
   for (int i = 0; i < 10000; ++i) {
     positions.push_back(json::object{{"conversation_id", 1000000 + i}, {"epoch", "e"}, {"seq", 1}});
   }
-  // The subscribe costs 1 + 100 tokens: the whole burst and more, so the two
-  // commands sent right behind it are refused until the bucket refills.
+  // The subscribe costs 1 + 100 tokens: the whole burst and far more, so the
+  // two commands sent right behind it are refused until the bucket refills.
   attacker.send_json({{"id", "sub"}, {"type", "subscribe"}, {"positions", positions}});
   attacker.send_json({{"id", "next-1"}, {"type", "conversation.list"}});
   attacker.send_json({{"id", "next-2"}, {"type", "conversation.list"}});
