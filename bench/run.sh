@@ -9,6 +9,7 @@
 #   bench/plot.py r.jsonl docs/benchmarks-load.png              -> its plot
 #   TARGETS="switchboard switchboard-nofeatures" SCENARIOS="fanout-10k" bench/run.sh 5 1
 #                                                  -> a subset, for an A/B while working
+#   BENCH_BUILD=/tmp/ab/before bench/run.sh ...    -> the same with another build (its bin/, lib/)
 # Needs: a build (scripts/build.sh), `scripts/install-deps.sh --bench` (Node.js
 # and npm, nginx-light and libnginx-mod-nchan), and the Node peer's `ws` (it is
 # installed into bench/peers/node-ws/node_modules on first use, with npm ci from
@@ -17,7 +18,7 @@ set -eu
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
 repetitions=${2:-1}
-build=build
+build=${BENCH_BUILD:-build}  # another build of the same tree, for an A/B
 loadgen=$build/bin/switchboard-loadgen
 [ -x "$loadgen" ] || cmake --build $build
 ./scripts/install-deps.sh --bench

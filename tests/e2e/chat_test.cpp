@@ -396,6 +396,30 @@ TEST(ChatPresence, OnlineAndOfflineWithAGracePeriod) {
   EXPECT_EQ(p["result"].as_object()["online"], (json::array{"alice"}));
 }
 
+TEST(ChatPresence, AnUpdateWaitsForTheBatchWindowOrLeavesWithAnEvent) {
+  HostProcess host({.chat = "presence_batch_ms = 5000\n"});
+  WsClient alice(host.port(), token_for("alice"));
+  auto id = id_of(conversation_of(alice, "group", {"bob", "carol"}));
+  ASSERT_TRUE(alice.next_of("conversation.create"));
+  alice.drain();
+  // Nothing else for alice: bob's update waits for the window, then comes.
+  auto bob = std::make_unique<WsClient>(host.port(), token_for("bob"));
+  EXPECT_TRUE(alice.silent_for(1000ms)) << "a presence.update did not wait for the batch window";
+  auto online = alice.next_of("presence.update", 15s);
+  ASSERT_TRUE(online);
+  EXPECT_EQ((*online)["user_id"], "bob");
+  // carol's update leaves with her message, at once and before it.
+  WsClient carol(host.port(), token_for("carol"));
+  ASSERT_EQ(send(carol, id, "hi")["type"], "ack");
+  auto first = alice.next(4000ms);
+  ASSERT_TRUE(first) << "the update waited for the window although an event was written";
+  EXPECT_EQ((*first)["type"], "presence.update");
+  EXPECT_EQ((*first)["user_id"], "carol");
+  auto second = alice.next(4000ms);
+  ASSERT_TRUE(second);
+  EXPECT_EQ((*second)["type"], "message.new");
+}
+
 TEST_F(Chat, RestSendReachesWebSocketMembers) {
   WsClient bob(port(), token_for("bob"));
   auto alice_token = token_for("alice");

@@ -342,11 +342,13 @@ HostConfig parse_config(std::string_view text, const std::filesystem::path& file
     }
   }
   if (const toml::table* chat = v.table(root, "chat", "chat")) {
-    v.only_keys(*chat, "chat", {"max_text_bytes", "resume_window", "presence_grace_seconds", "history_max"});
+    v.only_keys(*chat, "chat", {"max_text_bytes", "resume_window", "presence_grace_seconds", "presence_batch_ms",
+                                          "history_max"});
     ChatConfig& c = config.chat;
     v.integer(*chat, "max_text_bytes", "chat.max_text_bytes", 1, 1 << 20, c.max_text_bytes);
     v.integer(*chat, "resume_window", "chat.resume_window", 0, 1000000, c.resume_window);
     v.integer(*chat, "presence_grace_seconds", "chat.presence_grace_seconds", 0, 3600, c.presence_grace_seconds);
+    v.integer(*chat, "presence_batch_ms", "chat.presence_batch_ms", 0, 5000, c.presence_batch_ms);
     v.integer(*chat, "history_max", "chat.history_max", 1, 1000, c.history_max);
   }
 

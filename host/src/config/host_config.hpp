@@ -76,6 +76,10 @@ struct ChatConfig {
   std::int64_t max_text_bytes = 8000;
   std::int64_t resume_window = 1000;  // most events replayed on resume
   std::int64_t presence_grace_seconds = 10;
+  // How long a presence.update may wait to leave in one write with others
+  // to the same client: a storm of connects costs a write per client per
+  // window, not per connect. 0: written at once.
+  std::int64_t presence_batch_ms = 200;
   std::int64_t history_max = 200;  // largest history page
 };
 

@@ -30,7 +30,9 @@ ClusterPresence::ClusterPresence(Bus& bus, boost::asio::io_context& timers, std:
       log_(log),
       remote_hosts_(metrics.gauge("presence_remote_hosts", "Other hosts whose presence lease is current")),
       expired_(metrics.counter("presence_expired_hosts_total", "Hosts whose users went offline because they fell silent")),
-      local_(timers, timing.grace, [this](const UserId& user, bool online) { local_changed(user, online); }),
+      local_(timers, timing.grace, [this](const UserId& user, bool online, const std::vector<ConversationId>* conversations) {
+               local_changed(user, online, conversations);
+             }),
       heartbeat_timer_(std::make_shared<boost::asio::steady_timer>(timers)),
       sweep_timer_(std::make_shared<boost::asio::steady_timer>(timers)) {}
 
@@ -103,7 +105,8 @@ void ClusterPresence::publish(const std::string& payload) {
   }
 }
 
-void ClusterPresence::local_changed(const UserId& user, bool online) {
+void ClusterPresence::local_changed(const UserId& user, bool online,
+                                    const std::vector<ConversationId>* conversations) {
   std::string message(kTag);
   wire::put(message, origin_);
   wire::put(message, online ? "+" : "-");
@@ -117,7 +120,7 @@ void ClusterPresence::local_changed(const UserId& user, bool online) {
     std::lock_guard lock(mutex_);
     elsewhere = announced(user);
   }
-  if (!elsewhere) on_change_(user, online);
+  if (!elsewhere) on_change_(user, online, conversations);
 }
 
 void ClusterPresence::heartbeat() {
@@ -203,7 +206,7 @@ void ClusterPresence::forget(const std::string& origin, std::vector<std::pair<Us
 // change for anyone.
 void ClusterPresence::announce(const std::vector<std::pair<UserId, bool>>& changes) {
   for (const auto& [user, online] : changes) {
-    if (!local_.online(user)) on_change_(user, online);
+    if (!local_.online(user)) on_change_(user, online, nullptr);
   }
 }
 

@@ -40,7 +40,9 @@ class ClusterPresence final : public Presence {
   void start();
   void stop();
 
-  void session_opened(const UserId& user) override { local_.session_opened(user); }
+  void session_opened(const UserId& user, const std::vector<ConversationId>* conversations = nullptr) override {
+    local_.session_opened(user, conversations);
+  }
   void session_closed(const UserId& user) override { local_.session_closed(user); }
   bool online(const UserId& user) const override;
   bool has_session_here(const UserId& user) const override { return local_.has_session_here(user); }
@@ -59,7 +61,7 @@ class ClusterPresence final : public Presence {
     std::unordered_set<UserId> incoming;
   };
 
-  void local_changed(const UserId& user, bool online);
+  void local_changed(const UserId& user, bool online, const std::vector<ConversationId>* conversations);
   bool announced(const UserId& user) const;  // by another host, within its lease; under mutex_
   void heartbeat();
   void sweep();

@@ -14,6 +14,7 @@ struct DeliveryMeta {
   std::vector<UserId> leave;      // unsubscribe them after delivering
   UserId except;                  // do not deliver to this user (ephemeral events)
   UserId only;                    // deliver to this user only (ephemeral events)
+  bool can_wait = false;          // may wait for the worker's batch window (presence)
 };
 
 }  // namespace switchboard::host

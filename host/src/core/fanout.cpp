@@ -48,7 +48,7 @@ Fanout::Fanout(Bus& bus, Storage& storage, boost::asio::io_context& control, Log
                                         "Exceptions that escaped a handler on a worker thread (the worker ran on)")),
       bus_seconds_(metrics.histogram("bus_publish_seconds", "Time to hand one event to the bus")) {
   std::size_t threads = std::clamp<std::size_t>(options_.threads, 1, 64);  // one bit each in the interest maps
-  for (std::size_t i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>(i, *this));
+  for (std::size_t i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>(i, *this, options.batch_window));
   // Sequencers sharded by conversation, each with its own lock and its
   // timers on one worker: no lock shared by every conversation.
   std::size_t shards = std::max<std::size_t>(16, threads * 4);
@@ -151,9 +151,10 @@ void Fanout::run_local_events() {
   if (!local_events_.empty()) boost::asio::post(control_, [this] { run_local_events(); });
 }
 
-void Fanout::deliver_ephemeral_here(ConversationId id, std::string_view json, const UserId& except) {
+void Fanout::deliver_ephemeral_here(ConversationId id, std::string_view json, const UserId& except, bool can_wait) {
   auto meta = std::make_shared<DeliveryMeta>();
   meta->except = except;
+  meta->can_wait = can_wait;
   deliver_local(id, shared_frame(Opcode::text, json), meta);
 }
 

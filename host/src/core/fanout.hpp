@@ -38,6 +38,7 @@ struct FanoutOptions {
   std::string origin;  // this host, on the bus
   std::size_t threads = 1;
   std::chrono::milliseconds reorder_wait{250};
+  std::chrono::milliseconds batch_window{0};  // how long a can_wait frame may wait
 };
 
 class Fanout final : public WorkerListener {
@@ -64,7 +65,8 @@ class Fanout final : public WorkerListener {
   void publish(const Event& event);
   void publish_ephemeral(ConversationId id, std::string_view json, const UserId& except, const UserId& only = {});
   // To this host's sessions only (each host announces what it sees itself).
-  void deliver_ephemeral_here(ConversationId id, std::string_view json, const UserId& except);
+  // `can_wait`: the frame may wait up to the batch window to share a write.
+  void deliver_ephemeral_here(ConversationId id, std::string_view json, const UserId& except, bool can_wait = false);
   // Called with every event published from this host (committed here), once,
   // on the control executor, while `wanted()` says so (checked on each
   // publish, from any thread: the event is only copied for a hook that

@@ -5,7 +5,7 @@ namespace switchboard::host {
 LocalPresence::LocalPresence(boost::asio::io_context& timers, std::chrono::milliseconds grace, OnChange on_change)
     : timers_(timers), grace_(grace), on_change_(std::move(on_change)) {}
 
-void LocalPresence::session_opened(const UserId& user) {
+void LocalPresence::session_opened(const UserId& user, const std::vector<ConversationId>* conversations) {
   bool came_online = false;
   {
     std::lock_guard lock(mutex_);
@@ -19,7 +19,7 @@ void LocalPresence::session_opened(const UserId& user) {
     }
     ++e.sessions;
   }
-  if (came_online) on_change_(user, true);
+  if (came_online) on_change_(user, true, conversations);
 }
 
 void LocalPresence::session_closed(const UserId& user) {
@@ -37,7 +37,7 @@ void LocalPresence::session_closed(const UserId& user) {
       if (it == users_.end() || it->second.going_offline != timer || it->second.sessions > 0) return;
       users_.erase(it);
     }
-    on_change_(user, false);
+    on_change_(user, false, nullptr);
   });
 }
 

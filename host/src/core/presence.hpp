@@ -18,10 +18,14 @@ namespace switchboard::host {
 
 class Presence {
  public:
-  // Called (from any thread) when a user goes online (true) or offline.
-  using OnChange = std::function<void(const UserId& user, bool online)>;
+  // Called (from any thread) when a user goes online (true) or offline,
+  // with the user's conversations when known (the session that opened has
+  // them loaded), or null: then they are for the callee to read.
+  using OnChange =
+      std::function<void(const UserId& user, bool online, const std::vector<ConversationId>* conversations)>;
   virtual ~Presence() = default;
-  virtual void session_opened(const UserId& user) = 0;
+  // `conversations`: the session's, if loaded; only read during the call.
+  virtual void session_opened(const UserId& user, const std::vector<ConversationId>* conversations = nullptr) = 0;
   virtual void session_closed(const UserId& user) = 0;
   virtual bool online(const UserId& user) const = 0;
   // Whether a session of `user` is open on this host now (no grace period).
@@ -34,7 +38,7 @@ class Presence {
 class LocalPresence final : public Presence {
  public:
   LocalPresence(boost::asio::io_context& timers, std::chrono::milliseconds grace, OnChange on_change);
-  void session_opened(const UserId& user) override;
+  void session_opened(const UserId& user, const std::vector<ConversationId>* conversations = nullptr) override;
   void session_closed(const UserId& user) override;
   bool online(const UserId& user) const override;
   bool has_session_here(const UserId& user) const override;

@@ -7,7 +7,8 @@
 
 namespace switchboard::host {
 
-Worker::Worker(std::size_t index, WorkerListener& listener) : index_(index), listener_(listener) {}
+Worker::Worker(std::size_t index, WorkerListener& listener, std::chrono::milliseconds batch_window)
+    : index_(index), listener_(listener), batch_window_(batch_window) {}
 
 Worker::~Worker() { stop(); }
 
@@ -131,6 +132,22 @@ void Worker::mark_dirty(std::shared_ptr<WsSession> session) {
     std::vector<std::shared_ptr<WsSession>> batch;
     batch.swap(dirty_);
     for (auto& s : batch) s->flush();
+  });
+}
+
+void Worker::mark_waiting(std::shared_ptr<WsSession> session) {
+  if (batch_window_.count() <= 0) return mark_dirty(std::move(session));
+  bool first = waiting_.empty();
+  waiting_.push_back(std::move(session));
+  if (!first) return;
+  // One timer for the worker: every session that waits is written when the
+  // window that its first frame opened ends.
+  batch_timer_.expires_after(batch_window_);
+  batch_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    std::vector<std::shared_ptr<WsSession>> batch;
+    batch.swap(waiting_);
+    for (auto& s : batch) s->flush_waiting();
   });
 }
 

@@ -37,7 +37,9 @@ class WorkerListener {
 
 class Worker {
  public:
-  Worker(std::size_t index, WorkerListener& listener);
+  // `batch_window`: how long a frame that can wait (presence) waits for
+  // others to the same session before it is written anyway.
+  Worker(std::size_t index, WorkerListener& listener, std::chrono::milliseconds batch_window = {});
   ~Worker();
 
   boost::asio::io_context& io() { return io_; }
@@ -65,6 +67,9 @@ class Worker {
   // A session with frames to write: written in one pass after the handlers
   // already queued on this worker, so a burst leaves in one gather write.
   void mark_dirty(std::shared_ptr<WsSession> session);
+  // A session with only frames that can wait: written at the end of the
+  // batch window, or sooner with anything that cannot wait.
+  void mark_waiting(std::shared_ptr<WsSession> session);
   std::size_t session_count() const { return sessions_.size(); }
 
  private:
@@ -83,6 +88,9 @@ class Worker {
   std::unordered_multimap<std::string_view, WsSession*> users_;
   std::vector<std::shared_ptr<WsSession>> dirty_;
   bool flush_posted_ = false;
+  std::chrono::milliseconds batch_window_;
+  boost::asio::steady_timer batch_timer_{io_};
+  std::vector<std::shared_ptr<WsSession>> waiting_;
 };
 
 }  // namespace switchboard::host

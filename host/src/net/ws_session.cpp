@@ -259,7 +259,7 @@ void WsSession::deliver(ConversationId id, const std::shared_ptr<const std::stri
       return;
     }
   }
-  send(frame, meta.seq == 0);
+  send(frame, meta.seq == 0, meta.can_wait);
 }
 
 bool WsSession::begin_replay(ConversationId id) {
@@ -311,7 +311,7 @@ void WsSession::drop_from(std::size_t first, bool only_ephemeral) {
   queue_.erase(keep, queue_.end());
 }
 
-void WsSession::send(const std::shared_ptr<const std::string>& frame, bool ephemeral) {
+void WsSession::send(const std::shared_ptr<const std::string>& frame, bool ephemeral, bool can_wait) {
   if (state_ != State::open && state_ != State::starting) return;
   // Only pushes count: what the client asked for is paced, not refused.
   auto pushed = [&] { return queued_bytes_ - asked_bytes_ + held_bytes_ + frame->size(); };
@@ -331,17 +331,31 @@ void WsSession::send(const std::shared_ptr<const std::string>& frame, bool ephem
       return;
     }
   }
-  enqueue(frame, ephemeral ? Traffic::ephemeral : Traffic::push);
+  enqueue(frame, ephemeral ? Traffic::ephemeral : Traffic::push, can_wait);
 }
 
-void WsSession::enqueue(const std::shared_ptr<const std::string>& frame, Traffic traffic) {
+void WsSession::enqueue(const std::shared_ptr<const std::string>& frame, Traffic traffic, bool can_wait) {
   queued_bytes_ += frame->size();
   if (traffic == Traffic::asked) asked_bytes_ += frame->size();
   queue_.push_back(Outbound{frame, traffic});
-  if (!writing_ && !dirty_) {
-    dirty_ = true;
-    worker_.mark_dirty(shared_from_this());
+  if (writing_ || dirty_) return;  // leaves with what is already due
+  if (can_wait) {
+    if (!waiting_) {
+      waiting_ = true;
+      worker_.mark_waiting(shared_from_this());
+    }
+    return;
   }
+  dirty_ = true;
+  worker_.mark_dirty(shared_from_this());
+}
+
+void WsSession::flush_waiting() {
+  waiting_ = false;
+  // Already written (something that could not wait came since), or a write
+  // is under way or scheduled that takes these frames too.
+  if (writing_ || dirty_ || head_ >= queue_.size()) return;
+  write();
 }
 
 // The socket (or OpenSSL's record) is full: write on once it takes more.

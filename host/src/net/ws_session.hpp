@@ -87,7 +87,9 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
   // Worker thread.
   void start();
   void ready();  // conversations loaded: start reading commands
-  void send(const std::shared_ptr<const std::string>& frame, bool ephemeral);
+  // `can_wait`: the frame may wait up to the worker's batch window for
+  // others to leave with (presence).
+  void send(const std::shared_ptr<const std::string>& frame, bool ephemeral, bool can_wait = false);
   // An answer or another frame the client asked for (see the header note).
   void send_text(std::string_view json);
   void deliver(ConversationId id, const std::shared_ptr<const std::string>& frame, const DeliveryMeta& meta);
@@ -100,6 +102,8 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
   void abandon();
   // Starts writing what is queued (the worker calls it after a burst).
   void flush();
+  // The worker's batch window ended: writes the frames that waited for it.
+  void flush_waiting();
 
   // Any thread: runs `json` through send_text on the worker.
   void post_text(std::string json);
@@ -149,6 +153,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
   static constexpr std::size_t kMaxInFlight = 16;
 
   std::size_t worker_slot = 0;  // position in the worker's session list
+  bool counted_online = false;  // its handler told presence it opened
   // Keeps `keep` alive as long as the session (its connection count).
   void hold(std::shared_ptr<void> keep) { held_ = std::move(keep); }
 
@@ -163,7 +168,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
   // Index of the first frame not yet partly sent (sheddable or droppable).
   std::size_t untouched() const { return head_ + (head_offset_ > 0 ? 1 : 0); }
   void drop_from(std::size_t first, bool only_ephemeral);
-  void enqueue(const std::shared_ptr<const std::string>& frame, Traffic traffic);
+  void enqueue(const std::shared_ptr<const std::string>& frame, Traffic traffic, bool can_wait = false);
   void drained();      // asked-for bytes fell below the low mark
   void answered(const std::shared_ptr<PendingAnswer>& pending);
   void run_waiting();  // runs the commands that waited, as far as allowed
@@ -205,6 +210,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
   bool writing_ = false;
   bool shutdown_after_write_ = false;
   bool dirty_ = false;  // queued frames, flush scheduled on the worker
+  bool waiting_ = false;  // queued frames that can wait, on the worker's batch timer
   // Frames to write: queue_[head_..], of which head_offset_ bytes of the
   // first are already sent. Bytes are counted until fully sent.
   std::vector<Outbound> queue_;

@@ -42,7 +42,6 @@ CommandDispatcher::CommandDispatcher(ChatService& chat, FeatureRegistry& feature
 
 void CommandDispatcher::on_open(const std::shared_ptr<WsSession>& session) {
   ++live_;
-  presence_.session_opened(session->user());
   features_.session_opened(Caller{session->user(), session->id()});
   open(session).start(chat_.faults());
 }
@@ -97,6 +96,13 @@ Flow<bool> CommandDispatcher::open(std::shared_ptr<WsSession> session) {
       if (last) {
         s.send_text(hello(s, total));
         s.ready();
+        // Online once its conversations are loaded, which the announcement
+        // then needs no storage read for — and only if it did not close
+        // meanwhile (on_closed then found nothing to take back).
+        if (s.open()) {
+          s.counted_online = true;
+          presence_.session_opened(s.user(), &s.conversations());
+        }
       }
     });
     if (!subscribed) co_return false;
@@ -124,7 +130,7 @@ std::string CommandDispatcher::hello(const WsSession& session, std::size_t conve
 
 void CommandDispatcher::on_closed(WsSession& session) {
   --live_;
-  presence_.session_closed(session.user());
+  if (session.counted_online) presence_.session_closed(session.user());
   features_.session_closed(Caller{session.user(), session.id()});
 }
 

@@ -145,15 +145,16 @@ Server::Server(const HostConfig& config, PluginSet& plugins, HostServices& servi
         log_.error("an exception escaped a handler on the control thread", {{"error", what}});
       }),
       fanout_(bus_, storage_, control_.io(), log_, metrics,
-              FanoutOptions{origin_, worker_threads(config), std::chrono::milliseconds(config.cluster.reorder_wait_ms)}),
+              FanoutOptions{origin_, worker_threads(config), std::chrono::milliseconds(config.cluster.reorder_wait_ms),
+                           std::chrono::milliseconds(config.chat.presence_batch_ms)}),
       presence_(bus_, fanout_.worker(0).io(), origin_,
                 PresenceTiming{std::chrono::seconds(config.chat.presence_grace_seconds),
                                std::chrono::milliseconds(config.cluster.presence_heartbeat_ms),
                                std::chrono::milliseconds(config.cluster.presence_lease_ms)},
                 // Every host announces presence changes it sees to its own sessions.
-                [this](const UserId& user, bool online) {
+                [this](const UserId& user, bool online, const std::vector<ConversationId>* conversations) {
                   Lifeline::Entry alive(lifeline_);
-                  if (alive) announce_presence(storage_, fanout_, user, online);
+                  if (alive) announce_presence(storage_, fanout_, user, online, conversations);
                 },
                 log_, metrics),
       features_(storage_, fanout_, control_.io(), log_, lifeline_, firewall_),
