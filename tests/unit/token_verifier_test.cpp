@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 #include <jwt.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <chrono>
 #include <fstream>
@@ -71,6 +73,71 @@ TEST(TokenVerifier, RefusesBadSignaturesAndGarbage) {
   auto tampered = make_token(JWT_ALG_HS256, kSecret, {});
   tampered[tampered.find('.') + 3] ^= 1;
   EXPECT_FALSE(hs256().verify(tampered, now_ms()).ok());
+}
+
+std::string base64url(std::string_view in, bool pad = false) {
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    std::uint32_t v = (std::uint8_t(in[i]) << 16) | (std::uint8_t(in[i + 1]) << 8) | std::uint8_t(in[i + 2]);
+    for (int k = 18; k >= 0; k -= 6) out.push_back(kAlphabet[(v >> k) & 63]);
+  }
+  if (in.size() - i == 1) {
+    std::uint32_t v = std::uint8_t(in[i]) << 16;
+    out += {kAlphabet[(v >> 18) & 63], kAlphabet[(v >> 12) & 63]};
+    if (pad) out += "==";
+  } else if (in.size() - i == 2) {
+    std::uint32_t v = (std::uint8_t(in[i]) << 16) | (std::uint8_t(in[i + 1]) << 8);
+    out += {kAlphabet[(v >> 18) & 63], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63]};
+    if (pad) out += "=";
+  }
+  return out;
+}
+
+// A token of exactly this header and these claims, HMAC-SHA256 signed.
+std::string signed_token(const std::string& header, const std::string& claims, const std::string& key = kSecret,
+                         bool pad = false) {
+  std::string part = base64url(header, pad) + "." + base64url(claims, pad);
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(part.data()),
+       part.size(), mac, &size);
+  return part + "." + base64url(std::string_view(reinterpret_cast<const char*>(mac), size), pad);
+}
+
+TEST(TokenVerifier, Hs256ReadsTokensExactlyAsTheStandardSays) {
+  const std::string hs = R"({"alg":"HS256","typ":"JWT"})";
+  const std::string exp = std::to_string(now_s() + 600);
+  auto verdict = [](const std::string& token) {
+    auto r = hs256().verify(token, now_ms());
+    return r.ok() ? "ok:" + r.value() : r.error().message;
+  };
+  EXPECT_EQ(verdict(signed_token(hs, R"({"sub":"ann","exp":)" + exp + "}")), "ok:ann");
+  EXPECT_EQ(verdict(signed_token(R"({"kid":"k1","alg":"HS256"})", R"({"sub":"ann","exp":)" + exp + "}")), "ok:ann")
+      << "other header fields do not matter";
+  EXPECT_EQ(verdict(signed_token(hs, R"({"sub":"ann","exp":)" + exp + "}", kSecret, true)), "ok:ann")
+      << "padding is tolerated";
+  EXPECT_EQ(verdict(signed_token(hs, R"({"sub":"ann","exp":9223372036854775807})")), "ok:ann");
+  // What is refused, and why.
+  EXPECT_EQ(verdict(make_token(JWT_ALG_HS512, kSecret, {})), "token algorithm HS512 is not the configured HS256");
+  EXPECT_EQ(verdict(signed_token(R"({"alg":"none"})", R"({"sub":"ann","exp":)" + exp + "}")),
+            "token algorithm none is not the configured HS256");
+  EXPECT_EQ(verdict(signed_token(hs, R"({"sub":"ann","exp":")" + exp + R"("})")), "token has no exp")
+      << "exp must be a number";
+  EXPECT_EQ(verdict(signed_token(hs, R"({"sub":"ann","exp":1e12})")), "token has no exp") << "an integer";
+  EXPECT_EQ(verdict(signed_token(hs, R"({"sub":7,"exp":)" + exp + "}")), "token has no sub");
+  EXPECT_EQ(verdict(signed_token(hs, R"({"sub":"a\u0000b","exp":)" + exp + "}")), "sub contains a NUL byte");
+  EXPECT_EQ(verdict(signed_token(hs, R"({"sub":")" + std::string(257, 's') + R"(","exp":)" + exp + "}")),
+            "sub longer than 256 bytes");
+  const std::string invalid = "invalid token (bad format or signature)";
+  auto good = signed_token(hs, R"({"sub":"ann","exp":)" + exp + "}");
+  EXPECT_EQ(verdict(good + ".x"), invalid) << "four parts";
+  EXPECT_EQ(verdict(good.substr(0, good.size() - 2)), invalid) << "a short signature";
+  EXPECT_EQ(verdict(good.substr(0, good.rfind('.') + 1)), invalid) << "no signature";
+  EXPECT_EQ(verdict(signed_token("not json", R"({"sub":"ann","exp":)" + exp + "}")), invalid);
+  EXPECT_EQ(verdict(signed_token(hs, "[1,2]")), invalid) << "claims not an object";
+  EXPECT_EQ(verdict("a*b.c.d"), invalid) << "not base64url";
 }
 
 TEST(TokenVerifier, RefusesAlgNone) {
