@@ -14,6 +14,14 @@
 #     authenticated WebSocket connections the machine holds at once (no
 #     process may have more than ~20,000 open files here), while a trickle of
 #     messages checks that they are alive.
+#   bench/cluster.sh reconnect [clients] [hosts]
+#     A reconnect storm: hosts on 127.0.0.2.. (bus-nats, storage-postgres, not
+#     pinned), as many generator processes as hosts. Once every client is
+#     connected, all drop at once; one message is posted to each conversation
+#     while they are away; all reconnect (64 handshakes in flight per
+#     generator) and resume from their last seq. Measured: from the drop to
+#     the last client with its missed message replayed (defaults: 100,000
+#     clients, six hosts).
 set -eu
 cd "$(dirname "$0")/.."
 mode=${1:-latency}
@@ -170,6 +178,55 @@ capacity() {
     $hosts $generators $((per * generators)) "$best" \
     "$(for p in $pids; do awk '/VmRSS/{print $2}' /proc/$p/status; done | paste -sd,)"
   stop_hosts
+}
+
+reconnect() {
+  total=${1:-100000}
+  hosts=${2:-6}
+  generators=$hosts
+  host_config reconnect nats "$DATABASE_URL"
+  sed -i 's/^pool_size = 2/pool_size = 4/' "$work/reconnect.toml"
+  start_hosts "$work/reconnect.toml" "$hosts"
+  per=$((total / generators / 100 * 100))  # whole conversations of 100 per generator
+  mkdir -p "$work/sync"
+  gen_pids=
+  g=0
+  while [ $g -lt $generators ]; do
+    $loadgen --targets "$targets" --secret "$secret" --connections $per --conversation-size 100 --senders 0 \
+      --connect-concurrency 64 --reconnect --sync-dir "$work/sync" --user-offset $((offset + g * per)) \
+      --label "cluster-reconnect/generator-$g" >"$work/gen$g.json" 2>"$work/gen$g.err" &
+    gen_pids="$gen_pids $!"
+    g=$((g + 1))
+  done
+  # All connected: drop together.
+  for _ in $(seq 1200); do
+    [ "$(ls "$work/sync" | grep -c '^ready-')" -ge $generators ] && break
+    kill -0 $gen_pids 2>/dev/null || break
+    sleep 0.5
+  done
+  touch "$work/sync/go"
+  status=0
+  for p in $gen_pids; do wait "$p" || status=1; done
+  g=0
+  while [ $g -lt $generators ]; do
+    cat "$work/gen$g.json"
+    [ -s "$work/gen$g.err" ] && sed 's/^/# /' "$work/gen$g.err" >&2
+    g=$((g + 1))
+  done
+  # The storm as a whole: from the first drop to the last resume, over all generators.
+  cat "$work"/gen*.json | /usr/bin/python3 -c '
+import json, sys
+runs = [json.loads(l) for l in sys.stdin if l.strip()]
+first = min(r["dropped_wall_ms"] for r in runs)
+last = max(r["last_resume_wall_ms"] for r in runs)
+print(json.dumps({"label": "cluster-reconnect/total", "hosts": max(r["hosts"] for r in runs), "generators": len(runs),
+                  "clients": sum(r["connections"] for r in runs), "resumed": sum(r["resumed"] for r in runs),
+                  "not_recovered": sum(r["not_recovered"] for r in runs),
+                  "failed_connects": sum(r["failed_connects"] for r in runs),
+                  "drop_to_last_resume_seconds": (last - first) / 1000.0,
+                  "first_connect_seconds_max": max(r["first_connect_seconds"] for r in runs)}))'
+  stop_hosts
+  return $status
 }
 
 "$mode" "$@"

@@ -5,9 +5,15 @@
 // message.new frames per second, send-to-receive latency (p50/p99/max) and,
 // given the server's pid, its RSS per idle connection.
 //
+// With --reconnect, once all are connected it drops every connection at
+// once, posts one message to each conversation meanwhile, reconnects them all
+// and resumes each from where it was: the time until the last client has its
+// missed message replayed (a reconnect storm).
+//
 // Beast performs each handshake; frames are then written and parsed raw, so
 // the generator on one core outpaces the server under test.
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio.hpp>
@@ -17,7 +23,9 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <thread>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -62,6 +70,10 @@ struct Options {
   // time (what the scenarios have always done); more measure the server's
   // connect rate (a connect storm) instead of one round trip after another.
   int connect_concurrency = 1;
+  // The reconnect storm; with a sync directory, several generators drop
+  // together: each writes ready-<user offset> and waits for a file named go.
+  bool reconnect = false;
+  std::string sync_dir;
 };
 
 std::int64_t now_ns() {
@@ -103,8 +115,20 @@ struct Stats {
 
 class Connection;
 
+// Where a client was before the drop, and the message it missed.
+struct Position {
+  std::string epoch;
+  std::int64_t seq = 0;     // its last seq when the client was connected
+  std::int64_t missed = 0;  // the seq of the message posted while it was away
+};
+
 struct World {
   Options opt;
+  std::vector<Position> positions;  // per conversation
+  bool resuming = false;            // the reconnect phase
+  int resumed = 0;
+  int not_recovered = 0;
+  Clock::time_point last_resumed;
   asio::io_context io{1};
   Stats stats;
   std::vector<std::unique_ptr<Connection>> connections;
@@ -116,9 +140,24 @@ struct World {
 
 class Connection {
  public:
-  Connection(World& w, int index, std::int64_t conversation, bool sender)
+  Connection(World& w, int index, std::int64_t conversation, bool sender, std::size_t slot = 0)
       : w_(w), socket_(w.io), index_(index), conversation_(conversation), sender_(sender),
-        target_(w.opt.targets.empty() ? 0 : index % static_cast<int>(w.opt.targets.size())) {}
+        target_(w.opt.targets.empty() ? 0 : index % static_cast<int>(w.opt.targets.size())), slot_(slot) {}
+
+  // The drop: the socket closes at once; its handlers end aborted.
+  void drop() {
+    boost::system::error_code ec;
+    socket_.close(ec);
+  }
+
+  // After the drop's handlers ran: a fresh client, same user and conversation.
+  void reset() {
+    closed_ = writing_ = false;
+    out_.clear();
+    inflight_.clear();
+    pending_.clear();
+    socket_ = tcp::socket(w_.io);
+  }
 
   void connect(const std::string& token) {
     std::string source = "127.0.0." + std::to_string(1 + index_ % std::max(1, w_.opt.sources));
@@ -280,7 +319,31 @@ class Connection {
     return at;
   }
 
+  void resume() {
+    const Position& at = w_.positions[slot_];
+    json::object position{{"conversation_id", conversation_}, {"epoch", at.epoch}, {"seq", at.seq}};
+    append_frame(out_, json::serialize(json::object{{"id", "resume"}, {"type", "subscribe"},
+                                                    {"positions", json::array{position}}}));
+    flush();
+  }
+
+  void on_resume(std::string_view p) {
+    auto frame = json::parse(p).as_object();
+    if (frame.at("conversation_id").as_int64() != conversation_) return;
+    if (frame.at("recovered").as_bool() && saw_missed_) {
+      ++w_.resumed;
+      w_.last_resumed = Clock::now();
+    } else {
+      if (++w_.not_recovered <= 3) std::cerr << "not resumed: " << p.substr(0, 300) << "\n";
+    }
+  }
+
   void on_text(std::string_view p) {
+    if (w_.resuming && p.starts_with("{\"type\":\"message.new\"")) {
+      auto frame = json::parse(p).as_object();
+      if (frame.at("seq").as_int64() == w_.positions[slot_].missed) saw_missed_ = true;
+      return;
+    }
     if (p.starts_with("{\"type\":\"message.new\"")) {
       auto t = p.find("\"text\":\"t=");
       if (t != std::string_view::npos && w_.stats.measuring) {
@@ -311,6 +374,9 @@ class Connection {
       if (sender_ && w_.opt.rate <= 0) send_one();
     } else if (p.starts_with("{\"type\":\"hello\"")) {
       ++w_.ready;
+      if (w_.resuming) resume();
+    } else if (p.starts_with("{\"type\":\"resume\"")) {
+      on_resume(p);
     } else if (p.starts_with("{\"type\":\"error\"")) {
       ++w_.stats.errors;
       if (w_.stats.errors <= 3) std::cerr << "error frame: " << p.substr(0, 200) << "\n";
@@ -340,6 +406,8 @@ class Connection {
   std::string out_, inflight_, pending_;
   std::uint64_t sent_ = 0;
   int target_ = 0;
+  std::size_t slot_ = 0;  // its conversation's index
+  bool saw_missed_ = false;
 };
 
 std::string rest_create(const Options& opt, const std::string& token, const json::array& members) {
@@ -360,11 +428,33 @@ std::string rest_create(const Options& opt, const std::string& token, const json
   return res.body();
 }
 
+// POST /conversations/:id/messages; the message's seq.
+std::int64_t rest_post(const Options& opt, const std::string& token, std::int64_t conversation,
+                       const std::string& text) {
+  asio::io_context io;
+  beast::tcp_stream stream(io);
+  stream.connect(tcp::endpoint(asio::ip::make_address(opt.host), opt.port));
+  http::request<http::string_body> req{http::verb::post, "/conversations/" + std::to_string(conversation) + "/messages",
+                                       11};
+  req.set(http::field::host, opt.host);
+  req.set(http::field::authorization, "Bearer " + token);
+  req.set(http::field::content_type, "application/json");
+  req.body() = json::serialize(json::object{{"text", text}});
+  req.prepare_payload();
+  http::write(stream, req);
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  http::read(stream, buffer, res);
+  if (res.result_int() != 201) throw std::runtime_error("post message: " + res.body());
+  return json::parse(res.body()).at("seq").as_int64();
+}
+
 void usage() {
   std::cerr << "usage: switchboard-loadgen --port P --secret S [--connections N] [--conversation-size K]\n"
                "       [--senders S] [--window W | --rate MSGS_PER_S] [--seconds D] [--warmup D] [--sources A]\n"
                "       [--text-bytes B] [--server-pid PID] [--peer] [--label NAME]\n"
-               "       [--targets HOST:PORT,HOST:PORT,...] [--user-offset N] [--connect-concurrency K]\n";
+               "       [--targets HOST:PORT,HOST:PORT,...] [--user-offset N] [--connect-concurrency K]\n"
+               "       [--reconnect [--sync-dir DIR]]\n";
 }
 
 }  // namespace
@@ -399,6 +489,8 @@ int main(int argc, char** argv) {
     else if (a == "--label") o.label = next();
     else if (a == "--user-offset") o.user_offset = std::stoi(next());
     else if (a == "--connect-concurrency") o.connect_concurrency = std::max(1, std::stoi(next()));
+    else if (a == "--reconnect") o.reconnect = true;
+    else if (a == "--sync-dir") o.sync_dir = next();
     else if (a == "--targets") {
       // host:port,host:port,...
       std::string list = next();
@@ -433,6 +525,7 @@ int main(int argc, char** argv) {
 
   int conversations = (o.connections + o.conversation_size - 1) / o.conversation_size;
   std::vector<std::int64_t> ids(static_cast<std::size_t>(conversations));
+  w.positions.resize(static_cast<std::size_t>(conversations));
   for (int c = 0; c < conversations; ++c) {
     if (o.peer) {
       ids[static_cast<std::size_t>(c)] = c + 1;
@@ -443,7 +536,10 @@ int main(int argc, char** argv) {
       members.emplace_back("u" + std::to_string(o.user_offset + i));
     }
     auto body = json::parse(rest_create(o, token(c * o.conversation_size), members));
-    ids[static_cast<std::size_t>(c)] = body.at("conversation").at("id").as_int64();
+    const auto& conversation = body.at("conversation");
+    ids[static_cast<std::size_t>(c)] = conversation.at("id").as_int64();
+    w.positions[static_cast<std::size_t>(c)] = Position{std::string(conversation.at("epoch").as_string()),
+                                                        conversation.at("last_seq").as_int64()};
   }
 
   long rss_before = o.server_pid ? rss_kib(o.server_pid) : -1;
@@ -451,21 +547,23 @@ int main(int argc, char** argv) {
   for (int i = 0; i < o.connections; ++i) {
     int c = i / o.conversation_size;
     bool sender = (i % o.conversation_size) < o.senders;
-    w.connections.push_back(std::make_unique<Connection>(w, i, ids[static_cast<std::size_t>(c)], sender));
+    w.connections.push_back(
+        std::make_unique<Connection>(w, i, ids[static_cast<std::size_t>(c)], sender, static_cast<std::size_t>(c)));
   }
+  if (o.reconnect) o.connect_concurrency = std::max(o.connect_concurrency, 64);
   if (o.connect_concurrency == 1) {
     for (int i = 0; i < o.connections; ++i) {
       w.connections[static_cast<std::size_t>(i)]->connect(token(i));
       if (i % 500 == 499) w.io.poll();
     }
-  } else {
-    // A storm: every token minted first (the generator's work, not the
-    // server's), then connect_concurrency handshakes kept in flight.
-    std::vector<std::string> tokens;
-    for (int i = 0; i < o.connections; ++i) tokens.push_back(token(i));
-    t0 = Clock::now();
+  }
+  // A storm: connect_concurrency handshakes kept in flight until every
+  // connection has its hello (or failed); false after a deadline.
+  std::vector<std::string> tokens;
+  int failed = 0;
+  auto storm = [&]() -> bool {
     int next_connection = 0;
-    int failed = 0;
+    failed = 0;
     std::function<void()> launch = [&] {
       int i = next_connection++;
       w.connections[static_cast<std::size_t>(i)]->connect_async(tokens[static_cast<std::size_t>(i)], [&](bool ok) {
@@ -479,13 +577,17 @@ int main(int argc, char** argv) {
       w.io.run_for(std::chrono::milliseconds(100));
       if (Clock::now() - started > std::chrono::seconds(120 + o.connections / 100)) {
         std::cerr << "only " << w.ready << " of " << o.connections << " connections got hello\n";
-        return 1;
+        return false;
       }
     }
-    if (failed) {
-      std::cerr << failed << " of " << o.connections << " connections failed to upgrade\n";
-      return 1;
-    }
+    if (failed) std::cerr << failed << " of " << o.connections << " connections failed to upgrade\n";
+    return failed == 0;
+  };
+  if (o.connect_concurrency > 1) {
+    // Every token minted first (the generator's work, not the server's).
+    for (int i = 0; i < o.connections; ++i) tokens.push_back(token(i));
+    t0 = Clock::now();
+    if (!storm()) return 1;
   }
   // The connect loop blocks on each handshake; hellos are read from here on.
   auto connected = Clock::now();
@@ -501,6 +603,68 @@ int main(int argc, char** argv) {
   // Let the server settle, then read its idle memory.
   w.io.run_for(std::chrono::milliseconds(1500));
   long rss_idle = o.server_pid ? rss_kib(o.server_pid) : -1;
+
+  if (o.reconnect) {
+    namespace fs = std::filesystem;
+    if (!o.sync_dir.empty()) {
+      std::ofstream(fs::path(o.sync_dir) / ("ready-" + std::to_string(o.user_offset))) << connect_s << "\n";
+      auto waited = Clock::now();
+      while (!fs::exists(fs::path(o.sync_dir) / "go")) {
+        w.io.run_for(std::chrono::milliseconds(10));  // pings are answered meanwhile
+        if (Clock::now() - waited > std::chrono::minutes(10)) {
+          std::cerr << "no go in " << o.sync_dir << " after 10 minutes\n";
+          return 1;
+        }
+      }
+    }
+    auto wall_ms = [] {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+          .count();
+    };
+    // Every connection dropped at once.
+    auto dropped_wall = wall_ms();
+    auto dropped = Clock::now();
+    for (auto& c : w.connections) c->drop();
+    w.io.poll();
+    w.io.restart();
+    // While they are away, one message in each conversation: each client misses one.
+    for (int c = 0; c < conversations; ++c) {
+      auto& at = w.positions[static_cast<std::size_t>(c)];
+      at.missed = rest_post(o, tokens[static_cast<std::size_t>(c * o.conversation_size)], ids[static_cast<std::size_t>(c)],
+                            "missed while away");
+    }
+    for (auto& c : w.connections) c->reset();
+    w.ready = 0;
+    w.closed = 0;
+    w.resuming = true;
+    bool all_connected = storm();
+    auto reconnected = Clock::now();
+    // Then every one resumed: its missed message replayed, and resume
+    // recovered:true.
+    while (all_connected && w.resumed + w.not_recovered < o.connections) {
+      w.io.run_for(std::chrono::milliseconds(50));
+      if (Clock::now() - dropped > std::chrono::seconds(300)) break;
+    }
+    auto end = w.resumed + w.not_recovered == o.connections ? w.last_resumed : Clock::now();
+    double total_s = std::chrono::duration<double>(end - dropped).count();
+    json::object r{{"label", o.label},
+                   {"connections", o.connections},
+                   {"conversation_size", o.conversation_size},
+                   {"connect_concurrency", o.connect_concurrency},
+                   {"hosts", std::max<std::size_t>(1, o.targets.size())},
+                   {"first_connect_seconds", connect_s},
+                   {"reconnect_seconds", std::chrono::duration<double>(reconnected - dropped).count()},
+                   {"resumed", w.resumed},
+                   {"not_recovered", w.not_recovered},
+                   {"failed_connects", failed},
+                   {"drop_to_last_resume_seconds", total_s},
+                   {"dropped_wall_ms", dropped_wall},
+                   {"last_resume_wall_ms", dropped_wall + static_cast<std::int64_t>(total_s * 1000)}};
+    std::cout << json::serialize(r) << std::endl;
+    std::fflush(stdout);
+    std::_Exit(w.resumed == o.connections ? 0 : 1);
+  }
 
   for (auto& c : w.connections) c->start_sending();
   std::vector<Connection*> senders;

@@ -289,9 +289,10 @@ TEST_F(Cluster, EditsReactionsAndTypingCrossHosts) {
 
 TEST_F(Cluster, PresenceIsClusterWide) {
   std::string alice_id = unique("alice"), bob_id = unique("bob"), carol_id = unique("carol");
+  std::string dave_id = unique("dave");
   auto alice = connect(0, alice_id);
   auto bob = connect(1, bob_id);
-  auto conversation = group(*alice, {bob_id, carol_id});
+  auto conversation = group(*alice, {bob_id, carol_id, dave_id});
   ASSERT_GT(conversation, 0);
   auto carol = connect(2, carol_id);  // asks from host 2
   auto has = [](std::set<std::string> want) {
@@ -299,6 +300,21 @@ TEST_F(Cluster, PresenceIsClusterWide) {
   };
   EXPECT_TRUE(presence_becomes(*carol, conversation, has({alice_id, bob_id, carol_id}), 5s))
       << "host 2 does not see users of hosts 0 and 1";
+
+  // dave comes online on host 1: carol, on host 2, is told in their conversation.
+  auto dave = connect(1, dave_id);
+  bool dave_online = false;
+  while (auto f = carol->next_of("presence.update", 10s)) {
+    if (f->at("user_id").as_string() == dave_id) {
+      EXPECT_EQ(f->at("status").as_string(), "online");
+      EXPECT_EQ(f->at("conversation_id").as_int64(), conversation);
+      dave_online = true;
+      break;
+    }
+  }
+  EXPECT_TRUE(dave_online) << "a user coming online on host 1 was not announced on host 2";
+  dave.reset();
+  EXPECT_TRUE(presence_becomes(*carol, conversation, has({alice_id, bob_id, carol_id}), 5s));
 
   // bob also opens a session on host 0; closing the one on host 1 leaves him online.
   auto bob_again = connect(0, bob_id);

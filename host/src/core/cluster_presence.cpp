@@ -4,6 +4,8 @@
 
 #include "core/run_loop.hpp"
 
+#include <optional>
+
 #include "core/bus_wire.hpp"
 
 namespace switchboard::host {
@@ -11,12 +13,14 @@ namespace switchboard::host {
 namespace {
 
 // Bus payload: "SP1", origin, then one of
-//   "+" user           online here
-//   "-" user           offline here
+//   "+" user [n id…]   online here, and (when known, up to kListed) the
+//   "-" user [n id…]   offline here   user's n conversations, so the
+//                                     others announce it without a read
 //   "=" generation chunk chunks users   heartbeat: part of the full list
 //   "x"                goodbye: this host stops
 constexpr std::string_view kTag = "SP1";
 constexpr std::size_t kChunkUsers = 500;
+constexpr std::size_t kListed = 1000;
 
 }  // namespace
 
@@ -111,6 +115,10 @@ void ClusterPresence::local_changed(const UserId& user, bool online,
   wire::put(message, origin_);
   wire::put(message, online ? "+" : "-");
   wire::put(message, user);
+  if (conversations && conversations->size() <= kListed) {
+    wire::put(message, static_cast<std::int64_t>(conversations->size()));
+    for (ConversationId id : *conversations) wire::put(message, id);
+  }
   {
     std::lock_guard order(publish_mutex_);
     publish(message);
@@ -204,9 +212,10 @@ void ClusterPresence::forget(const std::string& origin, std::vector<std::pair<Us
 
 // Transitions seen from the cluster's side; a user also online here did not
 // change for anyone.
-void ClusterPresence::announce(const std::vector<std::pair<UserId, bool>>& changes) {
+void ClusterPresence::announce(const std::vector<std::pair<UserId, bool>>& changes,
+                               const std::vector<ConversationId>* conversations) {
   for (const auto& [user, online] : changes) {
-    if (!local_.online(user)) on_change_(user, online, nullptr);
+    if (!local_.online(user)) on_change_(user, online, conversations);
   }
 }
 
@@ -220,6 +229,7 @@ void ClusterPresence::on_bus_message(std::string_view payload) {
   }
   if (origin == origin_) return;
   std::vector<std::pair<UserId, bool>> changes;
+  std::optional<std::vector<ConversationId>> listed;  // the user's conversations, if the message has them
   {
     std::lock_guard lock(mutex_);
     if (stopped_) return;
@@ -235,6 +245,14 @@ void ClusterPresence::on_bus_message(std::string_view payload) {
       std::int64_t generation = 0, chunk = 0, chunks = 0;
       std::vector<UserId> users;
       if ((kind == "+" || kind == "-") && wire::take(payload, user)) {
+        std::int64_t n = 0;
+        if (wire::take_number(payload, n) && n >= 0 && static_cast<std::size_t>(n) <= kListed) {
+          listed.emplace();
+          listed->reserve(static_cast<std::size_t>(n));
+          std::int64_t id = 0;
+          for (std::int64_t i = 0; i < n && wire::take_number(payload, id); ++i) listed->push_back(id);
+          if (listed->size() != static_cast<std::size_t>(n)) listed.reset();  // malformed: read them instead
+        }
         if (kind == "+") {
           add(host, UserId(user), changes);
         } else {
@@ -264,7 +282,7 @@ void ClusterPresence::on_bus_message(std::string_view payload) {
       }
     }
   }
-  announce(changes);
+  announce(changes, listed ? &*listed : nullptr);
 }
 
 }  // namespace switchboard::host

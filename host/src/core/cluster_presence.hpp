@@ -69,7 +69,9 @@ class ClusterPresence final : public Presence {
   void add(Host& host, const UserId& user, std::vector<std::pair<UserId, bool>>& changes);
   void remove(Host& host, const UserId& user, std::vector<std::pair<UserId, bool>>& changes);
   void forget(const std::string& origin, std::vector<std::pair<UserId, bool>>& changes);
-  void announce(const std::vector<std::pair<UserId, bool>>& changes);
+  // `conversations`: the changed user's, when a "+"/"-" message listed them.
+  void announce(const std::vector<std::pair<UserId, bool>>& changes,
+                const std::vector<ConversationId>* conversations = nullptr);
   void publish(const std::string& payload);
 
   Bus& bus_;
