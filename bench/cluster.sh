@@ -223,6 +223,8 @@ print(json.dumps({"label": "cluster-reconnect/total", "hosts": max(r["hosts"] fo
                   "clients": sum(r["connections"] for r in runs), "resumed": sum(r["resumed"] for r in runs),
                   "not_recovered": sum(r["not_recovered"] for r in runs),
                   "failed_connects": sum(r["failed_connects"] for r in runs),
+                  "reconnects_after_refusal": sum(r["reconnects_after_refusal"] for r in runs),
+                  "subscribes_sent_again": sum(r["subscribes_sent_again"] for r in runs),
                   "drop_to_last_resume_seconds": (last - first) / 1000.0,
                   "first_connect_seconds_max": max(r["first_connect_seconds"] for r in runs)}))'
   stop_hosts

@@ -28,6 +28,7 @@
 #include <thread>
 #include <iostream>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -128,6 +129,8 @@ struct World {
   bool resuming = false;            // the reconnect phase
   int resumed = 0;
   int not_recovered = 0;
+  int reconnects = 0;     // a client closed before it resumed, reconnecting after a backoff
+  int resubscribes = 0;   // a subscribe answered "try again later", sent again after a backoff
   Clock::time_point last_resumed;
   asio::io_context io{1};
   Stats stats;
@@ -146,17 +149,15 @@ class Connection {
 
   // The drop: the socket closes at once; its handlers end aborted.
   void drop() {
+    dropping_ = true;
     boost::system::error_code ec;
     socket_.close(ec);
   }
 
   // After the drop's handlers ran: a fresh client, same user and conversation.
   void reset() {
-    closed_ = writing_ = false;
-    out_.clear();
-    inflight_.clear();
-    pending_.clear();
-    socket_ = tcp::socket(w_.io);
+    reopen();
+    dropping_ = hello_ = false;
   }
 
   void connect(const std::string& token) {
@@ -195,6 +196,7 @@ class Connection {
   // The same upgrade without blocking: `connected` runs once the 101 is in
   // (false: refused or failed; the connection counts as closed).
   void connect_async(std::string token, std::function<void(bool)> connected) {
+    token_ = token;
     std::string source = "127.0.0." + std::to_string(1 + index_ % std::max(1, w_.opt.sources));
     socket_.open(tcp::v4());
     socket_.bind(tcp::endpoint(asio::ip::make_address(source), 0));
@@ -265,14 +267,49 @@ class Connection {
 
   void fail(const std::function<void(bool)>& connected) {
     done();
-    connected(false);
+    // In a reconnect storm a client retries (done() scheduled it): its slot
+    // among the handshakes in flight is free meanwhile.
+    connected(w_.opt.reconnect);
   }
 
   void done() {
     if (!closed_) {
       closed_ = true;
       ++w_.closed;
+      // As a client written from docs/protocol.md does: closed before it
+      // resumed (refused, "storage unavailable, retry"), it reconnects after
+      // a random backoff.
+      if (w_.opt.reconnect && !dropping_ && !resumed_) {
+        ++w_.reconnects;
+        later([this] {
+          reopen();
+          connect_async(token_, [](bool) {});
+        });
+      }
     }
+  }
+
+  void reopen() {
+    closed_ = writing_ = false;
+    out_.clear();
+    inflight_.clear();
+    pending_.clear();
+    boost::system::error_code ec;
+    socket_.close(ec);
+    socket_ = tcp::socket(w_.io);
+  }
+
+  // Runs `f` after a backoff with full jitter: a random delay up to 250 ms,
+  // doubling with each retry of this client, at most 5 s.
+  template <class F>
+  void later(F f) {
+    if (!retry_) retry_ = std::make_unique<asio::steady_timer>(w_.io);
+    int cap = std::min(5000, 250 << std::min(attempts_++, 5));
+    std::uniform_int_distribution<int> pick(0, cap);
+    retry_->expires_after(std::chrono::milliseconds(pick(random_)));
+    retry_->async_wait([f = std::move(f)](boost::system::error_code ec) {
+      if (!ec) f();
+    });
   }
 
   void on_bytes(const char* data, std::size_t n) {
@@ -329,13 +366,24 @@ class Connection {
 
   void on_resume(std::string_view p) {
     auto frame = json::parse(p).as_object();
-    if (frame.at("conversation_id").as_int64() != conversation_) return;
+    if (frame.at("conversation_id").as_int64() != conversation_ || resumed_) return;
     if (frame.at("recovered").as_bool() && saw_missed_) {
+      resumed_ = true;
       ++w_.resumed;
       w_.last_resumed = Clock::now();
+    } else if (const auto* reason = frame.if_contains("reason"); reason && *reason == "unavailable") {
+      resubscribe();  // "send subscribe with the same position again later"
     } else {
+      resumed_ = true;  // final: nothing more to wait for
       if (++w_.not_recovered <= 3) std::cerr << "not resumed: " << p.substr(0, 300) << "\n";
     }
+  }
+
+  void resubscribe() {
+    ++w_.resubscribes;
+    later([this] {
+      if (!closed_) resume();
+    });
   }
 
   void on_text(std::string_view p) {
@@ -373,10 +421,14 @@ class Connection {
       if (w_.stats.measuring) ++w_.stats.acks;
       if (sender_ && w_.opt.rate <= 0) send_one();
     } else if (p.starts_with("{\"type\":\"hello\"")) {
-      ++w_.ready;
+      if (!hello_) ++w_.ready;
+      hello_ = true;
       if (w_.resuming) resume();
     } else if (p.starts_with("{\"type\":\"resume\"")) {
       on_resume(p);
+    } else if (w_.resuming && p.starts_with("{\"type\":\"error\",\"id\":\"resume\"")) {
+      // The subscribe itself refused for now (storage slow or failing): again later.
+      if (!resumed_) resubscribe();
     } else if (p.starts_with("{\"type\":\"error\"")) {
       ++w_.stats.errors;
       if (w_.stats.errors <= 3) std::cerr << "error frame: " << p.substr(0, 200) << "\n";
@@ -408,6 +460,13 @@ class Connection {
   int target_ = 0;
   std::size_t slot_ = 0;  // its conversation's index
   bool saw_missed_ = false;
+  bool resumed_ = false;
+  bool hello_ = false;      // counted ready once, however often it reconnected
+  bool dropping_ = false;   // closed by the generator: no retry
+  std::string token_;
+  int attempts_ = 0;
+  std::unique_ptr<asio::steady_timer> retry_;
+  std::minstd_rand random_{static_cast<unsigned>(index_ + 1)};
 };
 
 std::string rest_create(const Options& opt, const std::string& token, const json::array& members) {
@@ -658,6 +717,8 @@ int main(int argc, char** argv) {
                    {"resumed", w.resumed},
                    {"not_recovered", w.not_recovered},
                    {"failed_connects", failed},
+                   {"reconnects_after_refusal", w.reconnects},
+                   {"subscribes_sent_again", w.resubscribes},
                    {"drop_to_last_resume_seconds", total_s},
                    {"dropped_wall_ms", dropped_wall},
                    {"last_resume_wall_ms", dropped_wall + static_cast<std::int64_t>(total_s * 1000)}};

@@ -43,7 +43,9 @@ class ClusterPresence final : public Presence {
   void session_opened(const UserId& user, const std::vector<ConversationId>* conversations = nullptr) override {
     local_.session_opened(user, conversations);
   }
-  void session_closed(const UserId& user) override { local_.session_closed(user); }
+  void session_closed(const UserId& user, const std::vector<ConversationId>* conversations = nullptr) override {
+    local_.session_closed(user, conversations);
+  }
   bool online(const UserId& user) const override;
   bool has_session_here(const UserId& user) const override { return local_.has_session_here(user); }
   bool online_elsewhere(const UserId& user) const override;

@@ -14,6 +14,7 @@ void LocalPresence::session_opened(const UserId& user, const std::vector<Convers
       // Back within the grace period: nobody saw them leave.
       e.going_offline->cancel();
       e.going_offline.reset();
+      e.conversations.reset();
     } else if (e.sessions == 0) {
       came_online = true;
     }
@@ -22,22 +23,25 @@ void LocalPresence::session_opened(const UserId& user, const std::vector<Convers
   if (came_online) on_change_(user, true, conversations);
 }
 
-void LocalPresence::session_closed(const UserId& user) {
+void LocalPresence::session_closed(const UserId& user, const std::vector<ConversationId>* conversations) {
   std::lock_guard lock(mutex_);
   auto it = users_.find(user);
   if (it == users_.end() || it->second.sessions == 0) return;
   if (--it->second.sessions > 0) return;
   auto timer = std::make_shared<boost::asio::steady_timer>(timers_, grace_);
   it->second.going_offline = timer;
+  if (conversations) it->second.conversations = std::make_unique<std::vector<ConversationId>>(*conversations);
   timer->async_wait([this, user, timer](const boost::system::error_code& ec) {
     if (ec) return;  // cancelled: they came back
+    std::unique_ptr<std::vector<ConversationId>> conversations;
     {
       std::lock_guard lock(mutex_);
       auto it = users_.find(user);
       if (it == users_.end() || it->second.going_offline != timer || it->second.sessions > 0) return;
+      conversations = std::move(it->second.conversations);
       users_.erase(it);
     }
-    on_change_(user, false, nullptr);
+    on_change_(user, false, conversations.get());
   });
 }
 

@@ -26,7 +26,9 @@ class Presence {
   virtual ~Presence() = default;
   // `conversations`: the session's, if loaded; only read during the call.
   virtual void session_opened(const UserId& user, const std::vector<ConversationId>* conversations = nullptr) = 0;
-  virtual void session_closed(const UserId& user) = 0;
+  // `conversations`: the closing session's; kept through the grace period
+  // for the offline announcement when it is the user's last.
+  virtual void session_closed(const UserId& user, const std::vector<ConversationId>* conversations = nullptr) = 0;
   virtual bool online(const UserId& user) const = 0;
   // Whether a session of `user` is open on this host now (no grace period).
   virtual bool has_session_here(const UserId& user) const = 0;
@@ -39,7 +41,7 @@ class LocalPresence final : public Presence {
  public:
   LocalPresence(boost::asio::io_context& timers, std::chrono::milliseconds grace, OnChange on_change);
   void session_opened(const UserId& user, const std::vector<ConversationId>* conversations = nullptr) override;
-  void session_closed(const UserId& user) override;
+  void session_closed(const UserId& user, const std::vector<ConversationId>* conversations = nullptr) override;
   bool online(const UserId& user) const override;
   bool has_session_here(const UserId& user) const override;
   bool online_elsewhere(const UserId&) const override { return false; }  // knows no other host
@@ -49,6 +51,8 @@ class LocalPresence final : public Presence {
   struct Entry {
     int sessions = 0;
     std::shared_ptr<boost::asio::steady_timer> going_offline;
+    // During the grace period only: the last session's conversations.
+    std::unique_ptr<std::vector<ConversationId>> conversations;
   };
 
   boost::asio::io_context& timers_;

@@ -130,7 +130,7 @@ std::string CommandDispatcher::hello(const WsSession& session, std::size_t conve
 
 void CommandDispatcher::on_closed(WsSession& session) {
   --live_;
-  if (session.counted_online) presence_.session_closed(session.user());
+  if (session.counted_online) presence_.session_closed(session.user(), &session.conversations());
   features_.session_closed(Caller{session.user(), session.id()});
 }
 
