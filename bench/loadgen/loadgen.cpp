@@ -687,7 +687,8 @@ int main(int argc, char** argv) {
     for (auto& c : w.connections) c->drop();
     w.io.poll();
     w.io.restart();
-    // While they are away, one message in each conversation: each client misses one.
+    // While they are away, one message in each conversation: each client
+    // misses one. Posting is the generator's work: timed apart.
     for (int c = 0; c < conversations; ++c) {
       auto& at = w.positions[static_cast<std::size_t>(c)];
       at.missed = rest_post(o, tokens[static_cast<std::size_t>(c * o.conversation_size)], ids[static_cast<std::size_t>(c)],
@@ -697,6 +698,20 @@ int main(int argc, char** argv) {
     w.ready = 0;
     w.closed = 0;
     w.resuming = true;
+    auto posted = Clock::now();
+    // Progress on stderr every 5 s: where a slow storm spends its time.
+    asio::steady_timer progress(w.io);
+    std::function<void()> report = [&] {
+      progress.expires_after(std::chrono::seconds(5));
+      progress.async_wait([&](boost::system::error_code ec) {
+        if (ec) return;
+        std::cerr << "# " << o.label << " +" << std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - posted).count()
+                  << " s: hello " << w.ready << ", resumed " << w.resumed << ", reconnects " << w.reconnects
+                  << ", subscribes again " << w.resubscribes << "\n";
+        report();
+      });
+    };
+    report();
     bool all_connected = storm();
     auto reconnected = Clock::now();
     // Then every one resumed: its missed message replayed, and resume
@@ -705,6 +720,7 @@ int main(int argc, char** argv) {
       w.io.run_for(std::chrono::milliseconds(50));
       if (Clock::now() - dropped > std::chrono::seconds(300)) break;
     }
+    progress.cancel();
     auto end = w.resumed + w.not_recovered == o.connections ? w.last_resumed : Clock::now();
     double total_s = std::chrono::duration<double>(end - dropped).count();
     json::object r{{"label", o.label},
@@ -713,7 +729,9 @@ int main(int argc, char** argv) {
                    {"connect_concurrency", o.connect_concurrency},
                    {"hosts", std::max<std::size_t>(1, o.targets.size())},
                    {"first_connect_seconds", connect_s},
-                   {"reconnect_seconds", std::chrono::duration<double>(reconnected - dropped).count()},
+                   {"posting_seconds", std::chrono::duration<double>(posted - dropped).count()},
+                   {"reconnect_seconds", std::chrono::duration<double>(reconnected - posted).count()},
+                   {"reconnect_to_last_resume_seconds", std::chrono::duration<double>(end - posted).count()},
                    {"resumed", w.resumed},
                    {"not_recovered", w.not_recovered},
                    {"failed_connects", failed},
