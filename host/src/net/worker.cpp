@@ -145,7 +145,7 @@ void Worker::mark_waiting(std::shared_ptr<WsSession> session) {
   batch_timer_.expires_after(batch_window_);
   batch_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
-    std::vector<std::shared_ptr<WsSession>> batch;
+    std::deque<std::shared_ptr<WsSession>> batch;
     batch.swap(waiting_);
     for (auto& s : batch) s->flush_waiting();
   });

@@ -356,6 +356,9 @@ void WsSession::flush_waiting() {
   // is under way or scheduled that takes these frames too.
   if (writing_ || dirty_ || head_ >= queue_.size()) return;
   write();
+  // All it had were frames that could wait: a quiet session's, which keeps
+  // no slots (a storm's batch would otherwise stay allocated in each).
+  if (queue_.empty()) std::vector<Outbound>().swap(queue_);
 }
 
 // The socket (or OpenSSL's record) is full: write on once it takes more.
