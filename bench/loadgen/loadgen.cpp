@@ -366,8 +366,10 @@ class Connection {
 
   void on_resume(std::string_view p) {
     auto frame = json::parse(p).as_object();
-    if (frame.at("conversation_id").as_int64() != conversation_ || resumed_) return;
-    if (frame.at("recovered").as_bool() && saw_missed_) {
+    const auto* id = frame.if_contains("conversation_id");
+    if (!id || !id->is_int64() || id->get_int64() != conversation_ || resumed_) return;
+    const auto* recovered = frame.if_contains("recovered");
+    if (recovered && recovered->is_bool() && recovered->get_bool() && saw_missed_) {
       resumed_ = true;
       ++w_.resumed;
       w_.last_resumed = Clock::now();

@@ -420,6 +420,18 @@ TEST(ChatPresence, AnUpdateWaitsForTheBatchWindowOrLeavesWithAnEvent) {
   EXPECT_EQ((*second)["type"], "message.new");
 }
 
+TEST(ChatPresence, WithNoBatchWindowEachUpdateIsWrittenAtOnce) {
+  HostProcess host({.chat = "presence_batch_ms = 0\n"});
+  WsClient alice(host.port(), token_for("alice"));
+  conversation_of(alice, "group", {"bob", "carol"});
+  for (const char* user : {"bob", "carol"}) {
+    WsClient other(host.port(), token_for(user));
+    auto online = alice.next_of("presence.update", 5s);
+    ASSERT_TRUE(online) << user << "'s update was not written at once";
+    EXPECT_EQ((*online)["user_id"], user);
+  }
+}
+
 TEST_F(Chat, RestSendReachesWebSocketMembers) {
   WsClient bob(port(), token_for("bob"));
   auto alice_token = token_for("alice");

@@ -40,8 +40,9 @@ class ClusterPresence final : public Presence {
   void start();
   void stop();
 
-  void session_opened(const UserId& user, const std::vector<ConversationId>* conversations = nullptr) override {
-    local_.session_opened(user, conversations);
+  void session_opened(const UserId& user) override { local_.session_opened(user); }
+  void session_ready(const UserId& user, const std::vector<ConversationId>& conversations) override {
+    local_.session_ready(user, conversations);
   }
   void session_closed(const UserId& user, const std::vector<ConversationId>* conversations = nullptr) override {
     local_.session_closed(user, conversations);

@@ -5,22 +5,26 @@ namespace switchboard::host {
 LocalPresence::LocalPresence(boost::asio::io_context& timers, std::chrono::milliseconds grace, OnChange on_change)
     : timers_(timers), grace_(grace), on_change_(std::move(on_change)) {}
 
-void LocalPresence::session_opened(const UserId& user, const std::vector<ConversationId>* conversations) {
-  bool came_online = false;
+void LocalPresence::session_opened(const UserId& user) {
+  std::lock_guard lock(mutex_);
+  Entry& e = users_[user];
+  if (e.going_offline) {
+    // Back within the grace period: nobody saw them leave.
+    e.going_offline->cancel();
+    e.going_offline.reset();
+    e.conversations.reset();
+  }
+  ++e.sessions;
+}
+
+void LocalPresence::session_ready(const UserId& user, const std::vector<ConversationId>& conversations) {
   {
     std::lock_guard lock(mutex_);
-    Entry& e = users_[user];
-    if (e.going_offline) {
-      // Back within the grace period: nobody saw them leave.
-      e.going_offline->cancel();
-      e.going_offline.reset();
-      e.conversations.reset();
-    } else if (e.sessions == 0) {
-      came_online = true;
-    }
-    ++e.sessions;
+    auto it = users_.find(user);
+    if (it == users_.end() || it->second.sessions == 0 || it->second.announced) return;
+    it->second.announced = true;
   }
-  if (came_online) on_change_(user, true, conversations);
+  on_change_(user, true, &conversations);
 }
 
 void LocalPresence::session_closed(const UserId& user, const std::vector<ConversationId>* conversations) {
@@ -39,7 +43,9 @@ void LocalPresence::session_closed(const UserId& user, const std::vector<Convers
       auto it = users_.find(user);
       if (it == users_.end() || it->second.going_offline != timer || it->second.sessions > 0) return;
       conversations = std::move(it->second.conversations);
+      bool announced = it->second.announced;
       users_.erase(it);
+      if (!announced) return;  // never told online (no session got ready): nothing to take back
     }
     on_change_(user, false, conversations.get());
   });

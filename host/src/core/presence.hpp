@@ -24,8 +24,14 @@ class Presence {
   using OnChange =
       std::function<void(const UserId& user, bool online, const std::vector<ConversationId>* conversations)>;
   virtual ~Presence() = default;
-  // `conversations`: the session's, if loaded; only read during the call.
-  virtual void session_opened(const UserId& user, const std::vector<ConversationId>* conversations = nullptr) = 0;
+  // A session opened: the user counts as here (a reload within the grace
+  // period cancels going offline), but a user who was offline is announced
+  // only once a session is ready.
+  virtual void session_opened(const UserId& user) = 0;
+  // A session of `user` loaded its conversations: if the user's coming
+  // online is not announced yet, it is now, to those conversations (only
+  // read during the call).
+  virtual void session_ready(const UserId& user, const std::vector<ConversationId>& conversations) = 0;
   // `conversations`: the closing session's; kept through the grace period
   // for the offline announcement when it is the user's last.
   virtual void session_closed(const UserId& user, const std::vector<ConversationId>* conversations = nullptr) = 0;
@@ -40,7 +46,8 @@ class Presence {
 class LocalPresence final : public Presence {
  public:
   LocalPresence(boost::asio::io_context& timers, std::chrono::milliseconds grace, OnChange on_change);
-  void session_opened(const UserId& user, const std::vector<ConversationId>* conversations = nullptr) override;
+  void session_opened(const UserId& user) override;
+  void session_ready(const UserId& user, const std::vector<ConversationId>& conversations) override;
   void session_closed(const UserId& user, const std::vector<ConversationId>* conversations = nullptr) override;
   bool online(const UserId& user) const override;
   bool has_session_here(const UserId& user) const override;
@@ -50,6 +57,7 @@ class LocalPresence final : public Presence {
  private:
   struct Entry {
     int sessions = 0;
+    bool announced = false;  // its coming online was told (a session was ready)
     std::shared_ptr<boost::asio::steady_timer> going_offline;
     // During the grace period only: the last session's conversations.
     std::unique_ptr<std::vector<ConversationId>> conversations;

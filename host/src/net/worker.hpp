@@ -71,6 +71,7 @@ class Worker {
   // A session with only frames that can wait: written at the end of the
   // batch window, or sooner with anything that cannot wait.
   void mark_waiting(std::shared_ptr<WsSession> session);
+  bool batches() const { return batch_window_.count() > 0; }  // false: nothing waits
   std::size_t session_count() const { return sessions_.size(); }
 
  private:

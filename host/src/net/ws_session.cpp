@@ -339,7 +339,7 @@ void WsSession::enqueue(const std::shared_ptr<const std::string>& frame, Traffic
   if (traffic == Traffic::asked) asked_bytes_ += frame->size();
   queue_.push_back(Outbound{frame, traffic});
   if (writing_ || dirty_) return;  // leaves with what is already due
-  if (can_wait) {
+  if (can_wait && worker_.batches()) {
     if (!waiting_) {
       waiting_ = true;
       worker_.mark_waiting(shared_from_this());

@@ -116,6 +116,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
   std::uint64_t id() const { return id_; }
   Worker& worker() { return worker_; }
   bool open() const { return state_ == State::open; }
+  bool finished() const { return state_ == State::closed; }  // detached from its worker
 
   // The conversations this session receives (its user's memberships).
   bool in(ConversationId id) const;
@@ -153,7 +154,6 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
   static constexpr std::size_t kMaxInFlight = 16;
 
   std::size_t worker_slot = 0;  // position in the worker's session list
-  bool counted_online = false;  // its handler told presence it opened
   // Keeps `keep` alive as long as the session (its connection count).
   void hold(std::shared_ptr<void> keep) { held_ = std::move(keep); }
 

@@ -42,6 +42,7 @@ CommandDispatcher::CommandDispatcher(ChatService& chat, FeatureRegistry& feature
 
 void CommandDispatcher::on_open(const std::shared_ptr<WsSession>& session) {
   ++live_;
+  presence_.session_opened(session->user());
   features_.session_opened(Caller{session->user(), session->id()});
   open(session).start(chat_.faults());
 }
@@ -92,17 +93,16 @@ Flow<bool> CommandDispatcher::open(std::shared_ptr<WsSession> session) {
     total += page->size();
     const bool last = page->size() < static_cast<std::size_t>(kPage);
     auto subscribed = co_await on_worker(session, [&](WsSession& s) {
+      // Closed meanwhile: detached from its worker, it must not be
+      // subscribed again (the worker would keep a pointer to it).
+      if (s.finished()) return;
       for (const auto& c : *page) s.worker().subscribe(&s, c.id, c.last_seq);
       if (last) {
         s.send_text(hello(s, total));
         s.ready();
-        // Online once its conversations are loaded, which the announcement
-        // then needs no storage read for — and only if it did not close
-        // meanwhile (on_closed then found nothing to take back).
-        if (s.open()) {
-          s.counted_online = true;
-          presence_.session_opened(s.user(), &s.conversations());
-        }
+        // Announced online now that its conversations are loaded: the
+        // announcement needs no storage read for them.
+        presence_.session_ready(s.user(), s.conversations());
       }
     });
     if (!subscribed) co_return false;
@@ -130,7 +130,7 @@ std::string CommandDispatcher::hello(const WsSession& session, std::size_t conve
 
 void CommandDispatcher::on_closed(WsSession& session) {
   --live_;
-  if (session.counted_online) presence_.session_closed(session.user(), &session.conversations());
+  presence_.session_closed(session.user(), &session.conversations());
   features_.session_closed(Caller{session.user(), session.id()});
 }
 
