@@ -115,6 +115,16 @@ stop_hosts() {
   pids=
 }
 
+# print_generators N: each generator's JSON line; its stderr, as comments.
+print_generators() {
+  g=0
+  while [ $g -lt "$1" ]; do
+    cat "$work/gen$g.json"
+    [ -s "$work/gen$g.err" ] && sed 's/^/# /' "$work/gen$g.err" >&2
+    g=$((g + 1))
+  done
+}
+
 offset=1000000
 latency() {
   seconds=${1:-10}
@@ -168,12 +178,7 @@ capacity() {
     sleep 2
   done
   for p in $gen_pids; do wait "$p" || true; done
-  g=0
-  while [ $g -lt $generators ]; do
-    cat "$work/gen$g.json"
-    [ -s "$work/gen$g.err" ] && sed 's/^/# /' "$work/gen$g.err" >&2
-    g=$((g + 1))
-  done
+  print_generators "$generators"
   printf '{"label":"cluster-capacity/total","hosts":%s,"generators":%s,"offered_connections":%s,"max_connections_held":%s,"host_rss_kib":[%s]}\n' \
     $hosts $generators $((per * generators)) "$best" \
     "$(for p in $pids; do awk '/VmRSS/{print $2}' /proc/$p/status; done | paste -sd,)"
@@ -207,12 +212,7 @@ reconnect() {
   touch "$work/sync/go"
   status=0
   for p in $gen_pids; do wait "$p" || status=1; done
-  g=0
-  while [ $g -lt $generators ]; do
-    cat "$work/gen$g.json"
-    [ -s "$work/gen$g.err" ] && sed 's/^/# /' "$work/gen$g.err" >&2
-    g=$((g + 1))
-  done
+  print_generators "$generators"
   # The storm as a whole: from the first drop to the last resume, over all generators.
   cat "$work"/gen*.json | /usr/bin/python3 -c '
 import json, sys

@@ -471,43 +471,38 @@ class Connection {
   std::minstd_rand random_{static_cast<unsigned>(index_ + 1)};
 };
 
-std::string rest_create(const Options& opt, const std::string& token, const json::array& members) {
+// POST `target` with a JSON body as `token`'s user; the response body, or
+// throws naming `what` unless the answer is 201.
+std::string rest_post(const Options& opt, const std::string& token, const std::string& target,
+                      const json::object& body, const char* what) {
   asio::io_context io;
   beast::tcp_stream stream(io);
   stream.connect(tcp::endpoint(asio::ip::make_address(opt.host), opt.port));
-  http::request<http::string_body> req{http::verb::post, "/conversations", 11};
+  http::request<http::string_body> req{http::verb::post, target, 11};
   req.set(http::field::host, opt.host);
   req.set(http::field::authorization, "Bearer " + token);
   req.set(http::field::content_type, "application/json");
-  req.body() = json::serialize(json::object{{"kind", "group"}, {"name", "bench"}, {"members", members}});
+  req.body() = json::serialize(body);
   req.prepare_payload();
   http::write(stream, req);
   beast::flat_buffer buffer;
   http::response<http::string_body> res;
   http::read(stream, buffer, res);
-  if (res.result_int() != 201) throw std::runtime_error("create conversation: " + res.body());
+  if (res.result_int() != 201) throw std::runtime_error(std::string(what) + ": " + res.body());
   return res.body();
 }
 
+std::string rest_create(const Options& opt, const std::string& token, const json::array& members) {
+  return rest_post(opt, token, "/conversations", {{"kind", "group"}, {"name", "bench"}, {"members", members}},
+                   "create conversation");
+}
+
 // POST /conversations/:id/messages; the message's seq.
-std::int64_t rest_post(const Options& opt, const std::string& token, std::int64_t conversation,
-                       const std::string& text) {
-  asio::io_context io;
-  beast::tcp_stream stream(io);
-  stream.connect(tcp::endpoint(asio::ip::make_address(opt.host), opt.port));
-  http::request<http::string_body> req{http::verb::post, "/conversations/" + std::to_string(conversation) + "/messages",
-                                       11};
-  req.set(http::field::host, opt.host);
-  req.set(http::field::authorization, "Bearer " + token);
-  req.set(http::field::content_type, "application/json");
-  req.body() = json::serialize(json::object{{"text", text}});
-  req.prepare_payload();
-  http::write(stream, req);
-  beast::flat_buffer buffer;
-  http::response<http::string_body> res;
-  http::read(stream, buffer, res);
-  if (res.result_int() != 201) throw std::runtime_error("post message: " + res.body());
-  return json::parse(res.body()).at("seq").as_int64();
+std::int64_t rest_message(const Options& opt, const std::string& token, std::int64_t conversation,
+                          const std::string& text) {
+  auto body = rest_post(opt, token, "/conversations/" + std::to_string(conversation) + "/messages",
+                        {{"text", text}}, "post message");
+  return json::parse(body).at("seq").as_int64();
 }
 
 void usage() {
@@ -693,7 +688,7 @@ int main(int argc, char** argv) {
     // misses one. Posting is the generator's work: timed apart.
     for (int c = 0; c < conversations; ++c) {
       auto& at = w.positions[static_cast<std::size_t>(c)];
-      at.missed = rest_post(o, tokens[static_cast<std::size_t>(c * o.conversation_size)], ids[static_cast<std::size_t>(c)],
+      at.missed = rest_message(o, tokens[static_cast<std::size_t>(c * o.conversation_size)], ids[static_cast<std::size_t>(c)],
                             "missed while away");
     }
     for (auto& c : w.connections) c->reset();

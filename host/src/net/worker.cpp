@@ -136,7 +136,6 @@ void Worker::mark_dirty(std::shared_ptr<WsSession> session) {
 }
 
 void Worker::mark_waiting(std::shared_ptr<WsSession> session) {
-  if (batch_window_.count() <= 0) return mark_dirty(std::move(session));
   bool first = waiting_.empty();
   waiting_.push_back(std::move(session));
   if (!first) return;

@@ -69,7 +69,8 @@ class Worker {
   // already queued on this worker, so a burst leaves in one gather write.
   void mark_dirty(std::shared_ptr<WsSession> session);
   // A session with only frames that can wait: written at the end of the
-  // batch window, or sooner with anything that cannot wait.
+  // batch window, or sooner with anything that cannot wait. Only while
+  // batches() (WsSession checks).
   void mark_waiting(std::shared_ptr<WsSession> session);
   bool batches() const { return batch_window_.count() > 0; }  // false: nothing waits
   std::size_t session_count() const { return sessions_.size(); }
