@@ -9,6 +9,17 @@
 #     200 messages/s (2,000 deliveries/s): send-to-receive latency of deliveries that crossed
 #     hosts, for bus-nats and bus-sql, and for one host alone (bus-gochannel,
 #     same storage) as the peer measured in the same run.
+#   bench/cluster.sh ingest [seconds] [repetitions]
+#     Persisted messages/s across the cluster, the default config's four
+#     features on every host: three hosts on 127.0.0.2-4 (pinned to core 0,
+#     the generator to core 1), 2,000 connections spread over them in
+#     conversations of 2, one sender each, 8 sends in flight (acknowledged only
+#     after the commit) — for bus-nats with PostgreSQL direct and for bus-sql
+#     with everything through PgBouncer, and one host alone (bus-gochannel,
+#     PostgreSQL direct) as the peer. Then, on the same hosts, an open loop at
+#     half the rate just measured: the latency of deliveries that crossed hosts.
+#     SHAPES="nats:nats:3" runs one shape (label:bus:hosts); FEATURES= runs
+#     the hosts without features.
 #   bench/cluster.sh capacity [connections]
 #     Six hosts on 127.0.0.2-7, several generator processes: how many
 #     authenticated WebSocket connections the machine holds at once (no
@@ -29,7 +40,7 @@ mode=${1:-latency}
 if [ -z "${DATABASE_URL:-}" ]; then
   exec tests/servers/with-postgres.sh "$0" "$mode" "$@"
 fi
-build=build
+build=${BENCH_BUILD:-build}  # another build of the same tree, for an A/B
 loadgen=$build/bin/switchboard-loadgen
 [ -x "$loadgen" ] || cmake --build $build
 ulimit -n "$(ulimit -Hn)"
@@ -48,9 +59,10 @@ nats_server=$(command -v nats-server || echo /usr/sbin/nats-server)
 "$nats_server" -a 127.0.0.1 -p "$nats_port" >"$work/nats.log" 2>&1 &
 nats_pid=$!
 
-# host_config NAME BUS STORAGE_URL: a config for one host of a shape.
+# host_config NAME BUS STORAGE_URL [features]: a config for one host of a
+# shape; with `features`, the default config's four.
 host_config() {
-  name=$1 bus=$2 url=$3
+  name=$1 bus=$2 url=$3 with_features=${4:-}
   case $bus in
     nats) bus_table="plugin = \"bus-nats\"
 [bus.config]
@@ -82,6 +94,11 @@ url = "$url"
 pool_size = 2
 writers = 1
 TOML
+  if [ -n "$with_features" ]; then
+    for feature in reactions pins typing receipts; do
+      printf '[[features]]\nplugin = "feature-%s"\n' "$feature" >>"$work/$name.toml"
+    done
+  fi
 }
 
 # start_hosts CONFIG COUNT [PIN]: hosts on 127.0.0.2, .3, ...; sets $targets.
@@ -142,6 +159,32 @@ latency() {
         --connections 1000 --conversation-size 10 --senders 1 --rate "$rate" \
         --user-offset "$offset" --label "cluster-$label/latency-$rate"
       offset=$((offset + 100000))  # fresh users each run: the database is shared
+      stop_hosts
+    done
+  done
+}
+
+ingest() {
+  seconds=${1:-10}
+  repetitions=${2:-1}
+  for _ in $(seq "$repetitions"); do
+    for shape in ${SHAPES:-single:gochannel:1 nats:nats:3 sql:sql:3}; do
+      label=${shape%%:*} rest=${shape#*:}
+      bus=${rest%%:*} count=${rest#*:}
+      url=$DATABASE_URL
+      [ "$bus" = sql ] && url=$DATABASE_URL_POOLED
+      host_config "$label" "$bus" "$url" "${FEATURES-features}"
+      sed -i 's/^writers = 1/writers = 2/' "$work/$label.toml"  # as bench/ingest.sh
+      start_hosts "$work/$label.toml" "$count" 0
+      taskset -c 1 $loadgen --targets "$targets" --secret "$secret" --seconds "$seconds" --warmup 2 \
+        --connections 2000 --conversation-size 2 --senders 1 --window 8 \
+        --user-offset "$offset" --label "cluster-$label/ingest" | tee "$work/ingest.json"
+      offset=$((offset + 100000))
+      rate=$(/usr/bin/python3 -c 'import json,sys; print(max(1, int(json.load(sys.stdin)["sends_acked_per_s"] / 2)))' <"$work/ingest.json")
+      taskset -c 1 $loadgen --targets "$targets" --secret "$secret" --seconds "$seconds" --warmup 2 \
+        --connections 2000 --conversation-size 2 --senders 1 --rate "$rate" \
+        --user-offset "$offset" --label "cluster-$label/latency-at-half"
+      offset=$((offset + 100000))
       stop_hosts
     done
   done

@@ -637,16 +637,21 @@ void PostgresStorage::get_member(ConversationId id, UserId user, Completion<Memb
 void PostgresStorage::list_members(ConversationId id, Completion<std::vector<Member>> done) {
   read<std::vector<Member>>(
       [id](Tx& tx) -> Result<std::vector<Member>> {
-        if (!load_conversation(tx, id)) return conversation_not_found(id);
+        // One statement, one round trip: no row if the conversation does
+        // not exist, one row of NULLs if it has no members.
         auto r = tx.exec_params(
-            "SELECT user_id, role, joined_at FROM members WHERE conversation_id = $1 ORDER BY user_id", id);
+            "SELECT mb.user_id, mb.role, mb.joined_at FROM conversations c"
+            " LEFT JOIN members mb ON mb.conversation_id = c.id WHERE c.id = $1 ORDER BY mb.user_id",
+            id);
+        if (r.empty()) return conversation_not_found(id);
         std::vector<Member> out;
         for (const auto& row : r) {
+          if (row[0].is_null()) continue;
           out.push_back(Member{id, str(row[0]), parse_role(str(row[1])).value_or(Role::member), i64(row[2])});
         }
         return out;
       },
-      std::move(done));
+      std::move(done), kOneStatement);
 }
 
 void PostgresStorage::append_message(MessageDraft draft, EventDraft event, Completion<MessageWrite> done) {
@@ -726,38 +731,42 @@ void PostgresStorage::append_event(ConversationId id, EventDraft event, Completi
 void PostgresStorage::read_events(EventQuery query, Completion<EventPage> done) {
   read<EventPage>(
       [query](Tx& tx) -> Result<EventPage> {
-        auto conversation = load_conversation(tx, query.conversation_id);
-        if (!conversation) return conversation_not_found(query.conversation_id);
         int limit = std::clamp(query.limit, 1, 1000);
         bool forward = query.direction == Direction::forward;
         Seq from = query.from;
         if (!forward && from <= 0) from = std::numeric_limits<Seq>::max();
+        // The conversation's position and the page in one statement — one
+        // round trip, one snapshot: no row if the conversation does not
+        // exist, one row without an event if the page is empty.
         std::string sql = std::string(
-                              "SELECT e.seq, e.type, e.actor, e.message_id, e.payload, e.created_at, "
+                              "SELECT c.epoch, c.last_seq, x.* FROM conversations c LEFT JOIN LATERAL ("
+                              "SELECT e.seq AS event_seq, e.type, e.actor, e.message_id, e.payload, e.created_at, "
                               "m.id IS NOT NULL, ") +
                           kMessageColumns +
                           " FROM events e LEFT JOIN messages m ON e.message_id <> 0 AND m.id = e.message_id"
-                          " WHERE e.conversation_id = $1 AND " +
+                          " WHERE e.conversation_id = c.id AND " +
                           (forward ? "e.seq > $2 ORDER BY e.seq ASC" : "e.seq < $2 ORDER BY e.seq DESC") +
-                          " LIMIT $3";
+                          " LIMIT $3) x ON true WHERE c.id = $1 ORDER BY x.event_seq " + (forward ? "ASC" : "DESC");
         auto r = tx.exec_params(sql, query.conversation_id, from, limit + 1);
+        if (r.empty()) return conversation_not_found(query.conversation_id);
         EventPage page;
-        page.epoch = conversation->epoch;
-        page.last_seq = conversation->last_seq;
+        page.epoch = str(r[0][0]);
+        page.last_seq = i64(r[0][1]);
         for (const auto& row : r) {
+          if (row[2].is_null()) break;  // no event
           if (static_cast<int>(page.events.size()) == limit) {
             page.more = true;
             break;
           }
-          Event e{query.conversation_id, i64(row[0]), str(row[1]), str(row[2]), i64(row[3]), str(row[4]),
-                  i64(row[5]), std::nullopt};
-          if (row[6].as<bool>()) e.message = message_from(row, 7);
+          Event e{query.conversation_id, i64(row[2]), str(row[3]), str(row[4]), i64(row[5]), str(row[6]),
+                  i64(row[7]), std::nullopt};
+          if (row[8].as<bool>()) e.message = message_from(row, 9);
           page.events.push_back(std::move(e));
         }
         if (!forward) std::reverse(page.events.begin(), page.events.end());
         return page;
       },
-      std::move(done));
+      std::move(done), kOneStatement);
 }
 
 void PostgresStorage::count_events(EventCount query, Completion<std::int64_t> done) {

@@ -619,6 +619,16 @@ TEST_F(StorageContract, MembershipAndRolesAreEvents) {
     storage->set_member(Member{c.id + 1000000000, bob, Role::member, 0}, ev("member.join", bob), done);
   });
   EXPECT_EQ(nowhere.code(), Errc::not_found);
+
+  // A conversation nobody is in lists no members; one that does not exist is not found.
+  for (const UserId& u : {alice, bob}) {
+    ASSERT_TRUE(wait<MemberChange>([&](auto done) { storage->remove_member(c.id, u, ev("member.leave", u), done); }).ok());
+  }
+  auto none = wait<std::vector<Member>>([&](auto done) { storage->list_members(c.id, done); });
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  EXPECT_EQ(wait<std::vector<Member>>([&](auto done) { storage->list_members(c.id + 1000000000, done); }).code(),
+            Errc::not_found);
 }
 
 TEST_F(StorageContract, FeatureRecordsAreKeptPerFeature) {
