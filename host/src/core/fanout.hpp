@@ -63,6 +63,9 @@ class Fanout final : public WorkerListener {
 
   // Any thread.
   void publish(const Event& event);
+  // With `only` (a feature's frame to one member, e.g. unread.update), the
+  // frame may wait up to the batch window ([chat] presence_batch_ms) to leave
+  // with that client's next frames, as presence updates do.
   void publish_ephemeral(ConversationId id, std::string_view json, const UserId& except, const UserId& only = {});
   // To this host's sessions only (each host announces what it sees itself).
   // `can_wait`: the frame may wait up to the batch window to share a write.

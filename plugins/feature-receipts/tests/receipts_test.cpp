@@ -13,6 +13,7 @@ namespace switchboard::testing {
 namespace {
 
 namespace json = boost::json;
+using namespace std::chrono_literals;
 
 std::int64_t unread_in(WsClient& c, std::int64_t conversation) {
   auto r = c.command({{"type", "unread"}});
@@ -99,6 +100,31 @@ TEST(Receipts, UnreadPushesAreCoalescedPerInterval) {
   EXPECT_LE(pushes, 2) << "a burst within one interval is at most two pushes (it may straddle a boundary)";
   EXPECT_FALSE(alice.next_of("unread.update", std::chrono::milliseconds(1500)))
       << "a member whose own messages are the only new ones gets no push";
+}
+
+// A push is a frame to one member: it waits up to the batch window
+// ([chat] presence_batch_ms) for other frames to that client and leaves
+// with the first of them, just before it, so a busy member's pushes cost no
+// write of their own; a quiet member gets it when the window ends.
+TEST(Receipts, APushWaitsForTheBatchWindowOrLeavesWithTheNextFrame) {
+  HostProcess host({.chat = "presence_batch_ms = 5000\n",
+                    .feature_config = "[features.config]\nunread_push_interval_ms = 100\n"});
+  WsClient alice(host.port(), token_for("alice")), bob(host.port(), token_for("bob"));
+  auto c = group(alice, {"bob"});
+  message(alice, c, "one");
+  ASSERT_TRUE(bob.next_of("message.new"));
+  EXPECT_TRUE(bob.silent_for(1000ms)) << "the push did not wait for the batch window";
+  message(alice, c, "two");
+  auto first = bob.next(4000ms);
+  ASSERT_TRUE(first) << "the push waited for the window although a message was written";
+  EXPECT_EQ((*first)["type"], "unread.update") << json::serialize(*first);
+  EXPECT_EQ((*first)["unread"], 1);
+  auto second = bob.next(4000ms);
+  ASSERT_TRUE(second);
+  EXPECT_EQ((*second)["type"], "message.new");
+  auto later = bob.next_of("unread.update", 15s);
+  ASSERT_TRUE(later) << "the next push did not come when the window ended";
+  EXPECT_EQ((*later)["unread"], 2);
 }
 
 // Pushes count only what is new since the last push, yet stay exact: a
