@@ -10,7 +10,7 @@
 #   bench/all.sh [seconds] [repetitions]        (defaults: 5 s, 3 repetitions)
 #   -> bench/results/<date>-all.jsonl, bench/results/<date>-all.md, docs/benchmarks-load.png
 #   RECONNECT_CLIENTS=30000 bench/all.sh 5 1    -> a shorter storm, one repetition
-# About 40 minutes with the defaults on the 2-core machine.
+# About 30 minutes with the defaults on the 2-core machine.
 set -eu
 cd "$(dirname "$0")/.."
 seconds=${1:-5}
