@@ -113,7 +113,7 @@ TEST(Receipts, APushWaitsForTheBatchWindowOrLeavesWithTheNextFrame) {
   auto c = group(alice, {"bob"});
   message(alice, c, "one");
   ASSERT_TRUE(bob.next_of("message.new"));
-  EXPECT_TRUE(bob.silent_for(1000ms)) << "the push did not wait for the batch window";
+  EXPECT_TRUE(bob.silent_for(1500ms)) << "the push did not wait for the batch window";
   message(alice, c, "two");
   auto first = bob.next(4000ms);
   ASSERT_TRUE(first) << "the push waited for the window although a message was written";
