@@ -167,6 +167,8 @@ latency() {
 ingest() {
   seconds=${1:-10}
   repetitions=${2:-1}
+  suffix=
+  [ -z "${FEATURES-features}" ] && suffix=-nofeatures  # its own label: not a median with the default's
   for _ in $(seq "$repetitions"); do
     for shape in ${SHAPES:-single:gochannel:1 nats:nats:3 sql:sql:3}; do
       label=${shape%%:*} rest=${shape#*:}
@@ -178,12 +180,13 @@ ingest() {
       start_hosts "$work/$label.toml" "$count" 0
       taskset -c 1 $loadgen --targets "$targets" --secret "$secret" --seconds "$seconds" --warmup 2 \
         --connections 2000 --conversation-size 2 --senders 1 --window 8 \
-        --user-offset "$offset" --label "cluster-$label/ingest" | tee "$work/ingest.json"
+        --user-offset "$offset" --label "cluster-$label$suffix/ingest" >"$work/ingest.json"
+      cat "$work/ingest.json"
       offset=$((offset + 100000))
       rate=$(/usr/bin/python3 -c 'import json,sys; print(max(1, int(json.load(sys.stdin)["sends_acked_per_s"] / 2)))' <"$work/ingest.json")
       taskset -c 1 $loadgen --targets "$targets" --secret "$secret" --seconds "$seconds" --warmup 2 \
         --connections 2000 --conversation-size 2 --senders 1 --rate "$rate" \
-        --user-offset "$offset" --label "cluster-$label/latency-at-half"
+        --user-offset "$offset" --label "cluster-$label$suffix/latency-at-half"
       offset=$((offset + 100000))
       stop_hosts
     done

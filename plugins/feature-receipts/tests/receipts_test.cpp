@@ -108,7 +108,9 @@ TEST(Receipts, UnreadPushesAreCoalescedPerInterval) {
 // write of their own; a quiet member gets it when the window ends.
 TEST(Receipts, APushWaitsForTheBatchWindowOrLeavesWithTheNextFrame) {
   HostProcess host({.chat = "presence_batch_ms = 5000\n",
-                    .feature_config = "[features.config]\nunread_push_interval_ms = 100\n"});
+                    .features = {},
+                    .feature_config = "[[features]]\nplugin = \"feature-receipts\"\n"
+                                      "[features.config]\nunread_push_interval_ms = 100\n"});
   WsClient alice(host.port(), token_for("alice")), bob(host.port(), token_for("bob"));
   auto c = group(alice, {"bob"});
   message(alice, c, "one");
@@ -117,7 +119,8 @@ TEST(Receipts, APushWaitsForTheBatchWindowOrLeavesWithTheNextFrame) {
   message(alice, c, "two");
   auto first = bob.next(4000ms);
   ASSERT_TRUE(first) << "the push waited for the window although a message was written";
-  EXPECT_EQ((*first)["type"], "unread.update") << json::serialize(*first);
+  EXPECT_EQ((*first)["type"], "unread.update")
+      << "the push did not leave with the message (or was not counted within 1.5 s): " << json::serialize(*first);
   EXPECT_EQ((*first)["unread"], 1);
   auto second = bob.next(4000ms);
   ASSERT_TRUE(second);

@@ -74,7 +74,10 @@ class SWITCHBOARD_API FeatureHost {
   virtual void publish_ephemeral(ConversationId id, std::string_view type, std::string_view payload_json,
                                  const UserId& except) = 0;
   // The same, to one member only (all of their sessions: here, and on each
-  // other host where cluster presence has them online).
+  // other host where cluster presence has them online). Such a frame may
+  // wait up to the operator's [chat] presence_batch_ms (200 ms by default,
+  // at most 5 s) to share a write with that client's next frames: for
+  // pushes like unread counts, not for what must arrive at once.
   virtual void send_to_member(ConversationId id, const UserId& member, std::string_view type,
                               std::string_view payload_json) = 0;
   // Runs `task` on a host thread after `delay` (e.g. a typing timeout).

@@ -147,6 +147,7 @@ class SWITCHBOARD_API Storage : public Plugin {
   // not_found if the user is not a member.
   virtual void remove_member(ConversationId id, UserId user, EventDraft event, Completion<MemberChange> done) = 0;
   virtual void get_member(ConversationId id, UserId user, Completion<Member> done) = 0;
+  // not_found if the conversation does not exist; empty if nobody is in it.
   virtual void list_members(ConversationId id, Completion<std::vector<Member>> done) = 0;
 
   // Messages. The event's message_id is filled in by storage.
