@@ -258,7 +258,11 @@ void FeatureRegistry::replace(std::vector<NamedFeature> features) {
   }
   // On the control executor, so no hook or timer of a feature runs while it
   // starts or stops.
-  std::promise<void> finished;
+  // The failure crosses threads as a message, and the exception is made
+  // here: an exception object made on the control thread and released there
+  // after this thread read it is a race ThreadSanitizer reports (libstdc++'s
+  // exception reference counts are not visible to it).
+  std::promise<std::string> finished;  // empty: started
   boost::asio::post(control_, [&] {
     std::size_t started = 0;
     std::string failure;
@@ -277,8 +281,7 @@ void FeatureRegistry::replace(std::vector<NamedFeature> features) {
       }
       added[started]->slot->retire();
       retired_.insert(retired_.end(), added.begin(), added.end());
-      finished.set_exception(std::make_exception_ptr(
-          std::runtime_error("feature \"" + added[started]->name + "\" cannot start: " + failure)));
+      finished.set_value("feature \"" + added[started]->name + "\" cannot start: " + failure);
       return;
     }
     for (const auto& e : added) {
@@ -292,9 +295,9 @@ void FeatureRegistry::replace(std::vector<NamedFeature> features) {
       firewalled("stop", e->name, [&] { e->feature->stop(); });
       retired_.push_back(e);
     }
-    finished.set_value();
+    finished.set_value({});
   });
-  finished.get_future().get();
+  if (std::string failure = finished.get_future().get(); !failure.empty()) throw std::runtime_error(failure);
 }
 
 void FeatureRegistry::stop() noexcept {
