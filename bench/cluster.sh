@@ -143,6 +143,16 @@ print_generators() {
 }
 
 offset=1000000
+# generate LABEL ARGS...: one generator run on core 1 against $targets, for
+# $seconds after 2 s of warm-up, with fresh users (the database is shared).
+generate() {
+  label_=$1
+  shift
+  taskset -c 1 $loadgen --targets "$targets" --secret "$secret" --seconds "$seconds" --warmup 2 \
+    --user-offset "$offset" --label "$label_" "$@"
+  offset=$((offset + 100000))
+}
+
 latency() {
   seconds=${1:-10}
   repetitions=${2:-1}
@@ -155,10 +165,7 @@ latency() {
       [ "$bus" = sql ] && url=$DATABASE_URL_POOLED
       host_config "$label" "$bus" "$url"
       start_hosts "$work/$label.toml" "$count" 0
-      taskset -c 1 $loadgen --targets "$targets" --secret "$secret" --seconds "$seconds" --warmup 2 \
-        --connections 1000 --conversation-size 10 --senders 1 --rate "$rate" \
-        --user-offset "$offset" --label "cluster-$label/latency-$rate"
-      offset=$((offset + 100000))  # fresh users each run: the database is shared
+      generate "cluster-$label/latency-$rate" --connections 1000 --conversation-size 10 --senders 1 --rate "$rate"
       stop_hosts
     done
   done
@@ -178,16 +185,11 @@ ingest() {
       host_config "$label" "$bus" "$url" "${FEATURES-features}"
       sed -i 's/^writers = 1/writers = 2/' "$work/$label.toml"  # as bench/ingest.sh
       start_hosts "$work/$label.toml" "$count" 0
-      taskset -c 1 $loadgen --targets "$targets" --secret "$secret" --seconds "$seconds" --warmup 2 \
-        --connections 2000 --conversation-size 2 --senders 1 --window 8 \
-        --user-offset "$offset" --label "cluster-$label$suffix/ingest" >"$work/ingest.json"
+      generate "cluster-$label$suffix/ingest" --connections 2000 --conversation-size 2 --senders 1 --window 8 \
+        >"$work/ingest.json"
       cat "$work/ingest.json"
-      offset=$((offset + 100000))
       rate=$(/usr/bin/python3 -c 'import json,sys; print(max(1, int(json.load(sys.stdin)["sends_acked_per_s"] / 2)))' <"$work/ingest.json")
-      taskset -c 1 $loadgen --targets "$targets" --secret "$secret" --seconds "$seconds" --warmup 2 \
-        --connections 2000 --conversation-size 2 --senders 1 --rate "$rate" \
-        --user-offset "$offset" --label "cluster-$label$suffix/latency-at-half"
-      offset=$((offset + 100000))
+      generate "cluster-$label$suffix/latency-at-half" --connections 2000 --conversation-size 2 --senders 1 --rate "$rate"
       stop_hosts
     done
   done

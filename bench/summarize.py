@@ -117,11 +117,20 @@ if have("cluster-reconnect/total"):
 checks = []
 
 
+def verdict(ok):
+    return "met" if ok else "**not met**"
+
+
+def idle_bytes(labels):
+    """The idle bytes per connection of these runs (-1: not measured)."""
+    return [r["server_idle_bytes_per_connection"] for label in labels for r in runs.get(label, [])
+            if r["server_idle_bytes_per_connection"] > 0]
+
+
 def check(target, label, key, ok, fmt="{:,.0f}"):
     if have(label):
         v = median(label, key)
-        verdict = "" if ok is None else "met" if ok(v) else "**not met**"
-        checks.append((target, fmt.format(v), verdict))
+        checks.append((target, fmt.format(v), "" if ok is None else verdict(ok(v))))
 
 
 def ratio(scenario):
@@ -129,7 +138,7 @@ def ratio(scenario):
     if have(a) and have(b):
         r = median(a, "delivered_per_s") / median(b, "delivered_per_s")
         checks.append((f"{scenario}: default config within 10 % of no features", f"{r:.0%}",
-                       "met" if r >= 0.9 else "**not met**"))
+                       verdict(r >= 0.9)))
 
 
 check("fan-out-1k ≥ 2,000,000 deliveries/s", "switchboard/fanout-1k", "delivered_per_s", lambda v: v >= 2e6)
@@ -157,21 +166,18 @@ if have("cluster-reconnect/total"):
     seconds = median("cluster-reconnect/total", "drop_to_last_resume_seconds")
     done = all(s["resumed"] == s["clients"] and s["not_recovered"] == 0 for s in storms)
     checks.append((f"{r['clients']:,} clients over {r['hosts']} hosts reconnect and resume in ≤ 30 s",
-                   f"{seconds:.1f} s", "met" if done and seconds <= 30 else "**not met**"))
+                   f"{seconds:.1f} s", verdict(done and seconds <= 30)))
 idle = [f"switchboard/{s}" for s in ("fanout-10k", "latency-50k", "latency-100k") if have(f"switchboard/{s}")]
 if idle:
-    values = [r["server_idle_bytes_per_connection"] for label in idle for r in runs[label]
-              if r["server_idle_bytes_per_connection"] > 0]  # -1: not measured
+    values = idle_bytes(idle)
     v = statistics.median(values) if values else float("nan")
     checks.append(("idle memory ≤ 1.5 KiB (1,536 bytes) per connection, 10,000 connections", f"{v:,.0f} bytes",
-                   "met" if v <= 1536 else "**not met**"))
-    bare = [r["server_idle_bytes_per_connection"] for label in idle
-            for r in runs.get(label.replace("switchboard/", "switchboard-nofeatures/"), [])
-            if r["server_idle_bytes_per_connection"] > 0]
+                   verdict(v <= 1536)))
+    bare = idle_bytes(label.replace("switchboard/", "switchboard-nofeatures/") for label in idle)
     if bare:
         b = statistics.median(bare)
         checks.append(("idle memory, default config within 10 % of no features", f"{v / b:.0%}",
-                       "met" if v <= 1.1 * b else "**not met**"))
+                       verdict(v <= 1.1 * b)))
 if checks:
     print()
     print("| target | measured (median) | |")

@@ -15,6 +15,9 @@ struct DeliveryMeta {
   UserId except;                  // do not deliver to this user (ephemeral events)
   UserId only;                    // deliver to this user only (ephemeral events)
   bool can_wait = false;          // may wait for the worker's batch window (presence)
+  // Whether the frame may wait for the batch window: presence updates, and
+  // every ephemeral frame to one member (a feature's push, e.g. unread.update).
+  bool may_wait() const { return can_wait || (seq == 0 && !only.empty()); }
 };
 
 }  // namespace switchboard::host

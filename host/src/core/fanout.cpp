@@ -162,7 +162,6 @@ void Fanout::publish_ephemeral(ConversationId id, std::string_view json, const U
   auto meta = std::make_shared<DeliveryMeta>();
   meta->except = except;
   meta->only = only;
-  meta->can_wait = !only.empty();  // a frame to one member may wait for company (fanout.hpp)
   deliver_local(id, shared_frame(Opcode::text, json), meta);
   // A frame for one member goes to the other hosts only if the member is
   // online on one of them, as presence knows it: ephemeral frames are best
@@ -245,7 +244,6 @@ void Fanout::on_bus_message(std::string_view subject, std::string_view payload) 
   meta->seq = m.seq;
   meta->except = std::string(m.except);
   meta->only = std::string(m.only);
-  meta->can_wait = m.seq == 0 && !meta->only.empty();  // as where it was published
   meta->join = std::move(m.join);
   meta->leave = std::move(m.leave);
   ConversationId id = m.conversation_id;

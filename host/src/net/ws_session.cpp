@@ -259,7 +259,7 @@ void WsSession::deliver(ConversationId id, const std::shared_ptr<const std::stri
       return;
     }
   }
-  send(frame, meta.seq == 0, meta.can_wait);
+  send(frame, meta.seq == 0, meta.may_wait());
 }
 
 bool WsSession::begin_replay(ConversationId id) {
