@@ -142,6 +142,18 @@ print_generators() {
   done
 }
 
+# start_shape LABEL:BUS:HOSTS FEATURES WRITERS: that shape's hosts, pinned to
+# core 0 (bus-sql's hosts reach PostgreSQL through PgBouncer); sets $label.
+start_shape() {
+  label=${1%%:*} rest=${1#*:}
+  bus=${rest%%:*} count=${rest#*:}
+  url=$DATABASE_URL
+  [ "$bus" = sql ] && url=$DATABASE_URL_POOLED
+  host_config "$label" "$bus" "$url" "$2"
+  sed -i "s/^writers = 1/writers = $3/" "$work/$label.toml"
+  start_hosts "$work/$label.toml" "$count" 0
+}
+
 offset=1000000
 # generate LABEL ARGS...: one generator run on core 1 against $targets, for
 # $seconds after 2 s of warm-up, with fresh users (the database is shared).
@@ -159,12 +171,7 @@ latency() {
   rate=${RATE:-200}  # messages/s offered in total; RATE=2000 shows where the writes saturate
   for _ in $(seq "$repetitions"); do
     for shape in single:gochannel:1 nats:nats:3 sql:sql:3; do
-      label=${shape%%:*} rest=${shape#*:}
-      bus=${rest%%:*} count=${rest#*:}
-      url=$DATABASE_URL
-      [ "$bus" = sql ] && url=$DATABASE_URL_POOLED
-      host_config "$label" "$bus" "$url"
-      start_hosts "$work/$label.toml" "$count" 0
+      start_shape "$shape" "" 1
       generate "cluster-$label/latency-$rate" --connections 1000 --conversation-size 10 --senders 1 --rate "$rate"
       stop_hosts
     done
@@ -178,13 +185,7 @@ ingest() {
   [ -z "${FEATURES-features}" ] && suffix=-nofeatures  # its own label: not a median with the default's
   for _ in $(seq "$repetitions"); do
     for shape in ${SHAPES:-single:gochannel:1 nats:nats:3 sql:sql:3}; do
-      label=${shape%%:*} rest=${shape#*:}
-      bus=${rest%%:*} count=${rest#*:}
-      url=$DATABASE_URL
-      [ "$bus" = sql ] && url=$DATABASE_URL_POOLED
-      host_config "$label" "$bus" "$url" "${FEATURES-features}"
-      sed -i 's/^writers = 1/writers = 2/' "$work/$label.toml"  # as bench/ingest.sh
-      start_hosts "$work/$label.toml" "$count" 0
+      start_shape "$shape" "${FEATURES-features}" 2  # writers as bench/ingest.sh
       generate "cluster-$label$suffix/ingest" --connections 2000 --conversation-size 2 --senders 1 --window 8 \
         >"$work/ingest.json"
       cat "$work/ingest.json"
