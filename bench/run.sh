@@ -59,6 +59,14 @@ done
 # below is feature-receipts' config because receipts is the last [[features]].
 cp "$work/switchboard.toml" "$work/switchboard-nopush.toml"
 printf '[features.config]\nunread_push_max_members = 0\n' >>"$work/switchboard-nopush.toml"
+# For an A/B only: which feature costs what (TARGETS=switchboard-noreceipts,
+# the default config without receipts; switchboard-onlyreceipts, receipts alone).
+cp "$work/switchboard-nofeatures.toml" "$work/switchboard-noreceipts.toml"
+cp "$work/switchboard-nofeatures.toml" "$work/switchboard-onlyreceipts.toml"
+for feature in reactions pins typing; do
+  printf '[[features]]\nplugin = "feature-%s"\n' "$feature" >>"$work/switchboard-noreceipts.toml"
+done
+printf '[[features]]\nplugin = "feature-receipts"\n' >>"$work/switchboard-onlyreceipts.toml"
 
 start_switchboard() {  # $1: the config (switchboard or switchboard-nofeatures)
   rm -f "$work"/switchboard.db*
