@@ -18,8 +18,8 @@
 #     with everything through PgBouncer, and one host alone (bus-gochannel,
 #     PostgreSQL direct) as the peer. Then, on the same hosts, an open loop at
 #     half the rate just measured: the latency of deliveries that crossed hosts.
-#     SHAPES="nats:nats:3" runs one shape (label:bus:hosts); FEATURES= runs
-#     the hosts without features.
+#     SHAPES="nats:nats:3" runs one shape (label:bus:hosts), here and in
+#     latency; FEATURES= runs the hosts without features.
 #   bench/cluster.sh capacity [connections]
 #     Six hosts on 127.0.0.2-7, several generator processes: how many
 #     authenticated WebSocket connections the machine holds at once (no
@@ -165,35 +165,40 @@ generate() {
   offset=$((offset + 100000))
 }
 
-latency() {
-  seconds=${1:-10}
-  repetitions=${2:-1}
-  rate=${RATE:-200}  # messages/s offered in total; RATE=2000 shows where the writes saturate
-  for _ in $(seq "$repetitions"); do
-    for shape in single:gochannel:1 nats:nats:3 sql:sql:3; do
-      start_shape "$shape" "" 1
-      generate "cluster-$label/latency-$rate" --connections 1000 --conversation-size 10 --senders 1 --rate "$rate"
+# over_shapes REPETITIONS FEATURES WRITERS RUN: for each repetition and each
+# shape of $SHAPES (label:bus:hosts), its hosts started, RUN called, the hosts
+# stopped.
+over_shapes() {
+  for _ in $(seq "$1"); do
+    for shape in ${SHAPES:-single:gochannel:1 nats:nats:3 sql:sql:3}; do
+      start_shape "$shape" "$2" "$3"
+      "$4"
       stop_hosts
     done
   done
 }
 
+latency() {
+  seconds=${1:-10}
+  rate=${RATE:-200}  # messages/s offered in total; RATE=2000 shows where the writes saturate
+  over_shapes "${2:-1}" "" 1 latency_run
+}
+latency_run() {
+  generate "cluster-$label/latency-$rate" --connections 1000 --conversation-size 10 --senders 1 --rate "$rate"
+}
+
 ingest() {
   seconds=${1:-10}
-  repetitions=${2:-1}
   suffix=
   [ -z "${FEATURES-features}" ] && suffix=-nofeatures  # its own label: not a median with the default's
-  for _ in $(seq "$repetitions"); do
-    for shape in ${SHAPES:-single:gochannel:1 nats:nats:3 sql:sql:3}; do
-      start_shape "$shape" "${FEATURES-features}" 2  # writers as bench/ingest.sh
-      generate "cluster-$label$suffix/ingest" --connections 2000 --conversation-size 2 --senders 1 --window 8 \
-        >"$work/ingest.json"
-      cat "$work/ingest.json"
-      rate=$(/usr/bin/python3 -c 'import json,sys; print(max(1, int(json.load(sys.stdin)["sends_acked_per_s"] / 2)))' <"$work/ingest.json")
-      generate "cluster-$label$suffix/latency-at-half" --connections 2000 --conversation-size 2 --senders 1 --rate "$rate"
-      stop_hosts
-    done
-  done
+  over_shapes "${2:-1}" "${FEATURES-features}" 2 ingest_run  # writers as bench/ingest.sh
+}
+ingest_run() {
+  generate "cluster-$label$suffix/ingest" --connections 2000 --conversation-size 2 --senders 1 --window 8 \
+    >"$work/ingest.json"
+  cat "$work/ingest.json"
+  rate=$(/usr/bin/python3 -c 'import json,sys; print(max(1, int(json.load(sys.stdin)["sends_acked_per_s"] / 2)))' <"$work/ingest.json")
+  generate "cluster-$label$suffix/latency-at-half" --connections 2000 --conversation-size 2 --senders 1 --rate "$rate"
 }
 
 capacity() {

@@ -49,24 +49,27 @@ path = "$work/switchboard.db"
 synchronous = "normal"           # durable across a crash; no fsync per commit
 TOML
 
-# The default config's features, as config/switchboard.toml enables them.
+# with_features NAME FEATURE...: the config without features plus these, as NAME.
+with_features() {
+  name=$1
+  shift
+  cp "$work/switchboard-nofeatures.toml" "$work/$name.toml"
+  for feature in "$@"; do
+    printf '[[features]]\nplugin = "feature-%s"\n' "$feature" >>"$work/$name.toml"
+  done
+}
 cp "$work/switchboard.toml" "$work/switchboard-nofeatures.toml"
-for feature in reactions pins typing receipts; do
-  printf '[[features]]\nplugin = "feature-%s"\n' "$feature" >>"$work/switchboard.toml"
-done
+# The default config's features, as config/switchboard.toml enables them.
+with_features switchboard reactions pins typing receipts
 # For an A/B only (TARGETS=switchboard-nopush): the default config without
 # receipts' unread.update pushes (and so without their counts). The table
 # below is feature-receipts' config because receipts is the last [[features]].
-cp "$work/switchboard.toml" "$work/switchboard-nopush.toml"
+with_features switchboard-nopush reactions pins typing receipts
 printf '[features.config]\nunread_push_max_members = 0\n' >>"$work/switchboard-nopush.toml"
 # For an A/B only: which feature costs what (TARGETS=switchboard-noreceipts,
 # the default config without receipts; switchboard-onlyreceipts, receipts alone).
-cp "$work/switchboard-nofeatures.toml" "$work/switchboard-noreceipts.toml"
-cp "$work/switchboard-nofeatures.toml" "$work/switchboard-onlyreceipts.toml"
-for feature in reactions pins typing; do
-  printf '[[features]]\nplugin = "feature-%s"\n' "$feature" >>"$work/switchboard-noreceipts.toml"
-done
-printf '[[features]]\nplugin = "feature-receipts"\n' >>"$work/switchboard-onlyreceipts.toml"
+with_features switchboard-noreceipts reactions pins typing
+with_features switchboard-onlyreceipts receipts
 
 start_switchboard() {  # $1: the config (switchboard or switchboard-nofeatures)
   rm -f "$work"/switchboard.db*

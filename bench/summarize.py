@@ -182,5 +182,5 @@ if checks:
     print()
     print("| target | measured (median) | |")
     print("|---|---:|---|")
-    for target, value, verdict in checks:
-        print(f"| {target} | {value} | {verdict} |")
+    for target, value, result in checks:
+        print(f"| {target} | {value} | {result} |")
